@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
-import zipfile
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ PROJECT_FORMAT = "hypodrive-checkpoint"
 PROJECT_FORMAT_VERSION = 1
 PROJECT_FILE = "agent.pt"  # the one-file checkpoint inside a bundled checkpoint folder
 RL_AGENTS_FILE = "latest.tar"
+# Messages of torch's weights_only unpickler that mean "this pickle needs code to load".
+_NEEDS_CODE = re.compile(r"Unsupported global|is blocked|unrecognized function|Can only create new object|Can only build")
 
 
 def safe_torch_load(path: str | Path) -> Any:
@@ -41,16 +43,22 @@ def safe_torch_load(path: str | Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         text = str(err)
-        if "Weights only load failed" in text or "Unsupported global" in text:
+        # torch prefixes *every* weights_only failure (random bytes included) with "Weights only load
+        # failed"; only these markers mean the pickle itself asks for code (a global, a call, a build).
+        needs_code = [line.strip() for line in text.splitlines() if _NEEDS_CODE.search(line)]
+        if needs_code:
             raise CheckpointError(
                 f"refusing to load {path}: it contains pickled Python objects that would run code when "
                 "loaded (only tensors, numbers, strings and containers are allowed). hypodrive never loads "
                 "such files unsafely. Re-save the checkpoint from plain tensors, e.g. "
                 "torch.save({'state_dict': net.state_dict(), 'optimizer': opt.state_dict()}, path)."
-                f"\nDetail: {text.splitlines()[0] if text else ''}"
+                f"\nDetail: {needs_code[0].split(' Please use')[0]}"
             ) from None
-        raise CheckpointError(f"{path} is not a torch checkpoint (unpickling failed: {text})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
+        raise CheckpointError(
+            f"{path} is not a torch checkpoint (its content is not a pickle torch can read); "
+            "was it written by torch.save and copied completely?"
+        ) from None
+    except Exception as err:  # torch's parsers raise KeyError, IndexError, RuntimeError... on junk input
         raise CheckpointError(
             f"{path} is not a readable torch checkpoint ({type(err).__name__}: {err}); "
             "was it written by torch.save and copied completely?"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import warnings
 from collections.abc import Mapping
 
 import gymnasium as gym
@@ -35,7 +36,9 @@ def make_env(env_config: Mapping, *, render_mode: str | None = None, seed: int |
     if render_mode == "rgb_array":
         config.setdefault("offscreen_rendering", True)  # without it frames come back black headless
     try:
-        env = gym.make(env_config["id"], config=config, render_mode=render_mode)
+        with warnings.catch_warnings():  # intersection-v0 is deprecated upstream, but it is what the agent knows
+            warnings.filterwarnings("ignore", message=".*is out of date.*")
+            env = gym.make(env_config["id"], config=config, render_mode=render_mode)
     except gym.error.Error as err:
         raise ConfigError(f"cannot make env {env_config['id']!r}: {err}") from None
     if seed is not None:

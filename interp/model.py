@@ -107,8 +107,10 @@ class EgoAttention(nn.Module):
         z = self.hook_z(_scaled_dot_attention(q, k, v, mask, self.hook_scores, self.hook_pattern).squeeze(2))
         weight = self.attention_combine.weight.view(self.feature_size, self.heads, self.features_per_head)
         head_out = torch.einsum("bhd,fhd->bhf", z, weight)
+        # A hook may edit head_out in place and return it (TransformerLens' idiom): compare values, not identity.
+        before = head_out.detach().clone() if self.hook_head_out._forward_hooks else None
         hooked_head_out = self.hook_head_out(head_out)
-        if hooked_head_out is head_out:  # untouched: use rl-agents' own matmul, bit-exact
+        if before is None or torch.equal(hooked_head_out, before):  # untouched: rl-agents' own matmul, bit-exact
             combined = self.attention_combine(z.reshape(b, self.feature_size))
         else:  # a hook edited a head's contribution: recombine from the edited parts
             combined = hooked_head_out.sum(dim=1)
