@@ -31,9 +31,10 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Evidence:
-    """Base of every probe result: which probe produced it and with what settings."""
+    """Base of every probe result: which probe produced it and with what settings (keyword-only fields,
+    so subclasses may add required fields)."""
 
     probe: str
     settings: dict = dataclasses.field(default_factory=dict)
