@@ -1,0 +1,235 @@
+"""hypodrive's pytest plugin: the agent under test, budgets, head roles, evidence, findings and the report.
+
+One option group (``pytest --help``, "hypodrive"). Session state lives in ``config.stash``. Each spec
+records what it measured through the ``evidence`` fixture; the evidence travels on the test report
+(``user_properties``, so it survives pytest-xdist), is summarised one line per spec at the end, and is
+written as ``REPORT_DIR/evidence.json`` + ``index.html``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from specs.support.budget import PROFILES, Budget
+from specs.support.evidence import EVIDENCE_KEY, SpecEvidence
+from specs.support import findings as findings_mod
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "reference"
+SESSION = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hypodrive", "hypodrive: specs about an ego-attention driving agent")
+    group.addoption("--checkpoint", default=None,
+                    help=f"checkpoint file or folder of the agent under test (default: {DEFAULT_CHECKPOINT.relative_to(ROOT)})")
+    group.addoption("--agent-config", default=None, help="rl-agents agent config JSON (needed for rl-agents .tar files)")
+    group.addoption("--env-config", default=None, help="rl-agents env config JSON (default: the checkpoint's own)")
+    group.addoption("--profile", default="default", choices=sorted(PROFILES),
+                    help="budget: quick (smoke, <= 3 min), default (<= 10 min cold), full (hundreds of paired episodes)")
+    group.addoption("--report-dir", default=str(ROOT / "report"), help="where index.html and evidence.json go (default: report/)")
+    group.addoption("--no-report", action="store_true", help="do not write the HTML/JSON report")
+    group.addoption("--baseline-checkpoint", default=None,
+                    help="compare against another checkpoint: its evidence is computed too and diffed (regression)")
+    group.addoption("--head-role", action="append", default=[], metavar="ROLE=H",
+                    help="pin a head's role instead of resolving it, e.g. --head-role crossing=2")
+    group.addoption("--fuzz-minutes", type=float, default=0.0,
+                    help="run the fuzz campaign for M minutes per campaign spec (0: only the small ci/dev fuzz examples)")
+    group.addoption("--no-rollout-cache", action="store_true", help="simulate every episode even if cached")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import torch
+
+    torch.set_num_threads(1)  # tiny networks: one thread is fastest on a shared 2-core machine, and reproducible
+    import fixtures.strategies  # noqa: F401  registers hypothesis profiles (selected by --hypothesis-profile)
+
+    profile = config.getoption("--profile", default="default")
+    config.stash[SESSION] = {"budget": PROFILES[profile], "evidence": [], "started": time.time(), "agent": None}
+
+
+def _session(config: pytest.Config) -> dict:
+    return config.stash[SESSION]
+
+
+# ------------------------------------------------------------------------------------------ the agent
+def _load(config: pytest.Config, checkpoint: str | None):
+    from interp.agent import load_agent
+
+    path = checkpoint or str(DEFAULT_CHECKPOINT)
+    return load_agent(path, config.getoption("--agent-config"), config.getoption("--env-config"))
+
+
+@pytest.fixture(scope="session")
+def agent(pytestconfig: pytest.Config):
+    """The agent under test (``--checkpoint``; default the bundled reference agent)."""
+    state = _session(pytestconfig)
+    if state["agent"] is None:
+        state["agent"] = _load(pytestconfig, pytestconfig.getoption("--checkpoint"))
+    return state["agent"]
+
+
+@pytest.fixture(scope="session")
+def budget(pytestconfig: pytest.Config) -> Budget:
+    return _session(pytestconfig)["budget"]
+
+
+@pytest.fixture(scope="session")
+def untrained(agent):
+    """The negative control with the same architecture: default init under a fixed seed."""
+    from interp.agent import untrained_agent
+
+    return untrained_agent(agent.agent_config, agent.env_config, init_seed=12345)
+
+
+@pytest.fixture(scope="session")
+def scene_builder(agent):
+    from fixtures.builder import SceneBuilder
+
+    return SceneBuilder(agent.env_config)
+
+
+@pytest.fixture(scope="session")
+def rollout_cache(pytestconfig: pytest.Config):
+    if pytestconfig.getoption("--no-rollout-cache"):
+        return None
+    from interp.cache import RolloutCache
+
+    return RolloutCache.default()
+
+
+@pytest.fixture(scope="session")
+def calibration_scenes(scene_builder, budget):
+    """Crossing scenes for resolving head roles; disjoint (other generator seed) from ``test_scenes``."""
+    from specs.support.scenes import CALIBRATION_SEED, crossing_scenes
+
+    return crossing_scenes(scene_builder, budget.calibration_scenes, CALIBRATION_SEED)
+
+
+@pytest.fixture(scope="session")
+def test_scenes(scene_builder, budget):
+    """Crossing scenes (an observed nearest crossing vehicle) that mechanism specs test on."""
+    from specs.support.scenes import TEST_SEED, crossing_scenes
+
+    return crossing_scenes(scene_builder, budget.test_scenes, TEST_SEED)
+
+
+def resolve_roles(model, calibration, pins: dict[str, int]):
+    from specs.support import roles
+    from specs.support.scenes import nearest_crossing_rows, observations, present_counts
+
+    if "crossing" in pins:
+        return {"crossing": roles.pinned("crossing", pins["crossing"], model.n_heads)}
+    obs = observations(calibration)
+    return {"crossing": roles.resolve_crossing(model, obs, nearest_crossing_rows(calibration), present_counts(obs))}
+
+
+@pytest.fixture(scope="session")
+def head_roles(pytestconfig, agent, calibration_scenes):
+    """Role name -> RoleResolution for the agent under test (``--head-role`` pins override)."""
+    from specs.support.roles import parse_pins
+
+    resolved = resolve_roles(agent.model, calibration_scenes, parse_pins(pytestconfig.getoption("--head-role")))
+    _session(pytestconfig)["head_roles"] = {name: r.to_dict() for name, r in resolved.items()}
+    return resolved
+
+
+@pytest.fixture(scope="session")
+def crossing_head(head_roles) -> int:
+    """The head playing the ``crossing`` role; a spec needing it fails with the reason if none does."""
+    role = head_roles["crossing"]
+    if role.head is None:
+        pytest.fail(f"the crossing head role did not resolve: {role.reason}")
+    return role.head
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    budget = _session(config)["budget"]
+    checkpoint = config.getoption("--checkpoint") or str(DEFAULT_CHECKPOINT.relative_to(ROOT))
+    lines = [f"hypodrive: checkpoint {checkpoint}, profile {budget.name}"]
+    try:
+        agent = _load(config, config.getoption("--checkpoint"))
+        _session(config)["agent"] = agent
+        lines.append(f"hypodrive: agent identity {agent.identity} ({agent.format}, {agent.n_heads} heads)")
+    except Exception as err:  # the header must not hide the real error: specs will report it
+        lines.append(f"hypodrive: agent not loadable: {err}")
+    return lines
+
+
+# ------------------------------------------------------------------------------------------ evidence
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> SpecEvidence:
+    """What a spec measured: claim, effects with CI and n, figures, verdict. Attached to the test report."""
+    state = _session(request.config)
+    agent = state.get("agent")
+    ev = SpecEvidence.for_item(request.node, checkpoint=agent.identity if agent else None, budget=state["budget"])
+    request.node.stash[EVIDENCE_KEY] = ev
+    return ev
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    ev = item.stash.get(EVIDENCE_KEY, None)
+    if ev is not None and report.when == "call":
+        report.user_properties.append(("hypodrive_evidence", json.dumps(ev.to_dict(report))))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Runs on the controller under xdist too, so evidence from every worker ends up here.
+    for key, value in getattr(report, "user_properties", []):
+        if key == "hypodrive_evidence":
+            config = _CONFIG.get("config")
+            if config is not None:
+                _session(config)["evidence"].append(json.loads(value))
+
+
+_CONFIG: dict = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _CONFIG["config"] = session.config
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Known findings of the agent under test become strict xfails, for that checkpoint identity only."""
+    agent = _session(config).get("agent")
+    if agent is None:
+        return
+    known = findings_mod.findings_for(agent.identity)
+    for item in items:
+        finding = known.get(item.originalname if hasattr(item, "originalname") else item.name)
+        if finding:
+            item.add_marker(pytest.mark.xfail(strict=True, reason=f"known finding on {agent.identity}: {finding['summary']}"))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    entries = _session(config)["evidence"]
+    if not entries:
+        return
+    terminalreporter.section("hypodrive evidence")
+    for entry in entries:
+        terminalreporter.write_line(SpecEvidence.summary_line(entry))
+    if not config.getoption("--no-report") and not hasattr(config, "workerinput"):
+        path = _write_report(config, entries)
+        if path:
+            terminalreporter.write_line(f"hypodrive report: {path}")
+
+
+def _write_report(config: pytest.Config, entries: list[dict]) -> Path | None:
+    from specs.support.run_info import run_metadata
+
+    try:
+        from reports.html import write_report
+    except ImportError:
+        return None
+    state = _session(config)
+    out = Path(config.getoption("--report-dir"))
+    meta = run_metadata(config, state)
+    return write_report({"schema": 1, "run": meta, "specs": entries}, out)

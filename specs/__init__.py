@@ -1,0 +1,1 @@
+"""The specs: one claim about the agent per test, decided by evidence."""

@@ -1,0 +1,1 @@
+"""The spec machinery conftest.py uses: budgets, the evidence object, findings, head roles, run metadata."""

@@ -1,0 +1,209 @@
+"""The decision rule of each spec, as a function of a model and its inputs, so the same rule runs on the
+agent under test, on its negative control inside the spec, and on planted models in ``tests/``.
+
+Every function returns a ``Check``: whether the claim holds by the stated rule, and the numbers behind it.
+Thresholds are module constants, fixed before the first run on the reference agent.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import stats as sps
+
+from interp.interventions import ablate_heads
+from interp.stats import wilson_interval
+
+ALPHA = 0.01  # significance level of the mechanism specs' tests
+PERMUTATION_TOL = 1e-4  # |dQ| allowed under row permutation (float32 sums in another order)
+MASK_TOL = 1e-6  # attention mass allowed on absent rows
+UNCHANGED_SHARE = 0.9  # "does not change the action": Wilson lower bound of the unchanged share above this
+DIR_TOL = 1e-3  # Q-units of increase tolerated in a directional expectation step
+MAJORITY = 0.5  # "in most scenes"
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    holds: bool
+    summary: str
+    numbers: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _q(model, obs: np.ndarray, hooks=()) -> np.ndarray:
+    with torch.no_grad():
+        x = torch.from_numpy(np.asarray(obs, dtype=np.float32))
+        return (model.run_with_hooks(x, hooks) if hooks else model(x)).numpy()
+
+
+def _pattern(model, obs: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model.attention(torch.from_numpy(np.asarray(obs, dtype=np.float32)))[:, :, 0, :].numpy()
+
+
+def keep_speed_margin(q: np.ndarray) -> np.ndarray:
+    """Willingness not to slow down: max(Q[IDLE], Q[FASTER]) - Q[SLOWER].
+
+    At the top target speed FASTER and IDLE are the same transition, so only the comparison with the one
+    action that lowers the target speed carries meaning (indices: SLOWER 0, IDLE 1, FASTER 2).
+    """
+    return np.maximum(q[:, 1], q[:, 2]) - q[:, 0]
+
+
+# ------------------------------------------------------------------------------------------ mechanism
+def attends_to_target(model, head: int, obs: np.ndarray, target_rows: np.ndarray) -> Check:
+    """Head ``head``'s argmax is the target row in a majority of scenes: Wilson 95 % lower bound above
+    both 1/2 and the chance level (mean 1 / present rows)."""
+    hits = _pattern(model, obs)[:, head].argmax(-1) == target_rows
+    n, k = len(hits), int(hits.sum())
+    low, high = wilson_interval(k, n)
+    chance = float(np.mean(1.0 / (obs[:, :, 0] >= 0.5).sum(axis=1)))
+    holds = low > max(chance, MAJORITY)
+    return Check(holds, f"head {head} argmax on the target in {k}/{n} scenes (95% CI {low:.2f}-{high:.2f}); "
+                        f"needs lower bound > max(chance {chance:.2f}, {MAJORITY})",
+                 {"hits": k, "n": n, "share": k / n, "ci": (low, high), "chance": chance})
+
+
+def attention_rises_when_nearer(model, head: int, sweeps) -> Check:
+    """In paired sweeps (same scene, only the crossing car's distance changed), the head's attention to that
+    car is higher at the nearest distance than at the farthest in more sweeps than not: exact sign test,
+    one-sided, p < ALPHA."""
+    far_obs = np.stack([s.scenes[0].observation for s in sweeps])
+    near_obs = np.stack([s.scenes[-1].observation for s in sweeps])
+    far_rows = np.array([s.scenes[0].rows["crossing"] for s in sweeps])
+    near_rows = np.array([s.scenes[-1].rows["crossing"] for s in sweeps])
+    idx = np.arange(len(sweeps))
+    far = _pattern(model, far_obs)[idx, head, far_rows]
+    near = _pattern(model, near_obs)[idx, head, near_rows]
+    diff = near - far
+    up, down = int((diff > 1e-6).sum()), int((diff < -1e-6).sum())
+    p = sps.binomtest(up, up + down, 0.5, alternative="greater").pvalue if up + down else 1.0
+    curves = [[float(_pattern(model, np.stack([sc.observation for sc in s.scenes]))[i, head, sc.rows["crossing"]])
+               for i, sc in enumerate(s.scenes)] for s in sweeps[:8]]
+    return Check(p < ALPHA, f"attention rose nearer in {up}, fell in {down} of {len(sweeps)} sweeps (sign test p={p:.2g})",
+                 {"up": up, "down": down, "n": len(sweeps), "p_value": float(p), "median_change": float(np.median(diff)),
+                  "distances": list(sweeps[0].distances), "curves": curves})
+
+
+def side_preference_spread(model, left_obs, left_rows, right_obs, right_rows) -> float:
+    """max - min over heads of the mean attention difference (car from the left minus from the right)."""
+    idx = np.arange(len(left_obs))
+    means = (_pattern(model, left_obs)[idx, :, left_rows] - _pattern(model, right_obs)[idx, :, right_rows]).mean(0)
+    return float(means.max() - means.min())
+
+
+def random_spread_quantile(make_random_model, pairs, inits: int = 20, q: float = 0.95) -> float:
+    """The q-quantile of the side-preference spread over ``inits`` randomly initialised networks: random
+    weights already give heads some side preference, so specialisation must exceed it to count."""
+    return float(np.quantile([side_preference_spread(make_random_model(i), *pairs) for i in range(inits)], q))
+
+
+def heads_specialise_by_side(model, left_obs: np.ndarray, left_rows: np.ndarray, right_obs: np.ndarray,
+                             right_rows: np.ndarray, random_spread: float = 0.0) -> Check:
+    """Mirrored pairs (same distances and speeds, the crossing car from the left vs from the right): some head
+    attends significantly more to the car from the left and a *different* head more to the car from the right
+    (Wilcoxon signed-rank per head and direction, Holm across 2 x heads tests, alpha ALPHA), and the spread of
+    the heads' mean preferences exceeds ``random_spread`` (what random initialisation alone gives)."""
+    from statsmodels.stats.multitest import multipletests
+
+    idx = np.arange(len(left_obs))
+    diff = _pattern(model, left_obs)[idx, :, left_rows] - _pattern(model, right_obs)[idx, :, right_rows]  # [B, H]
+    n_heads = diff.shape[1]
+    p_left = [_wilcoxon(diff[:, h], "greater") for h in range(n_heads)]
+    p_right = [_wilcoxon(diff[:, h], "less") for h in range(n_heads)]
+    reject, adjusted, *_ = multipletests(p_left + p_right, alpha=ALPHA, method="holm")
+    left_heads = [h for h in range(n_heads) if reject[h]]
+    right_heads = [h for h in range(n_heads) if reject[n_heads + h]]
+    means = diff.mean(0)
+    spread = float(means.max() - means.min())
+    holds = any(a != b for a in left_heads for b in right_heads) and spread > random_spread
+    return Check(holds, f"heads preferring the left: {left_heads}, the right: {right_heads} (Holm, alpha {ALPHA}); "
+                        f"spread of mean preferences {spread:.3f} vs {random_spread:.3f} (95th percentile over "
+                        "randomly initialised networks)",
+                 {"spread": spread, "random_spread": random_spread,
+                  "mean_left_minus_right": means.tolist(), "p_left_holm": adjusted[:n_heads].tolist(),
+                  "p_right_holm": adjusted[n_heads:].tolist(), "left_heads": left_heads, "right_heads": right_heads,
+                  "n": len(diff)})
+
+
+def _wilcoxon(x: np.ndarray, alternative: str) -> float:
+    if np.allclose(x, 0):
+        return 1.0
+    return float(sps.wilcoxon(x, alternative=alternative, zero_method="zsplit").pvalue)
+
+
+def head_lowers_keep_margin(model, head: int, obs: np.ndarray) -> Check:
+    """The head's exact contribution to the keep-speed margin (full model minus head ablated, others held)
+    is negative on average: paired bootstrap 95 % CI entirely below 0 and a one-sided Wilcoxon p < ALPHA."""
+    full = keep_speed_margin(_q(model, obs))
+    ablated = keep_speed_margin(_q(model, obs, ablate_heads([head], model.n_heads)))
+    contribution = full - ablated
+    res = sps.bootstrap((contribution,), np.mean, confidence_level=0.95, random_state=0, n_resamples=2000)
+    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    p = _wilcoxon(contribution, "less")
+    holds = high < 0 and p < ALPHA
+    return Check(holds, f"head {head} changes the keep-speed margin by {contribution.mean():+.3f} on average "
+                        f"(95% CI {low:+.3f} to {high:+.3f}, Wilcoxon p={p:.2g})",
+                 {"mean": float(contribution.mean()), "ci": (low, high), "p_value": p, "n": len(obs),
+                  "share_negative": float((contribution < 0).mean())})
+
+
+# ------------------------------------------------------------------------------------------ invariance
+def permutation_invariant(model, obs: np.ndarray, seed: int = 0, permutations: int = 4) -> Check:
+    """Permuting the other vehicles' rows leaves every Q-value unchanged within PERMUTATION_TOL."""
+    rng = np.random.default_rng(seed)
+    q = _q(model, obs)
+    worst = 0.0
+    for _ in range(permutations):
+        perm = np.concatenate([[0], 1 + rng.permutation(obs.shape[1] - 1)])
+        worst = max(worst, float(np.abs(_q(model, obs[:, perm]) - q).max()))
+    return Check(worst <= PERMUTATION_TOL, f"max |dQ| under {permutations} row permutations: {worst:.2e} "
+                                            f"(tolerance {PERMUTATION_TOL:g})",
+                 {"max_abs_dq": worst, "n": len(obs), "permutations": permutations})
+
+
+def absent_rows_ignored(model, obs: np.ndarray, seed: int = 0) -> Check:
+    """Absent rows (presence 0) get no attention (<= MASK_TOL) and garbage in them leaves Q unchanged."""
+    absent = obs[:, :, 0] < 0.5
+    mass = float((_pattern(model, obs) * absent[:, None, :]).sum(-1).max())
+    noisy = obs.copy()
+    rng = np.random.default_rng(seed)
+    garbage = rng.uniform(-1, 1, size=noisy.shape).astype(np.float32)
+    garbage[:, :, 0] = 0.0
+    noisy[absent] = garbage[absent]
+    dq = float(np.abs(_q(model, noisy) - _q(model, obs)).max())
+    holds = mass <= MASK_TOL and dq <= PERMUTATION_TOL
+    return Check(holds, f"attention on absent rows <= {mass:.1e}, max |dQ| with garbage in absent rows {dq:.1e}",
+                 {"max_absent_attention": mass, "max_abs_dq": dq, "n": len(obs)})
+
+
+def action_unchanged(model, before: np.ndarray, after: np.ndarray) -> Check:
+    """The greedy action is the same with and without the added vehicle in most scenes: Wilson lower bound of
+    the unchanged share above UNCHANGED_SHARE. FASTER and IDLE count as one action at the top target speed."""
+    a = _coarse_action(_q(model, before))
+    b = _coarse_action(_q(model, after))
+    same = int((a == b).sum())
+    low, high = wilson_interval(same, len(a))
+    return Check(low > UNCHANGED_SHARE, f"action unchanged in {same}/{len(a)} scenes (95% CI {low:.2f}-{high:.2f}; "
+                                        f"needs lower bound > {UNCHANGED_SHARE})",
+                 {"unchanged": same, "n": len(a), "share": same / len(a), "ci": (low, high)})
+
+
+def _coarse_action(q: np.ndarray) -> np.ndarray:
+    """0 = slow down (SLOWER), 1 = keep the target speed (IDLE or FASTER, the same at top speed)."""
+    return (keep_speed_margin(q) > 0).astype(int)
+
+
+def never_more_willing_when_nearer(model, sweeps) -> Check:
+    """Moving the crossing car closer (one sweep step) never raises the keep-speed margin by more than DIR_TOL."""
+    violations, steps, worst = 0, 0, 0.0
+    for sweep in sweeps:
+        margins = keep_speed_margin(_q(model, np.stack([s.observation for s in sweep.scenes])))
+        rises = np.diff(margins)  # distances go from far to near
+        violations += int((rises > DIR_TOL).sum())
+        steps += len(rises)
+        worst = max(worst, float(rises.max()))
+    return Check(violations == 0, f"the margin rose in {violations} of {steps} closer-by-one-step moves "
+                                  f"(largest rise {worst:+.3f} Q; tolerance {DIR_TOL:g})",
+                 {"violations": violations, "steps": steps, "largest_rise": worst, "n_sweeps": len(sweeps)})

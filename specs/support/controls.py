@@ -1,0 +1,77 @@
+"""Negative controls: models on which a spec's check must fail, or the spec is vacuous.
+
+Each returns an edited *copy* (the agent under test is never touched). Some invariances hold for any
+weights of the real architecture (row permutation, masked rows), so only a model with a deliberately
+broken part can show that those checks bite.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from interp.hooks import HookPoint
+
+
+def _copy(model):
+    clone = copy.deepcopy(model)
+    clone.eval()
+    return clone
+
+
+def silenced_head(model, head: int):
+    """The head still attends but writes nothing: its slice of attention_combine is zero."""
+    clone = _copy(model)
+    d = clone.attention_layer.features_per_head
+    with torch.no_grad():
+        clone.attention_layer.attention_combine.weight[:, head * d:(head + 1) * d] = 0.0
+    return clone
+
+
+def uniform_attention(model):
+    """Every head attends uniformly over present rows (zero queries): no head can prefer any vehicle."""
+    clone = _copy(model)
+    with torch.no_grad():
+        clone.attention_layer.query_ego.weight.zero_()
+    return clone
+
+
+def swapped_slow_keep(model):
+    """Q[SLOWER] and Q[IDLE]/Q[FASTER] exchanged: every directional expectation about slowing is reversed."""
+    clone = _copy(model)
+    with torch.no_grad():
+        w, b = clone.output_layer.predict.weight, clone.output_layer.predict.bias
+        w[[0, 1, 2]] = w[[1, 0, 0]].clone()
+        b[[0, 1, 2]] = b[[1, 0, 0]].clone()
+    return clone
+
+
+def _hooked(model, name: str, fn):
+    """A copy whose hook point ``name`` always applies ``fn`` (a permanent, deliberate breakage)."""
+    clone = _copy(model)
+    point: HookPoint = clone.hook_dict[name]
+    point.register_forward_hook(lambda _m, _i, out: fn(out))
+    return clone
+
+
+def broken_presence_mask(model):
+    """The presence mask disabled: absent rows are attended to like present ones."""
+    return _hooked(model, "hook_mask", torch.zeros_like)
+
+
+def row_order_leak(model, scale: float = 0.05):
+    """The others' embeddings get a row-index offset: the model now depends on the (shuffled) row order."""
+    def leak(embedded: torch.Tensor) -> torch.Tensor:
+        offset = torch.arange(embedded.shape[1], dtype=embedded.dtype).view(1, -1, 1) * scale
+        return embedded + offset
+    return _hooked(model, "others_embedding.hook_hidden.1" if "others_embedding.hook_hidden.1" in model.hook_dict
+                   else "others_embedding.hook_hidden.0", leak)
+
+
+def attracted_to_row(model, row: int, bias: float = 50.0):
+    """Every head's attention pulled onto one row (e.g. an added far vehicle): a distractible model."""
+    def pull(scores: torch.Tensor) -> torch.Tensor:
+        scores = scores.clone()
+        scores[..., row] = scores[..., row] + bias
+        return scores
+    return _hooked(model, "attention_layer.hook_scores", pull)

@@ -1,0 +1,91 @@
+"""The ``evidence`` a spec records: its claim, effects with CI and n, figures, notes and statistical verdict."""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import Any
+
+import pytest
+
+from interp.evidence import jsonable
+from specs.support.budget import Budget
+
+KINDS = ("behavior", "mechanism", "invariance", "fuzz")
+
+
+@dataclasses.dataclass
+class SpecEvidence:
+    nodeid: str
+    name: str
+    claim: str
+    kind: str
+    checkpoint: str | None
+    budget: Budget
+    effects: list[dict] = dataclasses.field(default_factory=list)
+    figures: list[dict] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
+    verdict: str | None = None
+    extra: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def for_item(cls, item: pytest.Item, checkpoint: str | None, budget: Budget) -> "SpecEvidence":
+        """The claim is the test's docstring (first paragraph); the kind its marker."""
+        doc = inspect.getdoc(getattr(item, "function", None)) or item.name
+        claim = " ".join(doc.split("\n\n")[0].split())
+        kind = next((k for k in KINDS if item.get_closest_marker(k)), "other")
+        return cls(nodeid=item.nodeid, name=getattr(item, "originalname", item.name), claim=claim, kind=kind,
+                   checkpoint=checkpoint, budget=budget)
+
+    def effect(self, name: str, value: float, ci: tuple[float, float] | None, n: int, p_value: float | None = None,
+               **extra: Any) -> None:
+        """A measured quantity: point estimate, 95 % CI (or the stated level), sample size, optional p-value."""
+        self.effects.append(jsonable({"name": name, "value": value, "ci": list(ci) if ci is not None else None,
+                                      "n": n, "p_value": p_value, **extra}))
+
+    def record(self, verdict, name: str | None = None, **extra: Any) -> None:
+        """Record an ``interp.stats.Verdict`` as this spec's effect and statistical verdict."""
+        data = verdict.to_dict()
+        self.effects.append(jsonable({"name": name or data.get("claim") or "effect", "value": data.get("effect"),
+                                      "ci": data.get("ci"), "n": data.get("n"), "p_value": data.get("p_value"),
+                                      "rule": data.get("rule"), **extra}))
+        self.verdict = data.get("verdict")
+
+    def figure(self, kind: str, **spec: Any) -> None:
+        self.figures.append(jsonable({"kind": kind, **spec}))
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def conclude_inconclusive(self, why: str) -> None:
+        """Budget exhausted without a decision: a skip (with the evidence as reason), a failure under ``full``."""
+        self.verdict = "inconclusive"
+        message = f"inconclusive within the {self.budget.name} budget: {why}"
+        if self.budget.inconclusive_fails:
+            pytest.fail(message)
+        pytest.skip(message)
+
+    def to_dict(self, report: pytest.TestReport | None = None) -> dict:
+        outcome = report.outcome if report is not None else None
+        if report is not None and hasattr(report, "wasxfail"):
+            outcome = "xfailed" if report.skipped else "xpassed"
+        verdict = self.verdict or {"passed": "supported", "failed": "refuted", "xfailed": "refuted"}.get(outcome, "error")
+        return {"nodeid": self.nodeid, "name": self.name, "claim": self.claim, "kind": self.kind,
+                "checkpoint": self.checkpoint, "profile": self.budget.name, "verdict": verdict, "outcome": outcome,
+                "effects": self.effects, "figures": self.figures, "notes": self.notes, **jsonable(self.extra)}
+
+    @staticmethod
+    def summary_line(entry: dict) -> str:
+        effects = "; ".join(_format_effect(e) for e in entry.get("effects", [])[:2])
+        return f"[{entry.get('outcome')}/{entry.get('verdict')}] {entry.get('name')}: {effects}"
+
+
+def _format_effect(e: dict) -> str:
+    ci = e.get("ci")
+    ci_text = f" [{ci[0]:.3g}, {ci[1]:.3g}]" if ci and None not in ci else ""
+    p = f" p={e['p_value']:.2g}" if e.get("p_value") is not None else ""
+    value = e.get("value")
+    value_text = f"{value:.3g}" if isinstance(value, (int, float)) else str(value)
+    return f"{e.get('name')}={value_text}{ci_text} n={e.get('n')}{p}"
+
+
+EVIDENCE_KEY = pytest.StashKey[SpecEvidence]()
