@@ -1,0 +1,136 @@
+"""``python -m reports``: diff two evidence files, rebuild the HTML report, merge worker files, validate."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from reports.diff import DEFAULT_ALPHA, diff_evidence
+from reports.schema import SCHEMA_VERSION, EvidenceError, load, merge_files, save
+
+_DESCRIPTION = f"""Reports on hypodrive spec runs (evidence.json, schema {SCHEMA_VERSION}).
+
+  diff BASE/evidence.json NEW/evidence.json   verdict changes and significant effect changes;
+                                              exit 1 on a regression, 0 otherwise, 2 on bad input
+  html EVIDENCE.json --out DIR                rebuild DIR/index.html (and DIR/evidence.json)
+  merge PART.json... --out EVIDENCE.json      merge pytest-xdist workers' partial evidence files
+  validate EVIDENCE.json...                   check files against the schema (exit 1 if any is invalid)
+"""
+
+_DIFF_HELP = """Compare a baseline run with a new run (e.g. the previous checkpoint vs the new one).
+
+Specs are matched by pytest node id, effects by name. Effects are compared with an exact paired test
+(McNemar: scipy.stats.binomtest on discordant pairs) on the seeds both runs share when both recorded
+per-seed outcomes; otherwise with an unpaired z test from value, CI and n (two-proportion when the effect
+is a proportion). Overlapping CIs are never used as a test. Each comparison says which test it used.
+
+A regression is a verdict that got worse (supported > inconclusive > refuted = xfail > error) or an effect
+that changed significantly in the direction its 'better' field calls worse.
+Exit status: 1 on a regression, 0 otherwise, 2 if an input is missing or invalid."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except EvidenceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m reports", description=_DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    diff = sub.add_parser("diff", help="compare two evidence files; exit 1 on a regression",
+                          description=_DIFF_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    diff.add_argument("base", type=Path, help="the baseline run's evidence.json (e.g. the previous checkpoint)")
+    diff.add_argument("new", type=Path, help="the new run's evidence.json")
+    diff.add_argument("--alpha", type=_alpha, default=DEFAULT_ALPHA,
+                      help=f"significance level of each effect test, two-sided (default {DEFAULT_ALPHA})")
+    diff.add_argument("--json", type=Path, metavar="OUT", help="also write the diff as JSON to OUT")
+    diff.set_defaults(func=_cmd_diff)
+
+    page = sub.add_parser("html", help="rebuild the HTML report from an evidence file",
+                          description="Write DIR/index.html (self-contained, figures embedded) and "
+                                      "DIR/evidence.json from an evidence file.")
+    page.add_argument("evidence", type=Path, help="evidence.json to render")
+    page.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write index.html into")
+    page.add_argument("--baseline", type=Path, metavar="BASE_EVIDENCE",
+                      help="also show the comparison with this baseline run's evidence.json")
+    page.add_argument("--alpha", type=_alpha, default=DEFAULT_ALPHA,
+                      help=f"significance level for --baseline (default {DEFAULT_ALPHA})")
+    page.set_defaults(func=_cmd_html)
+
+    merge = sub.add_parser("merge", help="merge partial evidence files of pytest-xdist workers",
+                           description="Merge one-file-per-worker partial evidence into one evidence file "
+                                       "(same checkpoint required; specs ordered by collection index).")
+    merge.add_argument("parts", type=Path, nargs="+", help="partial evidence files")
+    merge.add_argument("--out", type=Path, required=True, help="merged evidence.json to write")
+    merge.set_defaults(func=_cmd_merge)
+
+    check = sub.add_parser("validate", help="check evidence files against the schema",
+                           description=f"Check evidence files against schema {SCHEMA_VERSION}; every "
+                                       "problem is listed with its path. Exit 1 if any file is invalid.")
+    check.add_argument("files", type=Path, nargs="+")
+    check.set_defaults(func=_cmd_validate)
+    return parser
+
+
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"alpha must lie strictly between 0 and 1, got {value}")
+    return value
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    diff = diff_evidence(load(args.base), load(args.new), alpha=args.alpha)
+    print(diff.format_text())
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(diff.to_dict(), indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    return 1 if diff.regressed else 0
+
+
+def _cmd_html(args: argparse.Namespace) -> int:
+    from reports.html import write_report  # matplotlib only when drawing
+
+    evidence = load(args.evidence)
+    diff = None
+    if args.baseline:
+        diff = diff_evidence(load(args.baseline), evidence, alpha=args.alpha).to_dict()
+    page = write_report(evidence, args.out, diff=diff)
+    print(f"wrote {page} ({len(evidence['specs'])} specs)")
+    return 0
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    merged = merge_files(args.parts)
+    save(merged, args.out)
+    print(f"wrote {args.out} ({len(merged['specs'])} specs from {len(args.parts)} file(s))")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    bad = 0
+    for path in args.files:
+        try:
+            evidence = load(path)
+        except EvidenceError as exc:
+            bad += 1
+            print(f"INVALID {exc}")
+        else:
+            print(f"ok      {path} ({len(evidence['specs'])} specs)")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
