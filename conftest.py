@@ -120,12 +120,12 @@ def test_scenes(scene_builder, budget):
 
 def resolve_roles(model, calibration, pins: dict[str, int]):
     from specs.support import roles
-    from specs.support.scenes import nearest_crossing_rows, observations, present_counts
+    from specs.support.scenes import nearest_crossing_rows, observations
 
     if "crossing" in pins:
         return {"crossing": roles.pinned("crossing", pins["crossing"], model.n_heads)}
     obs = observations(calibration)
-    return {"crossing": roles.resolve_crossing(model, obs, nearest_crossing_rows(calibration), present_counts(obs))}
+    return {"crossing": roles.resolve_crossing(model, obs, nearest_crossing_rows(calibration))}
 
 
 @pytest.fixture(scope="session")

@@ -149,8 +149,8 @@ def compare_effect(nodeid: str, base: dict, new: dict, *, alpha: float = DEFAULT
     test, description, p_value, change, detail = _paired_test(base, new) or _unpaired_test(base, new)
     return EffectComparison(
         nodeid=nodeid, name=new["name"],
-        base_value=base["value"], base_ci=tuple(base["ci"]), base_n=base["n"],
-        new_value=new["value"], new_ci=tuple(new["ci"]), new_n=new["n"],
+        base_value=base["value"], base_ci=tuple(base.get("ci") or (None, None)), base_n=base["n"],
+        new_value=new["value"], new_ci=tuple(new.get("ci") or (None, None)), new_n=new["n"],
         test=test, test_description=description, p_value=p_value, change=change,
         significant=p_value is not None and p_value < alpha,
         better=new.get("better") or base.get("better"), detail=detail)
@@ -221,7 +221,7 @@ def _two_proportion(base: dict, new: dict, change: float) -> tuple[str, str, flo
 
 
 def _se_from_ci(effect: dict) -> float | None:
-    lo, hi = effect["ci"]
+    lo, hi = effect.get("ci") or (None, None)
     z = stats.norm.ppf(0.5 + effect.get("ci_level", 0.95) / 2)
     value = effect["value"]
     if lo is not None and hi is not None:

@@ -268,8 +268,10 @@ def _badge(verdict: str) -> str:
 
 
 def _estimate(effect: dict) -> str:
-    lo, hi = effect["ci"]
     unit = f" {effect['unit']}" if effect.get("unit") else ""
+    if effect.get("ci") is None:  # a count or deterministic measurement: no interval
+        return _e(f"{_fmt(effect['value'])}{unit}")
+    lo, hi = effect["ci"]
     return _e(f"{_fmt(effect['value'])} [{_fmt(lo)}, {_fmt(hi)}]{unit}")
 
 

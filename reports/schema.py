@@ -254,7 +254,7 @@ def _check_effect(problems: list[str], path: str, effect: Any) -> None:
         _require_str(problems, f"{path}.name", effect["name"])
     if "value" in effect and not _is_finite(effect["value"]):
         problems.append(f"{path}.value: expected a finite number, got {effect['value']!r}")
-    if "ci" in effect:
+    if effect.get("ci") is not None:  # null: a count or a deterministic measurement, no interval to state
         _check_ci(problems, f"{path}.ci", effect["ci"])
     if "n" in effect and not (_is_int(effect["n"]) and effect["n"] >= 0):
         problems.append(f"{path}.n: expected a non-negative int (the sample size), got {effect['n']!r}")

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from scipy import stats as sps
 
+from interp.attention import argmax_share
 from interp.interventions import ablate_heads
 from interp.stats import wilson_interval
 
@@ -53,16 +54,15 @@ def keep_speed_margin(q: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------ mechanism
 def attends_to_target(model, head: int, obs: np.ndarray, target_rows: np.ndarray) -> Check:
-    """Head ``head``'s argmax is the target row in a majority of scenes: Wilson 95 % lower bound above
-    both 1/2 and the chance level (mean 1 / present rows)."""
-    hits = _pattern(model, obs)[:, head].argmax(-1) == target_rows
-    n, k = len(hits), int(hits.sum())
-    low, high = wilson_interval(k, n)
-    chance = float(np.mean(1.0 / (obs[:, :, 0] >= 0.5).sum(axis=1)))
-    holds = low > max(chance, MAJORITY)
+    """Head ``head``'s strict argmax is the target row in a majority of scenes: Wilson 95 % lower bound above
+    both 1/2 and the chance level (mean 1 / present rows; ``interp.attention.argmax_share``)."""
+    ev = argmax_share(model, obs, target_rows)
+    k, n, low, high = int(ev.hits[head]), ev.n, float(ev.ci_low[head]), float(ev.ci_high[head])
+    holds = low > max(ev.chance, MAJORITY)
     return Check(holds, f"head {head} argmax on the target in {k}/{n} scenes (95% CI {low:.2f}-{high:.2f}); "
-                        f"needs lower bound > max(chance {chance:.2f}, {MAJORITY})",
-                 {"hits": k, "n": n, "share": k / n, "ci": (low, high), "chance": chance})
+                        f"needs lower bound > max(chance {ev.chance:.2f}, {MAJORITY})",
+                 {"hits": k, "n": n, "share": k / n, "ci": (low, high), "chance": ev.chance,
+                  "p_value_vs_chance": float(ev.p_value[head]), "all_heads_share": ev.share.tolist()})
 
 
 def attention_rises_when_nearer(model, head: int, sweeps) -> Check:

@@ -11,6 +11,22 @@ from interp.evidence import jsonable
 from specs.support.budget import Budget
 
 KINDS = ("behavior", "mechanism", "invariance", "fuzz")
+EFFECT_FIELDS = ("better", "scale", "unit", "rule", "paired_seeds", "outcomes", "ci_level", "note")
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if not isinstance(value, float) else f"{value:.4g}"
+    return text if len(text) < 80 else text[:77] + "..."
+
+
+def _reason(report) -> str:
+    """The failure or skip message, without the traceback."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        return crash.message
+    if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:  # a skip: (path, line, reason)
+        return str(report.longrepr[2])
+    return str(report.longrepr).splitlines()[-1][:500]
 
 
 @dataclasses.dataclass
@@ -24,8 +40,9 @@ class SpecEvidence:
     effects: list[dict] = dataclasses.field(default_factory=list)
     figures: list[dict] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
+    controls: list[dict] = dataclasses.field(default_factory=list)
     verdict: str | None = None
-    extra: dict = dataclasses.field(default_factory=dict)
+    data: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
     def for_item(cls, item: pytest.Item, checkpoint: str | None, budget: Budget) -> "SpecEvidence":
@@ -38,17 +55,30 @@ class SpecEvidence:
 
     def effect(self, name: str, value: float, ci: tuple[float, float] | None, n: int, p_value: float | None = None,
                **extra: Any) -> None:
-        """A measured quantity: point estimate, 95 % CI (or the stated level), sample size, optional p-value."""
+        """A measured quantity: point estimate, 95 % CI (or the stated level), sample size, optional p-value.
+
+        Keys the report schema knows (better, scale, unit, rule, paired_seeds, outcomes, ci_level, note) are
+        kept as fields; any other keyword is appended to the effect's note as ``key=value``.
+        """
+        known = {k: extra.pop(k) for k in list(extra) if k in EFFECT_FIELDS}
+        if extra:
+            text = ", ".join(f"{k}={_short(v)}" for k, v in extra.items())
+            known["note"] = f"{known['note']}; {text}" if known.get("note") else text
         self.effects.append(jsonable({"name": name, "value": value, "ci": list(ci) if ci is not None else None,
-                                      "n": n, "p_value": p_value, **extra}))
+                                      "n": n, "p_value": p_value, **known}))
 
     def record(self, verdict, name: str | None = None, **extra: Any) -> None:
-        """Record an ``interp.stats.Verdict`` as this spec's effect and statistical verdict."""
+        """Record an ``interp.stats.Verdict`` as an effect, and as this spec's statistical verdict."""
         data = verdict.to_dict()
-        self.effects.append(jsonable({"name": name or data.get("claim") or "effect", "value": data.get("effect"),
-                                      "ci": data.get("ci"), "n": data.get("n"), "p_value": data.get("p_value"),
-                                      "rule": data.get("rule"), **extra}))
+        self.effect(name or data.get("claim") or "effect", data.get("effect"), data.get("ci"), data.get("n"),
+                    data.get("p_value"), rule=data.get("decision_rule"), **extra)
         self.verdict = data.get("verdict")
+
+    def control(self, name: str, holds: bool, detail: str) -> None:
+        """A negative control: the spec's check run where it must fail. If it holds there, the spec is vacuous."""
+        self.controls.append({"name": name, "rejected": not holds, "detail": detail})
+        if holds:
+            pytest.fail(f"vacuous: the check also holds on the control ({name}): {detail}")
 
     def figure(self, kind: str, **spec: Any) -> None:
         self.figures.append(jsonable({"kind": kind, **spec}))
@@ -69,14 +99,21 @@ class SpecEvidence:
         if report is not None and hasattr(report, "wasxfail"):
             outcome = "xfailed" if report.skipped else "xpassed"
         verdict = self.verdict or {"passed": "supported", "failed": "refuted", "xfailed": "refuted"}.get(outcome, "error")
-        return {"nodeid": self.nodeid, "name": self.name, "claim": self.claim, "kind": self.kind,
-                "checkpoint": self.checkpoint, "profile": self.budget.name, "verdict": verdict, "outcome": outcome,
-                "effects": self.effects, "figures": self.figures, "notes": self.notes, **jsonable(self.extra)}
+        entry = {"nodeid": self.nodeid, "claim": self.claim, "kind": self.kind, "checkpoint": self.checkpoint,
+                 "verdict": verdict, "outcome": outcome, "effects": self.effects, "figures": self.figures,
+                 "notes": "\n".join(self.notes), "controls": self.controls,
+                 "data": jsonable({"name": self.name, "profile": self.budget.name, **self.data})}
+        if report is not None:
+            entry["duration_s"] = round(report.duration, 3)
+            if report.outcome != "passed" and report.longrepr is not None:
+                entry["reason"] = _reason(report)
+        return entry
 
     @staticmethod
     def summary_line(entry: dict) -> str:
         effects = "; ".join(_format_effect(e) for e in entry.get("effects", [])[:2])
-        return f"[{entry.get('outcome')}/{entry.get('verdict')}] {entry.get('name')}: {effects}"
+        name = entry.get("data", {}).get("name") or entry.get("nodeid")
+        return f"[{entry.get('outcome')}/{entry.get('verdict')}] {name}: {effects}"
 
 
 def _format_effect(e: dict) -> str:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import torch
 
-from interp.stats import wilson_interval
+from interp.attention import argmax_share
 
 ROLES = ("crossing",)
 
@@ -41,27 +40,19 @@ class RoleResolution:
                 "reason": self.reason, "shares": [dataclasses.asdict(s) for s in self.shares]}
 
 
-def argmax_hits(model, obs: np.ndarray, target_rows: np.ndarray) -> np.ndarray:
-    """hits[b, h]: head h's attention argmax in scene b is the target row."""
-    with torch.no_grad():
-        pattern = model.attention(torch.from_numpy(obs))[:, :, 0, :].numpy()  # [B, H, N]
-    return pattern.argmax(-1) == target_rows[:, None]
-
-
-def resolve_crossing(model, obs: np.ndarray, target_rows: np.ndarray, present: np.ndarray) -> RoleResolution:
-    hits = argmax_hits(model, obs, target_rows)
-    n = len(obs)
-    chance = float(np.mean(1.0 / present))
-    shares = tuple(HeadShare(h, int(hits[:, h].sum()), n, float(hits[:, h].mean()),
-                             wilson_interval(int(hits[:, h].sum()), n)) for h in range(hits.shape[1]))
-    best = max(shares, key=lambda s: s.share)
-    if best.ci[0] > chance:
-        return RoleResolution("crossing", best.head, chance, shares,
-                              reason=f"head {best.head}: argmax on the nearest crossing vehicle in {best.hits}/{n} "
-                                     f"calibration scenes (95% CI {best.ci[0]:.2f}-{best.ci[1]:.2f} > chance {chance:.2f})")
-    return RoleResolution("crossing", None, chance, shares,
-                          reason=f"no head beats chance: best head {best.head} hits {best.hits}/{n} (95% CI "
-                                 f"{best.ci[0]:.2f}-{best.ci[1]:.2f}) vs chance {chance:.2f}; pin one with --head-role "
+def resolve_crossing(model, obs: np.ndarray, target_rows: np.ndarray) -> RoleResolution:
+    """The head with the highest argmax share on the nearest crossing vehicle, if it beats chance."""
+    ev = argmax_share(model, obs, target_rows)
+    shares = tuple(HeadShare(h, int(ev.hits[h]), ev.n, float(ev.share[h]), (float(ev.ci_low[h]), float(ev.ci_high[h])))
+                   for h in range(len(ev.share)))
+    best = shares[ev.best_head]
+    if ev.beats_chance[ev.best_head]:
+        return RoleResolution("crossing", best.head, ev.chance, shares,
+                              reason=f"head {best.head}: argmax on the nearest crossing vehicle in {best.hits}/{best.n} "
+                                     f"calibration scenes (95% CI {best.ci[0]:.2f}-{best.ci[1]:.2f} > chance {ev.chance:.2f})")
+    return RoleResolution("crossing", None, ev.chance, shares,
+                          reason=f"no head beats chance: best head {best.head} hits {best.hits}/{best.n} (95% CI "
+                                 f"{best.ci[0]:.2f}-{best.ci[1]:.2f}) vs chance {ev.chance:.2f}; pin one with --head-role "
                                  "crossing=H if you know it")
 
 

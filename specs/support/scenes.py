@@ -77,10 +77,6 @@ def nearest_crossing_rows(scenes: list[Scene]) -> np.ndarray:
     return np.array([scene.rows[scene.nearest_crossing] for scene in scenes])
 
 
-def present_counts(obs: np.ndarray) -> np.ndarray:
-    return (obs[:, :, 0] >= 0.5).sum(axis=1)
-
-
 @dataclasses.dataclass(frozen=True)
 class Sweep:
     """One scene family member rebuilt with its crossing vehicle at several distances (nearest last)."""
@@ -109,3 +105,33 @@ def distance_sweeps(builder: SceneBuilder, n: int, seed: int, points: int, near:
         if all(scene.rows.get("crossing") is not None for scene in scenes):
             sweeps.append(Sweep(distances, scenes))
     return sweeps
+
+
+def same_crossing_groups(builder: SceneBuilder, n_groups: int, members: int, seed: int) -> tuple[list[Scene], list[int]]:
+    """Groups of scenes sharing the ego and the nearest crossing car exactly, differing in the other cars:
+    within a group, anything that "only depends on the nearest crossing vehicle" must be equal."""
+    rng = np.random.default_rng(seed)
+    scenes: list[Scene] = []
+    labels: list[int] = []
+    group = 0
+    tries = 0
+    while group < n_groups and tries < 50 * n_groups:
+        tries += 1
+        base = crossing_scenario(rng, distractors=0)
+        found: list[Scene] = []
+        for _ in range(members * 6):
+            scenario = dataclasses.replace(base, vehicles=(base.vehicles[0], *(_distractor(rng, f"other{i}")
+                                                                              for i in range(int(rng.integers(0, 4))))))
+            try:
+                scene = builder.build(scenario, allow_unobserved=True)
+            except ScenarioError:
+                continue
+            if scene.nearest_crossing == "crossing" and scene.rows.get("crossing") is not None:
+                found.append(scene)
+            if len(found) == members:
+                break
+        if len(found) == members:
+            scenes += found
+            labels += [group] * members
+            group += 1
+    return scenes, labels
