@@ -49,7 +49,8 @@ def pytest_configure(config: pytest.Config) -> None:
     import fixtures.strategies  # noqa: F401  registers hypothesis profiles (selected by --hypothesis-profile)
 
     profile = config.getoption("--profile", default="default")
-    config.stash[SESSION] = {"budget": PROFILES[profile], "evidence": [], "started": time.time(), "agent": None}
+    config.stash[SESSION] = {"budget": PROFILES[profile], "evidence": [], "started": time.time(), "agent": None,
+                             "seeds": {}}
 
 
 def _session(config: pytest.Config) -> dict:
@@ -94,12 +95,20 @@ def scene_builder(agent):
 
 
 @pytest.fixture(scope="session")
-def rollout_cache(pytestconfig: pytest.Config):
-    if pytestconfig.getoption("--no-rollout-cache"):
-        return None
-    from interp.cache import RolloutCache
+def engine(pytestconfig: pytest.Config):
+    """The rollout engine: env workers on all cores, records cached on disk unless --no-rollout-cache."""
+    from interp.rollout import RolloutEngine
 
-    return RolloutCache.default()
+    cache = None if pytestconfig.getoption("--no-rollout-cache") else "default"
+    with RolloutEngine(cache=cache) as eng:
+        yield eng
+
+
+def record_seeds(config: pytest.Config, name: str, seeds) -> None:
+    """Note which seeds a spec used, for the report's run metadata."""
+    seeds = list(seeds)
+    if seeds:
+        _session(config)["seeds"][name] = f"{seeds[0]}..{seeds[-1]} ({len(seeds)})"
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ class Budget:
 
 
 PROFILES = {
-    "quick": Budget("quick", heldout_episodes=60, max_pairs=60, batch_pairs=30, calibration_scenes=48,
+    "quick": Budget("quick", heldout_episodes=40, max_pairs=40, batch_pairs=20, calibration_scenes=48,
                     test_scenes=48, sweep_points=5, fuzz_examples=8),
     "default": Budget("default", heldout_episodes=200, max_pairs=200, batch_pairs=50, calibration_scenes=120,
                       test_scenes=120, sweep_points=8, fuzz_examples=25),

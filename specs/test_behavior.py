@@ -1,0 +1,203 @@
+"""Behavioural claims, decided by greedy rollouts on held-out seeds (training env seeds are >= 1e6) or by the
+agent's choice in built scenes. Rates use exact tests; paired claims use common seeds and the sequential
+always-valid paired test of ``interp.stats`` (Holm across heads)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from fixtures.scenario import EgoSpec, Scenario, VehicleSpec
+from interp.interventions import head_ablation
+from interp.rollout import records_by_condition, run_sequential
+from interp.stats import SequentialDesign, SequentialPairedTest, wilson_interval
+from specs.support import claims, controls
+from specs.support.scenes import TEST_SEED, build_family
+
+pytestmark = pytest.mark.behavior
+
+COLLISION_BOUND = 0.15  # the agent crashes in fewer than 15 % of held-out episodes
+ALPHA = 0.05
+MIN_EFFECT = 0.05  # a head "matters" if ablating it raises the collision rate by at least 5 points
+HELDOUT_SEEDS = 0  # first seed of the held-out evaluation episodes
+ABLATION_SEEDS = 100_000  # first seed of the paired ablation episodes
+AA_SEEDS = 200_000  # a disjoint seed set of the same agent: the A/A control
+
+
+def _rate_check(crashed: list[bool], bound: float) -> tuple[str, float]:
+    """supported if the exact one-sided binomial test rejects rate >= bound; refuted if it rejects rate <= bound."""
+    k, n = int(sum(crashed)), len(crashed)
+    p_below = sps.binomtest(k, n, bound, alternative="less").pvalue
+    p_above = sps.binomtest(k, n, bound, alternative="greater").pvalue
+    if p_below < ALPHA:
+        return "supported", float(p_below)
+    if p_above < ALPHA:
+        return "refuted", float(p_above)
+    return "inconclusive", float(p_below)
+
+
+def test_collision_rate_on_held_out_seeds_is_below_the_bound(agent, untrained, engine, budget, evidence, pytestconfig):
+    """The agent crashes in fewer than 15 % of greedy episodes on held-out seeds (exact one-sided binomial test)."""
+    from conftest import record_seeds
+
+    seeds = list(range(HELDOUT_SEEDS, HELDOUT_SEEDS + budget.heldout_episodes))
+    record_seeds(pytestconfig, "held-out episodes", seeds)
+    records = engine.run(agent, seeds, progress=True)
+    crashed = [r.crashed for r in records]
+    verdict, p = _rate_check(crashed, COLLISION_BOUND)
+    k, n = sum(crashed), len(crashed)
+    evidence.effect("collision rate", k / n, wilson_interval(k, n), n, p, better="lower", scale="proportion",
+                    paired_seeds=seeds, outcomes={"treatment": [int(c) for c in crashed]},
+                    rule=f"exact one-sided binomial test against {COLLISION_BOUND} at {ALPHA}")
+    arrived = sum(r.arrived for r in records)
+    evidence.effect("arrival rate", arrived / n, wilson_interval(arrived, n), n, better="higher", scale="proportion",
+                    paired_seeds=seeds, outcomes={"treatment": [int(r.arrived) for r in records]})
+    control_n = min(n, 40)
+    control_records = engine.run(untrained, seeds[:control_n])
+    control_verdict, control_p = _rate_check([r.crashed for r in control_records], COLLISION_BOUND)
+    control_k = sum(r.crashed for r in control_records)
+    evidence.effect("control: untrained collision rate", control_k / control_n, wilson_interval(control_k, control_n),
+                    control_n, control_p)
+    evidence.control("untrained weights", control_verdict == "supported",
+                     f"untrained agent crashes in {control_k}/{control_n}: {control_verdict}")
+    evidence.verdict = verdict
+    if verdict == "inconclusive":
+        evidence.conclude_inconclusive(f"{k}/{n} crashes; p={p:.3g} against the bound {COLLISION_BOUND}")
+    assert verdict == "supported", f"{k}/{n} crashes: the rate is above {COLLISION_BOUND} (p={p:.3g})"
+
+
+def _arrives_first(scene, margin: float = 0.5) -> bool:
+    rel = scene.relations.get(scene.nearest_crossing) if scene.nearest_crossing else None
+    return bool(rel and rel.time_to_conflict is not None and rel.ego_time_to_conflict is not None
+                and rel.time_to_conflict + margin < rel.ego_time_to_conflict < 5.0
+                and scene.rows.get(scene.nearest_crossing) is not None)
+
+
+def _yield_scenario(rng: np.random.Generator) -> Scenario:
+    ego = EgoSpec(distance=float(rng.uniform(5.0, 20.0)), speed=9.0, turn="left")
+    side = str(rng.choice(["left", "right"]))
+    car = VehicleSpec(side, float(rng.uniform(2.0, 20.0)), speed=float(rng.uniform(6.0, 10.0)), turn="straight",
+                      reference="conflict", name="crossing")
+    return Scenario(ego=ego, vehicles=(car,), name=f"yield_{side}")
+
+
+def test_yields_when_a_crossing_vehicle_reaches_the_conflict_point_first(agent, scene_builder, budget, evidence):
+    """When a crossing vehicle will reach the conflict point at least 0.5 s before the ego (which is under 5 s
+    away), the agent chooses to slow down (SLOWER, the only action that lowers the target speed) in most scenes."""
+    scenes = build_family(scene_builder, budget.test_scenes, TEST_SEED + 10, _yield_scenario, _arrives_first)
+    obs = np.stack([s.observation for s in scenes])
+    check = _slows_in_most(agent.model, obs)
+    control = _slows_in_most(controls.swapped_slow_keep(agent.model), obs)
+    evidence.effect("share of scenes where the agent slows down", check.numbers["share"], check.numbers["ci"],
+                    check.numbers["n"], better="higher", scale="proportion")
+    evidence.note(check.summary)
+    evidence.control("SLOWER and IDLE/FASTER swapped in the output layer", control.holds, control.summary)
+    assert check.holds, check.summary
+
+
+def _slows_in_most(model, obs: np.ndarray) -> claims.Check:
+    slows = claims.keep_speed_margin(claims._q(model, obs)) < 0
+    k, n = int(slows.sum()), len(slows)
+    low, high = wilson_interval(k, n)
+    return claims.Check(low > claims.MAJORITY, f"slows down in {k}/{n} scenes (95% CI {low:.2f}-{high:.2f}; needs > 0.5)",
+                        {"share": k / n, "ci": (low, high), "n": n})
+
+
+def _empty_scenario(rng: np.random.Generator) -> Scenario:
+    return Scenario(ego=EgoSpec(distance=float(rng.uniform(2.0, 60.0)), speed=9.0, turn="left"), name="empty")
+
+
+def test_does_not_slow_down_at_an_empty_intersection(agent, scene_builder, budget, evidence):
+    """At an empty intersection the agent does not slow down (keeps its target speed in at least 90 % of
+    scenes, Wilson lower bound), wherever it is on its approach."""
+    scenes = build_family(scene_builder, budget.test_scenes, TEST_SEED + 11, _empty_scenario)
+    obs = np.stack([s.observation for s in scenes])
+    keeps = claims.keep_speed_margin(claims._q(agent.model, obs)) > 0
+    k, n = int(keeps.sum()), len(keeps)
+    low, high = wilson_interval(k, n)
+    control_keeps = claims.keep_speed_margin(claims._q(controls.swapped_slow_keep(agent.model), obs)) > 0
+    ck = int(control_keeps.sum())
+    c_low, c_high = wilson_interval(ck, n)
+    evidence.effect("share of empty scenes where the agent keeps its speed", k / n, (low, high), n, better="higher",
+                    scale="proportion")
+    evidence.control("SLOWER and IDLE/FASTER swapped", c_low > claims.UNCHANGED_SHARE,
+                     f"keeps speed in {ck}/{n} (95% CI {c_low:.2f}-{c_high:.2f})")
+    assert low > claims.UNCHANGED_SHARE, f"keeps speed in only {k}/{n} empty scenes (95% CI {low:.2f}-{high:.2f})"
+
+
+def _ablation_conditions(n_heads: int) -> dict:
+    return {"baseline": None, **{f"ablate head {h}": head_ablation([h], n_heads=n_heads) for h in range(n_heads)}}
+
+
+def _design(budget) -> SequentialDesign:
+    return SequentialDesign(alpha=ALPHA, direction="increase", max_pairs=budget.max_pairs, min_effect=MIN_EFFECT)
+
+
+@pytest.fixture(scope="module")
+def ablation_run(agent, engine, budget, pytestconfig):
+    """Per-head zero-ablation vs the plain agent on common seeds, sequential, Holm across heads."""
+    from conftest import record_seeds
+
+    seeds = range(ABLATION_SEEDS, ABLATION_SEEDS + budget.max_pairs)
+    record_seeds(pytestconfig, "head ablation pairs", seeds)
+    return run_sequential(engine, agent, _ablation_conditions(agent.n_heads), seeds=seeds, design=_design(budget),
+                          batch_pairs=budget.batch_pairs, progress=True,
+                          claims={f"ablate head {h}": f"ablating head {h} raises the collision rate"
+                                  for h in range(agent.n_heads)})
+
+
+def _aa_control(engine, agent, budget, baseline_records) -> tuple[bool, str]:
+    """The same agent on a disjoint seed set, paired index by index with the baseline: no true difference, so the
+    sequential test must not call it an increase."""
+    base = [r.crashed for r in baseline_records]
+    other = [r.crashed for r in engine.run(agent, range(AA_SEEDS, AA_SEEDS + len(base)))]
+    test = SequentialPairedTest(alpha=ALPHA, direction="increase", max_pairs=len(base), min_effect=MIN_EFFECT)
+    for i in range(0, len(base), budget.batch_pairs):
+        if test.stopped:
+            break
+        test.update(base[i:i + budget.batch_pairs], other[i:i + budget.batch_pairs])
+    verdict = test.verdict()
+    return verdict.verdict == "supported", f"A/A on disjoint seeds: {verdict.summary()}"
+
+
+def test_ablating_a_head_raises_collisions(agent, engine, budget, ablation_run, evidence):
+    """At least one head is necessary: zero-ablating it raises the collision rate (per head, paired seeds,
+    sequential always-valid test, Holm-corrected across heads)."""
+    rows = []
+    base = [r for r in ablation_run.records if r.condition == "baseline"]
+    for name, verdict in ablation_run.verdicts.items():
+        evidence.record(verdict, name=f"{name}: collision rate change", better="lower", scale="proportion")
+        rows.append({"label": name, "value": verdict.effect, "ci": list(verdict.ci)})
+    evidence.figure("forest", rows=rows, xlabel="paired change in collision rate (ablated - plain)")
+    holds, detail = _aa_control(engine, agent, budget, base)
+    evidence.control("A/A: the plain agent on disjoint seeds", holds, detail)
+    verdicts = [v.verdict for v in ablation_run.verdicts.values()]
+    evidence.verdict = "supported" if "supported" in verdicts else (
+        "refuted" if all(v == "refuted" for v in verdicts) else "inconclusive")
+    if evidence.verdict == "inconclusive":
+        evidence.conclude_inconclusive(ablation_run.summary())
+    assert evidence.verdict == "supported", f"no head's ablation raises collisions:\n{ablation_run.summary()}"
+
+
+def test_ablating_the_crossing_head_raises_collisions_more_than_ablating_another_head(
+        agent, engine, budget, crossing_head, head_roles, ablation_run, evidence):
+    """Ablating the crossing head raises collisions more than ablating the head least attentive to crossing traffic
+    (paired seeds, sequential; that head fixed by the calibration shares before any rollout)."""
+    shares = head_roles["crossing"].shares
+    if len(shares) < 2:
+        pytest.fail("needs at least two heads with calibration shares (not available for a pinned role)")
+    other = min((s for s in shares if s.head != crossing_head), key=lambda s: s.share).head
+    conditions = {f"ablate head {other}": head_ablation([other], n_heads=agent.n_heads),
+                  f"ablate head {crossing_head}": head_ablation([crossing_head], n_heads=agent.n_heads)}
+    result = run_sequential(engine, agent, conditions, baseline=f"ablate head {other}",
+                            seeds=range(ABLATION_SEEDS, ABLATION_SEEDS + budget.max_pairs), design=_design(budget),
+                            batch_pairs=budget.batch_pairs)
+    verdict = result.verdicts[f"ablate head {crossing_head}"]
+    evidence.record(verdict, name=f"crossing head {crossing_head} vs head {other}: collision rate change",
+                    better="higher", scale="proportion")
+    base = [r for r in ablation_run.records if r.condition == "baseline"]
+    holds, detail = _aa_control(engine, agent, budget, base)
+    evidence.control("A/A: the plain agent on disjoint seeds", holds, detail)
+    if verdict.verdict == "inconclusive":
+        evidence.conclude_inconclusive(verdict.summary())
+    assert verdict.verdict == "supported", verdict.summary()
