@@ -32,7 +32,7 @@ def test_crossing_head_attends_most_to_the_nearest_crossing_vehicle(agent, untra
         evidence.effect("control: untrained share", control.numbers["share"], control.numbers["ci"], control.numbers["n"])
         evidence.control("untrained weights", control.holds, control.summary)
     _scene_figure(evidence, agent, test_scenes[0], crossing_head)
-    assert check.holds, check.summary
+    evidence.conclude(check.holds, check.summary)
 
 
 def _scene_figure(evidence, agent, scene, head: int) -> None:
@@ -65,7 +65,7 @@ def test_attention_to_a_crossing_vehicle_rises_as_it_nears_the_conflict_point(ag
     control = claims.attention_rises_when_nearer(controls.uniform_attention(agent.model), crossing_head, sweeps)
     evidence.control("uniform attention (zero queries)", control.holds, control.summary)
     evidence.note(f"agent: {check.summary}")
-    assert check.holds, check.summary
+    evidence.conclude(check.holds, check.summary)
 
 
 def _mirrored_pairs(builder, n: int, seed: int):
@@ -109,7 +109,7 @@ def test_heads_specialise_by_approach_side(agent, scene_builder, budget, evidenc
                     random_init_95th_percentile=random_spread)
     evidence.note(f"agent: {check.summary}")
     evidence.control("a fresh random initialisation", control.holds, control.summary)
-    assert check.holds, check.summary
+    evidence.conclude(check.holds, check.summary)
 
 
 def test_crossing_head_contribution_suppresses_keeping_speed(agent, test_scenes, crossing_head, evidence):
@@ -124,7 +124,7 @@ def test_crossing_head_contribution_suppresses_keeping_speed(agent, test_scenes,
                     check.numbers["n"], p_value=check.numbers["p_value"])
     evidence.note(f"agent: {check.summary}")
     evidence.control("the crossing head silenced", control.holds, control.summary)
-    assert check.holds, check.summary
+    evidence.conclude(check.holds, check.summary)
 
 
 def _crossing_first(scene) -> bool:
@@ -166,4 +166,4 @@ def test_scrubbing_the_crossing_head_to_its_nearest_crossing_vehicle_recovers_th
     evidence.control("hypothesis: only the number of vehicles matters", false.verdict == "supported", false.reason)
     if true.verdict == "inconclusive":
         evidence.conclude_inconclusive(true.reason)
-    assert true.verdict == "supported", true.reason
+    evidence.conclude(true.verdict == "supported", true.reason)

@@ -36,13 +36,13 @@ def uniform_attention(model):
     return clone
 
 
-def swapped_slow_keep(model):
-    """Q[SLOWER] and Q[IDLE]/Q[FASTER] exchanged: every directional expectation about slowing is reversed."""
+def negated_q(model):
+    """Every Q-value negated: every preference between actions reversed (slowing where the agent keeps speed,
+    more willing to keep speed where the agent becomes less willing)."""
     clone = _copy(model)
     with torch.no_grad():
-        w, b = clone.output_layer.predict.weight, clone.output_layer.predict.bias
-        w[[0, 1, 2]] = w[[1, 0, 0]].clone()
-        b[[0, 1, 2]] = b[[1, 0, 0]].clone()
+        clone.output_layer.predict.weight.neg_()
+        clone.output_layer.predict.bias.neg_()
     return clone
 
 

@@ -75,10 +75,21 @@ class SpecEvidence:
         self.verdict = data.get("verdict")
 
     def control(self, name: str, holds: bool, detail: str) -> None:
-        """A negative control: the spec's check run where it must fail. If it holds there, the spec is vacuous."""
+        """Record a negative control: the spec's check run where it must fail (``conclude`` judges it)."""
         self.controls.append({"name": name, "rejected": not holds, "detail": detail})
-        if holds:
-            pytest.fail(f"vacuous: the check also holds on the control ({name}): {detail}")
+
+    def conclude(self, holds: bool, message: str) -> None:
+        """The spec's outcome: refuted if its check fails on the agent; else vacuous (a failure too) if the
+        check also held on any recorded negative control; else supported."""
+        if not holds:
+            self.verdict = self.verdict or "refuted"
+            pytest.fail(f"refuted: {message}", pytrace=False)
+        vacuous = [c for c in self.controls if not c["rejected"]]
+        if vacuous:
+            self.verdict = "error"
+            pytest.fail("vacuous: the check also holds on its negative control "
+                        + "; ".join(f"{c['name']}: {c['detail']}" for c in vacuous), pytrace=False)
+        self.verdict = self.verdict or "supported"
 
     def figure(self, kind: str, **spec: Any) -> None:
         self.figures.append(jsonable({"kind": kind, **spec}))

@@ -1,0 +1,111 @@
+"""The specs' own decision rules, tested on planted models: each must accept its known answer and reject the
+negative control the spec runs (a rule that cannot fail is a defect)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fixtures.builder import SceneBuilder
+from specs.support import claims, controls
+from specs.support.scenes import distance_sweeps
+from tests.planted import (ENV_CONFIG_PATH, PLANTED_HEAD, SILENT_HEAD, closest_row, planted_model,
+                           random_observations)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return planted_model()
+
+
+@pytest.fixture(scope="module")
+def obs():
+    return random_observations(64, seed=3)
+
+
+@pytest.fixture(scope="module")
+def sweeps():
+    builder = SceneBuilder(json.loads(ENV_CONFIG_PATH.read_text()))
+    return distance_sweeps(builder, 16, seed=5, points=5)
+
+
+def test_permutation_rule_accepts_the_planted_model_and_rejects_a_row_order_leak(model, obs):
+    assert claims.permutation_invariant(model, obs).holds
+    assert not claims.permutation_invariant(controls.row_order_leak(model), obs).holds
+
+
+def test_absent_row_rule_rejects_a_broken_presence_mask(model, obs):
+    assert claims.absent_rows_ignored(model, obs).holds
+    assert not claims.absent_rows_ignored(controls.broken_presence_mask(model), obs).holds
+
+
+def test_planted_head_attends_to_its_target_and_the_silent_or_uniform_head_does_not(model, obs):
+    rows = closest_row(obs)
+    assert claims.attends_to_target(model, PLANTED_HEAD, obs, rows).holds
+    assert not claims.attends_to_target(model, SILENT_HEAD, obs, rows).holds
+    assert not claims.attends_to_target(controls.uniform_attention(model), PLANTED_HEAD, obs, rows).holds
+
+
+def test_planted_attention_rises_as_the_car_nears_and_uniform_attention_does_not(model, sweeps):
+    # planted head 0 scores closeness to the intersection centre: a car nearer its conflict point is closer
+    assert claims.attention_rises_when_nearer(model, PLANTED_HEAD, sweeps).holds
+    assert not claims.attention_rises_when_nearer(controls.uniform_attention(model), PLANTED_HEAD, sweeps).holds
+
+
+def test_planted_keep_margin_never_rises_when_nearer_and_the_swapped_control_does(model, sweeps):
+    # Q_FASTER falls as head 0's z (closeness) rises, the others do not move: the margin can only fall
+    assert claims.never_more_willing_when_nearer(model, sweeps).holds
+    assert not claims.never_more_willing_when_nearer(controls.negated_q(model), sweeps).holds
+
+
+def test_planted_head_lowers_the_keep_margin_and_a_silenced_head_does_not(model):
+    obs = random_observations(64, seed=4, min_present=3)
+    obs[:, :, 3:5] = 0.0  # still traffic: the ego's speed terms are constant, head 0 decides FASTER vs IDLE
+    check = claims.head_lowers_keep_margin(model, PLANTED_HEAD, obs)
+    assert check.numbers["mean"] < 0
+    assert not claims.head_lowers_keep_margin(model, SILENT_HEAD, obs).holds
+    assert not claims.head_lowers_keep_margin(controls.silenced_head(model, PLANTED_HEAD), PLANTED_HEAD, obs).holds
+
+
+def test_a_symmetric_head_does_not_count_as_side_specialisation(model, sweeps):
+    # closeness |x| + |y| is the same for mirrored left/right cars: the planted model has no side preference
+    left = np.stack([s.scenes[-1].observation for s in sweeps])
+    mirrored = left.copy()
+    mirrored[:, 1:, 1] *= -1.0  # mirror the other cars' x
+    mirrored[:, 1:, 3] *= -1.0
+    rows = np.array([s.scenes[-1].rows["crossing"] for s in sweeps])
+    assert not claims.heads_specialise_by_side(model, left, rows, mirrored, rows).holds
+
+
+def _slows_for_close_cars(model):
+    """The planted model edited so SLOWER rises with head 0's output (Q_SLOWER = 2 z0 - 1): it slows for a car
+    near the centre and keeps its speed otherwise."""
+    import torch
+
+    from tests.planted import PLANTED_NEURON
+
+    clone = controls.negated_q(controls.negated_q(model))  # a deep copy
+    with torch.no_grad():
+        clone.output_layer.predict.weight[0].zero_()
+        clone.output_layer.predict.weight[0, PLANTED_NEURON] = 2.0
+        clone.output_layer.predict.bias[0] = -1.0
+    return clone
+
+
+def test_action_unchanged_rule_detects_a_changed_action(model):
+    edited = _slows_for_close_cars(model)
+    obs = random_observations(40, seed=6, min_present=2, max_present=2)
+    obs[:, 1:, 1:3] = np.where(obs[:, 1:, 0:1] > 0, 0.9, 0.0)  # the other car far from the centre
+    near = obs.copy()
+    near[:, 1:, 1:3] = np.where(obs[:, 1:, 0:1] > 0, 0.01, 0.0)  # the same car at the centre
+    assert claims.action_unchanged(edited, obs, obs).holds
+    assert not claims.action_unchanged(edited, obs, near).holds
+
+
+def test_collision_rate_rule_known_answers():
+    from specs.test_behavior import _rate_check
+
+    assert _rate_check([False] * 100, 0.15)[0] == "supported"
+    assert _rate_check([True] * 50 + [False] * 50, 0.15)[0] == "refuted"
+    assert _rate_check([True] * 2 + [False] * 8, 0.15)[0] == "inconclusive"
