@@ -122,9 +122,27 @@ def test_crossing_head_contribution_suppresses_keeping_speed(agent, test_scenes,
     control = claims.head_lowers_keep_margin(controls.silenced_head(agent.model, crossing_head), crossing_head, obs)
     evidence.effect("crossing head's contribution to the keep-speed margin", check.numbers["mean"], check.numbers["ci"],
                     check.numbers["n"], p_value=check.numbers["p_value"])
+    _circuit_figures(evidence, agent, obs, crossing_head)
     evidence.note(f"agent: {check.summary}")
     evidence.control("the crossing head silenced", control.holds, control.summary)
     evidence.conclude(check.holds, check.summary)
+
+
+def _circuit_figures(evidence, agent, obs, head: int) -> None:
+    """Per-head contributions to each action (exact patching vs linearised) and the logit lens per stage."""
+    from interp.circuits import head_contributions
+    from interp.logit_lens import logit_lens
+
+    contrib = head_contributions(agent.model, obs, agent.action_names)
+    evidence.figure("heatmap", matrix=contrib.mean_exact.tolist(), row_labels=[f"head {h}" for h in range(agent.n_heads)],
+                    col_labels=list(agent.action_names),
+                    title="mean exact contribution of each head to each Q-value (crossing-first scenes)")
+    evidence.effect("linearisation gap (max |exact - linear|)", contrib.max_abs_gap, None, contrib.n)
+    lens = logit_lens(agent.model, obs, agent.action_names)
+    margins = {stage: float(claims.keep_speed_margin(q).mean()) for stage, q in lens.q.items()}
+    evidence.figure("bars", labels=list(margins), values=list(margins.values()),
+                    ylabel="mean keep-speed margin if the output layer read this stage (logit lens)")
+    evidence.note(f"logit lens: stage 'head {head}' = output layer on (crossing head's contribution + ego) / 2")
 
 
 def _crossing_first(scene) -> bool:
