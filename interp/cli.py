@@ -40,16 +40,49 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="greedy episodes on seeds S..S+N-1: collision and arrival rates with 95%% CIs",
                        description="Run greedy episodes with seeds S..S+N-1 in parallel workers and print collision "
-                                   "and arrival rates (Wilson 95%% CIs), mean return and episode length.")
+                                   "and arrival rates (Wilson 95%% CIs), mean return and episode length; optionally "
+                                   "under head ablations, compared with the plain agent on the same seeds. Episodes "
+                                   "are cached on disk (keyed by checkpoint identity, resolved env config, seed, "
+                                   "intervention, engine and library versions), so a rerun costs nothing.")
     _agent_args(p)
-    p.add_argument("--episodes", type=int, default=100, help="number of episodes (default 100)")
+    p.add_argument("--episodes", type=int, default=100,
+                   help="number of episodes (default 100; with --sequential the maximum number of pairs)")
     p.add_argument("--seed", type=int, default=0, help="first seed (default 0; training seeds are >= 1e6)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--slots", type=int, default=None,
+                   help="episodes in flight at once (default two per worker; results do not depend on it)")
     p.add_argument("--ablate-head", type=int, action="append", default=[], metavar="H",
-                   help="evaluate with head H's output zeroed (repeatable)")
+                   help="evaluate with head H's output z zeroed (repeatable: all listed heads at once)")
+    p.add_argument("--ablate-each-head", action="store_true",
+                   help="one condition per head, each with that head's output z zeroed")
     p.add_argument("--compare", action="store_true",
-                   help="also run the plain agent on the same seeds and print the paired verdict (exact McNemar)")
-    p.add_argument("--json", help="write per-episode records to this JSON file")
+                   help="also run the plain agent on the same seeds and print the paired verdict of each "
+                        "intervention (exact McNemar, Holm across interventions; --sequential for the sequential test)")
+    p.add_argument("--sequential", action="store_true",
+                   help="with --compare: add seeds in batches until the sequential paired test decides "
+                        "(always-valid p-values, Holm across interventions), at most --episodes pairs")
+    p.add_argument("--batch", type=int, default=20, help="pairs per look of --sequential (default 20)")
+    p.add_argument("--metric", choices=("crashed", "arrived"), default="crashed",
+                   help="paired outcome of --compare (default crashed)")
+    p.add_argument("--direction", choices=("increase", "decrease"), default="increase",
+                   help="claimed direction of the change in --metric (default increase)")
+    p.add_argument("--alpha", type=float, default=0.05, help="error rate of --compare verdicts (default 0.05)")
+    p.add_argument("--min-effect", type=float, default=0.05,
+                   help="smallest change in the rate worth calling an effect (refutation threshold; default 0.05)")
+    p.add_argument("--no-cache", action="store_true", help="simulate every episode; neither read nor write the cache")
+    p.add_argument("--cache-dir", default=None, help="episode cache folder (default $HYPODRIVE_CACHE_DIR or .hypodrive-cache)")
+    p.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="run environment workers as local processes (default) or Ray actors")
+    p.add_argument("--ray-address", default=None,
+                   help="with --backend ray: the cluster to join (e.g. auto, ray://host:10001); default a local instance")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", help="write per-episode results (and verdicts) to this JSON file")
+
+    p = sub.add_parser("cache", help="show or clear the episode cache",
+                       description="The rollout engine caches episode records on disk. 'info' shows where and how "
+                                   "many; 'clear' removes them all.")
+    p.add_argument("action", choices=("info", "clear"))
+    p.add_argument("--cache-dir", default=None, help="cache folder (default $HYPODRIVE_CACHE_DIR or .hypodrive-cache)")
 
     p = sub.add_parser("train", help="train a DQN ego-attention agent (rl-agents' algorithm, parallel envs)",
                        description="DQN as rl-agents does it (double DQN, one update per transition, epsilon-greedy, "
@@ -93,38 +126,125 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from interp.agent import load_agent
-    from interp.interventions import ablate_heads
-    from interp.rollout import rollout
+def _evaluate_conditions(args: argparse.Namespace, agent) -> dict:
+    """Condition name -> intervention (None = the plain agent), from the evaluate options."""
+    from interp.interventions import head_ablation
+
+    conditions: dict = {}
+    if args.compare or not (args.ablate_head or args.ablate_each_head):
+        conditions["agent"] = None
+    if args.ablate_head:
+        heads = sorted(set(args.ablate_head))
+        conditions["ablate_heads=" + ",".join(map(str, heads))] = head_ablation(heads, n_heads=agent.n_heads)
+    if args.ablate_each_head:
+        for h in range(agent.n_heads):
+            conditions.setdefault(f"ablate_heads={h}", head_ablation([h], n_heads=agent.n_heads))
+    return conditions
+
+
+def _print_rates(name: str, mine: list) -> None:
     from interp.stats import wilson_interval
 
-    agent = load_agent(args.checkpoint, args.agent_config, args.env_config)
-    seeds = list(range(args.seed, args.seed + args.episodes))
-    treated = f"ablate_heads={args.ablate_head}" if args.ablate_head else "agent"
-    conditions = {treated: ablate_heads(args.ablate_head, agent.n_heads) if args.ablate_head else ()}
-    if args.compare:
-        conditions = {"agent": (), **conditions} if args.ablate_head else conditions
-    records = rollout(agent, seeds, conditions, workers=args.workers, progress=sys.stderr.isatty() or True)
-    print(f"checkpoint {agent.source}  identity {agent.identity}  seeds {seeds[0]}..{seeds[-1]}")
-    for name in conditions:
-        mine = [r for r in records if r.condition == name]
-        crashes, arrivals = sum(r.crashed for r in mine), sum(r.arrived for r in mine)
-        c_lo, c_hi = wilson_interval(crashes, len(mine))
-        a_lo, a_hi = wilson_interval(arrivals, len(mine))
-        print(f"[{name}] n={len(mine)}  collision rate {crashes / len(mine):.3f} (95% CI {c_lo:.3f}-{c_hi:.3f})  "
-              f"arrival rate {arrivals / len(mine):.3f} (95% CI {a_lo:.3f}-{a_hi:.3f})  "
-              f"mean return {np.mean([r.ret for r in mine]):.3f}  mean length {np.mean([r.length for r in mine]):.2f}")
-    if args.compare and args.ablate_head:
-        from interp.stats import mcnemar_verdict
+    crashes, arrivals = sum(r.crashed for r in mine), sum(r.arrived for r in mine)
+    c_lo, c_hi = wilson_interval(crashes, len(mine))
+    a_lo, a_hi = wilson_interval(arrivals, len(mine))
+    print(f"[{name}] n={len(mine)}  collision rate {crashes / len(mine):.3f} (95% CI {c_lo:.3f}-{c_hi:.3f})  "
+          f"arrival rate {arrivals / len(mine):.3f} (95% CI {a_lo:.3f}-{a_hi:.3f})  "
+          f"mean return {np.mean([r.ret for r in mine]):.3f}  mean length {np.mean([r.length for r in mine]):.2f}")
 
-        base = [r.crashed for r in records if r.condition == "agent"]
-        treat = [r.crashed for r in records if r.condition == treated]
-        print(mcnemar_verdict(base, treat, claim=f"{treated} raises the collision rate").summary())
+
+def _claim(args: argparse.Namespace, name: str) -> str:
+    rate = {"crashed": "collision", "arrived": "arrival"}[args.metric]
+    return f"{name} {'raises' if args.direction == 'increase' else 'lowers'} the {rate} rate"
+
+
+def _fixed_verdicts(args: argparse.Namespace, grouped: dict, treatments: list[str]) -> dict:
+    """Exact McNemar per intervention on all seeds, p-values Holm-adjusted across interventions."""
+    import dataclasses
+
+    from interp.stats import holm, mcnemar_verdict
+
+    base = [getattr(r, args.metric) for r in grouped["agent"]]
+    verdicts = {name: mcnemar_verdict(base, [getattr(r, args.metric) for r in grouped[name]],
+                                      claim=_claim(args, name),
+                                      alpha=args.alpha, direction=args.direction, min_effect=args.min_effect)
+                for name in treatments}
+    if len(verdicts) > 1:
+        reject, adjusted = holm([v.p_value for v in verdicts.values()], alpha=args.alpha)
+        for (name, v), ok, p_adj in zip(list(verdicts.items()), reject, adjusted):
+            verdict = "supported" if ok else ("inconclusive" if v.verdict == "supported" else v.verdict)
+            verdicts[name] = dataclasses.replace(v, p_value=float(p_adj), verdict=verdict,
+                                                 decision_rule=v.decision_rule + f"; Holm across {len(verdicts)}")
+    return verdicts
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from interp.agent import load_agent
+    from interp.rollout import RolloutEngine, records_by_condition, run_sequential
+
+    if args.sequential and not args.compare:
+        raise HypodriveError("--sequential needs --compare (it decides interventions against the plain agent)")
+    if args.compare and not (args.ablate_head or args.ablate_each_head):
+        raise HypodriveError("--compare needs an intervention to compare: --ablate-head H or --ablate-each-head")
+    if args.episodes < 1:
+        raise HypodriveError("--episodes must be at least 1")
+    agent = load_agent(args.checkpoint, args.agent_config, args.env_config)
+    conditions = _evaluate_conditions(args, agent)
+    treatments = [name for name in conditions if name != "agent"]
+    seeds = range(args.seed, args.seed + args.episodes)
+    cache = None if args.no_cache else (args.cache_dir or "default")
+    verdicts: dict = {}
+    with RolloutEngine(workers=args.workers, slots=args.slots, backend=args.backend, ray_address=args.ray_address,
+                       cache=cache) as engine:
+        if args.sequential:
+            from interp.stats import SequentialDesign
+
+            design = SequentialDesign(alpha=args.alpha, direction=args.direction, max_pairs=args.episodes,
+                                      min_effect=args.min_effect)
+            claims = {name: _claim(args, name) for name in treatments}
+            result = run_sequential(engine, agent, conditions, baseline="agent", seeds=seeds, design=design,
+                                    batch_pairs=args.batch, outcome=args.metric, claims=claims,
+                                    progress=not args.no_progress)
+            records, verdicts = result.records, result.verdicts
+        else:
+            records = engine.run(agent, seeds, conditions, progress=not args.no_progress)
+    grouped = records_by_condition(records)
+    used = sorted({r.seed for r in records})
+    print(f"checkpoint {agent.source}  identity {agent.identity}  seeds {used[0]}..{used[-1]} ({len(used)})  "
+          f"simulated {engine.stats.simulated} episodes, {engine.stats.cached} from the cache")
+    for name in conditions:
+        if grouped.get(name):
+            _print_rates(name, grouped[name])
+    if args.compare and not args.sequential:
+        verdicts = _fixed_verdicts(args, grouped, treatments)
+    for name, verdict in verdicts.items():
+        print(f"[{name} vs agent] {verdict.summary()}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"identity": agent.identity, "source": agent.source,
-                                               "episodes": [r.to_dict() for r in records]}, indent=1))
+        Path(args.json).write_text(json.dumps({
+            "identity": agent.identity, "source": agent.source,
+            "episodes": [r.to_dict(trace=False) for r in records],
+            "verdicts": {name: v.to_dict() for name, v in verdicts.items()},
+        }, indent=1))
         print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from interp.cache import RolloutCache, default_cache_dir
+
+    directory = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    if args.action == "clear":
+        if not directory.exists():
+            print(f"no cache at {directory}")
+            return 0
+        with RolloutCache(directory) as cache:
+            print(f"removed {cache.clear()} episode records from {directory}")
+        return 0
+    if not directory.exists():
+        print(f"{directory}: no cache yet")
+        return 0
+    with RolloutCache(directory) as cache:
+        print(f"{directory}: {len(cache)} episode records")
     return 0
 
 
@@ -146,7 +266,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"inspect": cmd_inspect, "evaluate": cmd_evaluate, "train": cmd_train}
+COMMANDS = {"inspect": cmd_inspect, "evaluate": cmd_evaluate, "train": cmd_train, "cache": cmd_cache}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,11 +9,15 @@ give the same records with 1, 2 or 4 workers.
 Hand-written rather than gymnasium's AsyncVectorEnv because each slot needs its own explicit seed or
 scene set-up per episode, replays of recorded actions (resuming training) and per-step payloads (which
 vehicle is behind each observation row) that the vector API does not carry.
+
+The same pool API (``run({slot: Reset|Step})``, ``close()``, context manager) is served by local processes
+(``EnvPool``, the default) or by Ray actors (``interp.ray_backend.RayEnvPool``); ``make_pool`` picks one.
 """
 from __future__ import annotations
 
 import dataclasses
 import multiprocessing as mp
+import multiprocessing.connection
 import os
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +29,12 @@ import numpy as np
 @dataclasses.dataclass(frozen=True)
 class Reset:
     """Start an episode in a slot: ``env.reset(seed)``, then an optional ``setup(env) -> obs`` (e.g. a scene),
-    then replay ``actions`` (used to restore an interrupted training episode)."""
+    then replay ``actions`` (used to restore an interrupted training episode).
+
+    ``setup`` runs in the worker, so it must be picklable (a module-level function or an instance of a
+    module-level class). It should return the env's own observation (``env.unwrapped.observation_type.observe()``)
+    so that the row recorder sees it.
+    """
 
     seed: int
     setup: Callable[[Any], np.ndarray] | None = None
@@ -46,7 +55,9 @@ class StepResult:
     crashed: bool = False
     arrived: bool = False
     speed: float = 0.0
-    rows: tuple[int, ...] = ()  # id of the vehicle behind each observation row (-1 for an empty row)
+    # Id of the vehicle behind each observation row (-1 for an empty row), numbered per episode in order of
+    # first sight (the ego is 0): the same episode gets the same ids in any worker, with any pool layout.
+    rows: tuple[int, ...] = ()
     replay: tuple["StepResult", ...] = ()  # results of replayed actions (Reset with actions)
 
     @property
@@ -71,6 +82,26 @@ def observed_rows(env) -> tuple[int, ...]:
     return tuple(rows) if rows is not None else ()
 
 
+class EpisodeIds:
+    """Renumbers the recorder's process-wide vehicle ids per episode, in order of first sight.
+
+    The recorder's raw ids come from a counter shared by every env of a process, so they depend on what else
+    that process simulated; first-sight numbering depends only on the episode itself.
+    """
+
+    def __init__(self) -> None:
+        self.ids: dict[int, int] = {}
+
+    def __call__(self, raw_rows: Sequence[int]) -> tuple[int, ...]:
+        out = []
+        for raw in raw_rows:
+            if raw < 0:
+                out.append(raw)
+            else:
+                out.append(self.ids.setdefault(raw, len(self.ids)))
+        return tuple(out)
+
+
 class _SlotEnvs:
     """The environments of one worker, created lazily per slot."""
 
@@ -78,6 +109,7 @@ class _SlotEnvs:
         self.env_config = env_config
         self.record_rows = record_rows
         self.envs: dict[int, Any] = {}
+        self.ids: dict[int, EpisodeIds] = {}
 
     def env(self, slot: int):
         if slot not in self.envs:
@@ -94,27 +126,44 @@ class _SlotEnvs:
     def run(self, slot: int, command: Reset | Step) -> StepResult:
         env = self.env(slot)
         if isinstance(command, Step):
-            return step_result(*env.step(command.action), env)
+            return self._renumber(slot, step_result(*env.step(command.action), env))
+        self.ids[slot] = EpisodeIds()
         obs, info = env.reset(seed=command.seed)
         if command.setup is not None:
             obs = command.setup(env)
-        result = StepResult(obs=np.asarray(obs, dtype=np.float32), rows=observed_rows(env))
-        replayed = tuple(step_result(*env.step(a), env) for a in command.actions)
+        result = self._renumber(slot, StepResult(obs=np.asarray(obs, dtype=np.float32), rows=observed_rows(env)))
+        replayed = tuple(self._renumber(slot, step_result(*env.step(a), env)) for a in command.actions)
         if replayed:
             last = replayed[-1]
             result = dataclasses.replace(last, replay=replayed)
         return result
 
+    def _renumber(self, slot: int, result: StepResult) -> StepResult:
+        if result.rows:
+            result.rows = self.ids.setdefault(slot, EpisodeIds())(result.rows)
+        return result
+
+    def run_batch(self, batch: Sequence[tuple[int, Reset | Step]]) -> list[tuple[int, StepResult]]:
+        return [(slot, self.run(slot, command)) for slot, command in batch]
+
+    def close(self) -> None:
+        for env in self.envs.values():
+            env.close()
+        self.envs.clear()
+
 
 def _worker_main(conn, env_config: Mapping, record_rows: bool) -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per worker: the workers share the cores
     envs = _SlotEnvs(env_config, record_rows)
     while True:
-        message = conn.recv()
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):  # the parent is gone (killed): nothing left to serve
+            break
         if message is None:
             break
         try:
-            conn.send(("ok", [(slot, envs.run(slot, command)) for slot, command in message]))
+            conn.send(("ok", envs.run_batch(message)))
         except Exception:  # send the worker's traceback to the parent instead of dying silently
             conn.send(("error", traceback.format_exc()))
     conn.close()
@@ -123,18 +172,23 @@ def _worker_main(conn, env_config: Mapping, record_rows: bool) -> None:
 class EnvPool:
     """``n_slots`` environments over ``n_workers`` processes (0 workers: everything in this process).
 
-    ``run({slot: Reset|Step})`` executes one command per listed slot and returns their results; slots are
-    assigned to workers round-robin (slot % n_workers).
+    ``run({slot: Reset|Step})`` executes one command per listed slot and returns their results (lock-step:
+    the trainer's rounds). ``send`` / ``receive`` split it for callers that keep every worker busy (the
+    rollout engine): ``send`` dispatches commands to idle workers, ``receive`` waits until at least one
+    busy worker answers and returns the results of those that have. Slots are assigned to workers
+    round-robin (``worker_of(slot) = slot % n_workers``).
     """
 
     def __init__(self, env_config: Mapping, n_slots: int, n_workers: int | None = None, *, record_rows: bool = False) -> None:
         self.n_slots = n_slots
         self.n_workers = min(n_slots, default_workers() if n_workers is None else n_workers)
         self._local = _SlotEnvs(env_config, record_rows) if self.n_workers == 0 else None
+        self._pending: dict[int, Reset | Step] = {}  # in-process mode: commands sent, not yet run
+        self._busy: set[int] = set()
         self._conns = []
         self._procs = []
         if self.n_workers:
-            ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
+            ctx = _context()
             for _ in range(self.n_workers):
                 parent, child = ctx.Pipe()
                 proc = ctx.Process(target=_worker_main, args=(child, dict(env_config), record_rows), daemon=True)
@@ -143,22 +197,57 @@ class EnvPool:
                 self._conns.append(parent)
                 self._procs.append(proc)
 
+    def worker_of(self, slot: int) -> int:
+        return slot % self.n_workers if self.n_workers else 0
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the workers (e.g. to read their CPU time in a benchmark)."""
+        return [proc.pid for proc in self._procs]
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._busy or self._pending)
+
     def run(self, commands: Mapping[int, Reset | Step]) -> dict[int, StepResult]:
+        self.send(commands)
+        results: dict[int, StepResult] = {}
+        while self.busy:
+            results.update(self.receive())
+        return results
+
+    def send(self, commands: Mapping[int, Reset | Step]) -> None:
+        """Dispatch commands; every worker they go to must be idle (its previous results received)."""
         if self._local is not None:
-            return {slot: self._local.run(slot, cmd) for slot, cmd in sorted(commands.items())}
-        batches: list[list] = [[] for _ in self._conns]
+            self._pending.update(commands)
+            return
+        batches: dict[int, list] = {}
         for slot, cmd in sorted(commands.items()):
-            batches[slot % self.n_workers].append((slot, cmd))
-        busy = [i for i, batch in enumerate(batches) if batch]
-        for i in busy:
-            self._conns[i].send(batches[i])
+            batches.setdefault(self.worker_of(slot), []).append((slot, cmd))
+        clash = sorted(set(batches) & self._busy)
+        if clash:
+            raise RuntimeError(f"environment worker(s) {clash} are still busy: receive() their results first")
+        for i, batch in batches.items():
+            self._conns[i].send(batch)
+            self._busy.add(i)
+
+    def receive(self) -> dict[int, StepResult]:
+        """Results of every busy worker that has answered (waits for at least one)."""
+        if self._local is not None:
+            pending, self._pending = self._pending, {}
+            return {slot: self._local.run(slot, cmd) for slot, cmd in sorted(pending.items())}
+        if not self._busy:
+            return {}
+        ready = mp.connection.wait([self._conns[i] for i in sorted(self._busy)])
         results: dict[int, StepResult] = {}
         errors = []
-        for i in busy:
+        for i in sorted(self._conns.index(conn) for conn in ready):
+            self._busy.discard(i)
             try:
                 status, payload = self._conns[i].recv()
             except (EOFError, ConnectionError) as err:
-                raise RuntimeError(f"environment worker {i} died ({type(err).__name__}); see its output above") from None
+                raise RuntimeError(f"environment worker {i} died ({type(err).__name__}); "
+                                   "see its output above") from None
             if status == "error":
                 errors.append(payload)
             else:
@@ -168,6 +257,8 @@ class EnvPool:
         return results
 
     def close(self) -> None:
+        if self._local is not None:
+            self._local.close()
         for conn in self._conns:
             try:
                 conn.send(None)
@@ -185,6 +276,38 @@ class EnvPool:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# Imported once by the fork server, so that each new worker starts with the simulator already loaded.
+PRELOAD = ("interp.workers", "interp.env", "interp.row_identity", "gymnasium", "highway_env")
+
+
+def _context():
+    """Workers start from a fork server (a clean process that imported the simulator once; each worker is a
+    fork of it: ~0.3 s instead of ~2 s to spawn and import). Never a plain fork of this process: forking
+    after torch has started threads can deadlock. Spawn where there is no fork server (Windows).
+
+    The preload list is process-wide and only takes effect if the fork server is not running yet."""
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(list(PRELOAD))
+        return ctx
+    return mp.get_context("spawn")
+
+
+def make_pool(env_config: Mapping, n_slots: int, n_workers: int | None = None, *, record_rows: bool = False,
+              backend: str = "local", address: str | None = None):
+    """A pool of ``n_slots`` env slots: local worker processes (``backend="local"``, the default) or Ray actors
+    (``backend="ray"``, on the cluster at ``address`` or a local Ray instance started for it)."""
+    if backend == "local":
+        if address is not None:
+            raise ValueError("a Ray address only applies to backend='ray'")
+        return EnvPool(env_config, n_slots, n_workers, record_rows=record_rows)
+    if backend == "ray":
+        from interp.ray_backend import RayEnvPool
+
+        return RayEnvPool(env_config, n_slots, n_workers, record_rows=record_rows, address=address)
+    raise ValueError(f"unknown rollout backend {backend!r}; use 'local' (worker processes) or 'ray'")
 
 
 def default_workers() -> int:
