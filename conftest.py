@@ -34,7 +34,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--report-dir", default=str(ROOT / "report"), help="where index.html and evidence.json go (default: report/)")
     group.addoption("--no-report", action="store_true", help="do not write the HTML/JSON report")
     group.addoption("--baseline-checkpoint", default=None,
-                    help="compare against another checkpoint: its evidence is computed too and diffed (regression)")
+                    help="compare against another checkpoint: the same specs run on it (in a subprocess, same profile) "
+                         "and the report shows what regressed; pytest exits non-zero on a regression")
+    group.addoption("--baseline-evidence", default=None,
+                    help="compare against an earlier run's evidence.json instead of re-running a baseline checkpoint")
     group.addoption("--head-role", action="append", default=[], metavar="ROLE=H",
                     help="pin a head's role instead of resolving it, e.g. --head-role crossing=2")
     group.addoption("--fuzz-minutes", type=float, default=0.0,
@@ -219,26 +222,76 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    entries = _session(config)["evidence"]
-    if not entries:
+    state = _session(config)
+    if not state["evidence"]:
         return
     terminalreporter.section("hypodrive evidence")
-    for entry in entries:
+    for entry in state["evidence"]:
         terminalreporter.write_line(SpecEvidence.summary_line(entry))
-    if not config.getoption("--no-report") and not hasattr(config, "workerinput"):
-        path = _write_report(config, entries)
-        if path:
-            terminalreporter.write_line(f"hypodrive report: {path}")
+    if state.get("diff"):
+        from reports.diff import EvidenceDiff  # noqa: F401  (the text form lives with the diff)
+
+        verdict = "REGRESSED" if state["diff"].get("regressed") else "no regression"
+        terminalreporter.write_line(f"hypodrive baseline comparison: {verdict} (see the report's comparison section)")
+    if state.get("report"):
+        terminalreporter.write_line(f"hypodrive report: {state['report']}")
 
 
 def _write_report(config: pytest.Config, entries: list[dict]) -> Path | None:
+    from reports.html import write_report
     from specs.support.run_info import run_metadata
 
-    try:
-        from reports.html import write_report
-    except ImportError:
-        return None
     state = _session(config)
     out = Path(config.getoption("--report-dir"))
-    meta = run_metadata(config, state)
-    return write_report({"schema": 1, "run": meta, "specs": entries}, out)
+    evidence = {"schema": 1, "run": run_metadata(config, state), "specs": entries}
+    diff = _baseline_diff(config, evidence, out)
+    if diff is not None:
+        state["diff"] = diff
+    return write_report(evidence, out, diff=diff)
+
+
+def _baseline_diff(config: pytest.Config, evidence: dict, out: Path) -> dict | None:
+    """Diff against ``--baseline-evidence``, or against the same specs run on ``--baseline-checkpoint``."""
+    import subprocess
+    import sys
+
+    from reports.diff import diff_evidence
+    from reports.schema import load
+
+    path = config.getoption("--baseline-evidence")
+    checkpoint = config.getoption("--baseline-checkpoint")
+    if path is None and checkpoint is not None:
+        base_dir = out / "baseline"
+        args = [sys.executable, "-m", "pytest", *_without_baseline_options(config.invocation_params.args),
+                "--checkpoint", checkpoint, "--report-dir", str(base_dir), "-q"]
+        subprocess.run(args, cwd=config.rootpath, check=False)
+        path = base_dir / "evidence.json"
+    if path is None:
+        return None
+    return diff_evidence(load(path), evidence).to_dict()
+
+
+def _without_baseline_options(args) -> list[str]:
+    """The invocation's arguments minus ``--baseline-*`` options and their values."""
+    out, skip = [], False
+    for arg in map(str, args):
+        if skip:
+            skip = False
+        elif arg.startswith("--baseline"):
+            skip = "=" not in arg
+        else:
+            out.append(arg)
+    return out
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write the report (controller only: under xdist the workers' evidence arrives here), then fail the run
+    on a regression against the baseline even if every spec passed."""
+    config = session.config
+    state = _session(config)
+    if hasattr(config, "workerinput") or not state["evidence"] or config.getoption("--no-report"):
+        return
+    state["report"] = _write_report(config, state["evidence"])
+    diff = state.get("diff")
+    if diff and diff.get("regressed") and session.exitstatus == 0:
+        session.exitstatus = 1
