@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="greedy episodes on seeds S..S+N-1: collision and arrival rates with 95%% CIs",
                        description="Run greedy episodes with seeds S..S+N-1 in parallel workers and print collision "
-                                   "and arrival rates (Wilson 95%% CIs), mean return and episode length; optionally "
+                                   "and arrival rates (Wilson 95% CIs), mean return and episode length; optionally "
                                    "under head ablations, compared with the plain agent on the same seeds. Episodes "
                                    "are cached on disk (keyed by checkpoint identity, resolved env config, seed, "
                                    "intervention, engine and library versions), so a rerun costs nothing.")
@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluate with head H's output z zeroed (repeatable: all listed heads at once)")
     p.add_argument("--ablate-each-head", action="store_true",
                    help="one condition per head, each with that head's output z zeroed")
+    p.add_argument("--against", action="append", default=[], metavar="CK",
+                   help="also run another checkpoint (file or bundled folder) on the same seeds; with --compare, "
+                        "its paired verdict against the agent (e.g. --against checkpoints/reference-early "
+                        "--metric arrived --direction decrease)")
     p.add_argument("--compare", action="store_true",
                    help="also run the plain agent on the same seeds and print the paired verdict of each "
                         "intervention (exact McNemar, Holm across interventions; --sequential for the sequential test)")
@@ -139,6 +143,12 @@ def _evaluate_conditions(args: argparse.Namespace, agent) -> dict:
     if args.ablate_each_head:
         for h in range(agent.n_heads):
             conditions.setdefault(f"ablate_heads={h}", head_ablation([h], n_heads=agent.n_heads))
+    if args.against:
+        from interp.agent import load_agent
+
+        conditions["agent"] = None
+        for path in args.against:
+            conditions[f"checkpoint {path}"] = load_agent(path)  # another agent on the same seeds
     return conditions
 
 
@@ -184,8 +194,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     if args.sequential and not args.compare:
         raise HypodriveError("--sequential needs --compare (it decides interventions against the plain agent)")
-    if args.compare and not (args.ablate_head or args.ablate_each_head):
-        raise HypodriveError("--compare needs an intervention to compare: --ablate-head H or --ablate-each-head")
+    if args.compare and not (args.ablate_head or args.ablate_each_head or args.against):
+        raise HypodriveError("--compare needs something to compare: --ablate-head H, --ablate-each-head or --against CK")
     if args.episodes < 1:
         raise HypodriveError("--episodes must be at least 1")
     agent = load_agent(args.checkpoint, args.agent_config, args.env_config)
