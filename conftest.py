@@ -73,7 +73,8 @@ def agent(pytestconfig: pytest.Config):
     """The agent under test (``--checkpoint``; default the bundled reference agent)."""
     state = _session(pytestconfig)
     if state["agent"] is None:
-        state["agent"] = _load(pytestconfig, pytestconfig.getoption("--checkpoint"))
+        state.pop("agent_error", None)
+        state["agent"] = _load(pytestconfig, pytestconfig.getoption("--checkpoint"))  # raises the real error
     return state["agent"]
 
 
@@ -163,12 +164,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     budget = _session(config)["budget"]
     checkpoint = config.getoption("--checkpoint") or str(DEFAULT_CHECKPOINT.relative_to(ROOT))
     lines = [f"hypodrive: checkpoint {checkpoint}, profile {budget.name}"]
-    try:
-        agent = _load(config, config.getoption("--checkpoint"))
-        _session(config)["agent"] = agent
+    agent = _agent_if_loadable(config)
+    if agent is not None:
         lines.append(f"hypodrive: agent identity {agent.identity} ({agent.format}, {agent.n_heads} heads)")
-    except Exception as err:  # the header must not hide the real error: specs will report it
-        lines.append(f"hypodrive: agent not loadable: {err}")
+    else:  # the header must not hide the real error: the specs report it
+        lines.append(f"hypodrive: agent not loadable: {_session(config).get('agent_error')}")
     return lines
 
 
@@ -209,9 +209,23 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     _CONFIG["config"] = session.config
 
 
+def _agent_if_loadable(config: pytest.Config):
+    """The agent under test, loaded once per process (xdist workers never see the report header), or None if it
+    cannot be loaded (the specs that need it then report the error themselves)."""
+    state = _session(config)
+    if state["agent"] is None and "agent_error" not in state:
+        try:
+            state["agent"] = _load(config, config.getoption("--checkpoint"))
+        except Exception as err:
+            state["agent_error"] = err
+    return state["agent"]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Known findings of the agent under test become strict xfails, for that checkpoint identity only."""
-    agent = _session(config).get("agent")
+    if not any(str(item.fspath).startswith(str(ROOT / "specs")) for item in items):
+        return  # a run of the machinery's tests only: no agent needed
+    agent = _agent_if_loadable(config)
     if agent is None:
         return
     known = findings_mod.findings_for(agent.identity)

@@ -17,6 +17,7 @@ _DESCRIPTION = f"""Reports on hypodrive spec runs (evidence.json, schema {SCHEMA
   html EVIDENCE.json --out DIR                rebuild DIR/index.html (and DIR/evidence.json)
   merge PART.json... --out EVIDENCE.json      merge pytest-xdist workers' partial evidence files
   validate EVIDENCE.json...                   check files against the schema (exit 1 if any is invalid)
+  findings EVIDENCE.json --out FINDINGS.json   record the run's refuted specs as findings of its checkpoint
 """
 
 _DIFF_HELP = """Compare a baseline run with a new run (e.g. the previous checkpoint vs the new one).
@@ -72,6 +73,16 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("parts", type=Path, nargs="+", help="partial evidence files")
     merge.add_argument("--out", type=Path, required=True, help="merged evidence.json to write")
     merge.set_defaults(func=_cmd_merge)
+
+    found = sub.add_parser("findings", help="record refuted specs as findings of the checkpoint",
+                           description="Write the refuted specs of a run as FINDINGS.json (keyed by the checkpoint's "
+                                       "identity; put it next to the checkpoint, e.g. checkpoints/reference/findings.json). "
+                                       "The spec plugin then marks those specs xfail(strict=True) for that identity only.")
+    found.add_argument("evidence", type=Path)
+    found.add_argument("--out", type=Path, required=True)
+    found.add_argument("--only", action="append", default=None, metavar="SPEC",
+                       help="record only this spec (repeatable; default: every refuted spec)")
+    found.set_defaults(func=_cmd_findings)
 
     check = sub.add_parser("validate", help="check evidence files against the schema",
                            description=f"Check evidence files against schema {SCHEMA_VERSION}; every "
@@ -131,6 +142,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             print(f"ok      {path} ({len(evidence['specs'])} specs)")
     return 1 if bad else 0
 
+def _cmd_findings(args: argparse.Namespace) -> int:
+    from reports.findings import findings_from_evidence
+
+    data = findings_from_evidence(load(args.evidence), include=set(args.only) if args.only else None)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"wrote {len(data['findings'])} findings for {data['identity']} to {args.out}")
+    return 0
+
+
 
 if __name__ == "__main__":
     sys.exit(main())
+
