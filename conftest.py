@@ -88,7 +88,7 @@ def untrained(agent):
     """The negative control with the same architecture: default init under a fixed seed."""
     from interp.agent import untrained_agent
 
-    return untrained_agent(agent.agent_config, agent.env_config, init_seed=12345)
+    return untrained_agent(agent.agent_config, agent.env_config, init_seed=0)
 
 
 @pytest.fixture(scope="session")

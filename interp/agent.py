@@ -84,7 +84,11 @@ def build_model(agent_config: Mapping, env_config: Mapping) -> tuple[EgoAttentio
 
 
 def untrained_agent(agent_config: Mapping, env_config: Mapping, init_seed: int = 0) -> Agent:
-    """The untrained control: the same architecture with PyTorch's default init under a fixed seed."""
+    """The untrained control: the same architecture with PyTorch's default init under a fixed seed.
+
+    ``python -m interp train --seed S`` initialises its network exactly so, so ``init_seed=S`` is that run's
+    own starting point (the bundled reference agents were trained with seed 0).
+    """
     with torch.random.fork_rng():
         torch.manual_seed(init_seed)
         model, names = build_model(agent_config, env_config)

@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ablate-each-head", action="store_true",
                    help="one condition per head, each with that head's output z zeroed")
     p.add_argument("--against", action="append", default=[], metavar="CK",
-                   help="also run another checkpoint (file or bundled folder) on the same seeds; with --compare, "
+                   help="also run another checkpoint (file or bundled folder, or 'untrained' for the untrained "
+                        "control) on the same seeds; with --compare, "
                         "its paired verdict against the agent (e.g. --against checkpoints/reference-early "
                         "--metric arrived --direction decrease)")
     p.add_argument("--compare", action="store_true",
@@ -147,8 +148,13 @@ def _evaluate_conditions(args: argparse.Namespace, agent) -> dict:
         from interp.agent import load_agent
 
         conditions["agent"] = None
+        from interp.agent import untrained_agent
+
         for path in args.against:
-            conditions[f"checkpoint {path}"] = load_agent(path)  # another agent on the same seeds
+            if path == "untrained":  # the untrained control: the same config at the trainer's initialisation
+                conditions["untrained"] = untrained_agent(agent.agent_config, agent.env_config)
+            else:
+                conditions[f"checkpoint {path}"] = load_agent(path)  # another agent on the same seeds
     return conditions
 
 
