@@ -1,0 +1,119 @@
+"""The DQN trainer on tiny runs: reproducibility, resuming, and the pieces of the learning loop."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from interp.agent import load_agent, untrained_agent
+from interp.config import load_agent_config, load_env_config
+from interp.train import ReplayMemory, Trainer, TrainSettings, bellman_loss, epsilon, train_seed
+
+ROOT = Path(__file__).resolve().parent.parent
+AGENT = load_agent_config(ROOT / "checkpoints" / "reference" / "agent_config.json")
+ENV = load_env_config(ROOT / "checkpoints" / "reference" / "env_config.json")
+SMALL = {**AGENT, "batch_size": 8, "target_update": 16, "memory_capacity": 200}
+
+
+def _settings(out: Path, workers: int, episodes: int = 6, seed: int = 3) -> TrainSettings:
+    return TrainSettings(agent_config=SMALL, env_config=ENV, episodes=episodes, seed=seed, out=out, workers=workers,
+                         slots=2, save_every=3)
+
+
+def _weights(trainer: Trainer) -> dict:
+    return {k: v.clone() for k, v in trainer.value_net.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+    trainer = Trainer(_settings(tmp_path_factory.mktemp("a"), workers=0))
+    trainer.run(progress=False)
+    return trainer
+
+
+def test_same_seed_same_weights_whatever_the_number_of_workers(reference_run, tmp_path):
+    other = Trainer(_settings(tmp_path, workers=2))
+    other.run(progress=False)
+    assert reference_run.transitions == other.transitions > 20
+    assert reference_run.history == other.history
+    a, b = _weights(reference_run), _weights(other)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_interrupted_then_resumed_run_ends_with_the_same_weights(reference_run, tmp_path):
+    first = Trainer(_settings(tmp_path, workers=0))
+    first.run(progress=False, stop_after_rounds=9)  # stops mid-episode, writes resume.pt
+    assert first.transitions < reference_run.transitions
+    resumed = Trainer(_settings(tmp_path, workers=0))
+    resumed.run(progress=False)
+    a, b = _weights(reference_run), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.history == reference_run.history
+
+
+def test_a_different_seed_gives_different_weights(reference_run, tmp_path):
+    other = Trainer(_settings(tmp_path, workers=0, seed=4))
+    other.run(progress=False)
+    a, b = _weights(reference_run), _weights(other)
+    assert not all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_outputs_load_in_both_formats_with_one_identity(reference_run):
+    out = reference_run.s.out
+    project = load_agent(out / "agent.pt")
+    rl_agents = load_agent(out / "saved_models" / "latest.tar", agent_config=SMALL, env_config=ENV)
+    assert project.identity == rl_agents.identity
+    raw = torch.load(out / "saved_models" / "latest.tar", weights_only=True)
+    assert set(raw) == {"state_dict", "optimizer"}
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["train_env_seeds"]["first"] == train_seed(3, 0) >= 1_000_000  # disjoint from evaluation seeds
+
+
+def test_epsilon_schedule_is_rl_agents_exponential():
+    exploration = {"temperature": 1.0, "final_temperature": 0.05, "tau": 15000}
+    assert epsilon(exploration, 0) == 1.0
+    assert epsilon(exploration, 15000) == pytest.approx(0.05 + 0.95 * math.exp(-1))
+    assert epsilon(exploration, 10**7) == pytest.approx(0.05)
+
+
+def test_loss_decreases_on_a_fixed_batch():
+    agent = untrained_agent(AGENT, ENV, init_seed=1)
+    net, target = agent.model, untrained_agent(AGENT, ENV, init_seed=1).model
+    rng = np.random.default_rng(0)
+    memory = ReplayMemory(64, (15, 7))
+    for _ in range(64):
+        s = rng.uniform(-1, 1, (15, 7)).astype(np.float32)
+        s[:, 0] = 1.0
+        memory.push(s, int(rng.integers(3)), float(rng.normal()), s, bool(rng.random() < 0.2))
+    batch = memory.sample(np.random.default_rng(1), 32)
+    optimizer = torch.optim.Adam(net.parameters(), lr=5e-4)
+    losses = []
+    for _ in range(300):
+        loss = bellman_loss(net, target, batch, gamma=0.95, double=True)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_target_network_syncs_every_target_update_transitions(tmp_path):
+    trainer = Trainer(_settings(tmp_path, workers=0, episodes=2))
+    trainer.run(progress=False)
+    assert trainer.transitions >= 16
+    # after the last sync, the target equals the value net as it was then; right at a sync they are equal
+    since_sync = trainer.transitions % SMALL["target_update"]
+    same = all(torch.equal(a, b) for a, b in zip(trainer.value_net.state_dict().values(),
+                                                 trainer.target_net.state_dict().values()))
+    assert same == (since_sync == 0 or trainer.updates == 0)
+
+
+def test_resume_with_other_settings_is_refused(reference_run, tmp_path):
+    first = Trainer(_settings(tmp_path, workers=0))
+    first.run(progress=False, stop_after_rounds=3)
+    with pytest.raises(Exception, match="other settings"):
+        Trainer(_settings(tmp_path, workers=0, seed=9)).run(progress=False)
