@@ -104,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slots", type=int, default=4, help="parallel episodes (default 4; part of the result)")
     p.add_argument("--save-every", type=int, default=250, help="episodes between snapshots (default 250)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its resume.pt")
+
+    b = sub.add_parser("bundle", help="copy a training run (or a snapshot of it) into a checkpoint folder",
+                       description="Copy a training run's hypodrive checkpoint (agent.pt), rl-agents file (as latest.tar), "
+                                   "resolved configs, metadata and learning curve into a self-contained folder that "
+                                   "--checkpoint accepts (as checkpoints/reference is made).")
+    b.add_argument("run", help="the training run folder (python -m interp train --out)")
+    b.add_argument("out", help="the checkpoint folder to write")
+    b.add_argument("--episode", type=int, default=None, help="bundle the snapshot taken after this many episodes")
     p.add_argument("--no-progress", action="store_true")
     return parser
 
@@ -282,7 +290,41 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"inspect": cmd_inspect, "evaluate": cmd_evaluate, "train": cmd_train, "cache": cmd_cache}
+def cmd_bundle(args: argparse.Namespace) -> int:
+    """Copy a training run (or one of its snapshots) into a self-contained checkpoint folder."""
+    import shutil
+
+    from interp.agent import load_agent
+
+    run, out = Path(args.run), Path(args.out)
+    if args.episode is None:
+        project, rl_agents = run / "agent.pt", run / "saved_models" / "latest.tar"
+    else:
+        project = run / "snapshots" / f"episode-{args.episode}.pt"
+        rl_agents = run / "saved_models" / f"checkpoint-{args.episode}.tar"
+    missing = [str(p) for p in (project, rl_agents, run / "metadata.json") if not p.is_file()]
+    if missing:
+        raise HypodriveError(f"cannot bundle {run}: missing {', '.join(missing)} (snapshots exist every --save-every episodes)")
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(project, out / "agent.pt")
+    shutil.copyfile(rl_agents, out / "latest.tar")
+    agent = load_agent(out / "agent.pt")
+    (out / "agent_config.json").write_text(json.dumps(agent.agent_config, indent=2) + "\n")
+    (out / "env_config.json").write_text(json.dumps(agent.env_config, indent=2) + "\n")
+    meta = {**agent.metadata, "identity": agent.identity, "bundled_from": str(run),
+            "snapshot_episode": args.episode}
+    history = run / "history.json"
+    if history.is_file():
+        episodes = json.loads(history.read_text())
+        if args.episode is not None:
+            episodes = episodes[:args.episode]  # history is in finishing order; the snapshot followed the N-th
+        (out / "training_history.json").write_text(json.dumps(episodes))
+    (out / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"bundled {project} -> {out} (identity {agent.identity})")
+    return 0
+
+
+COMMANDS = {"bundle": cmd_bundle, "inspect": cmd_inspect, "evaluate": cmd_evaluate, "train": cmd_train, "cache": cmd_cache}
 
 
 def main(argv: list[str] | None = None) -> int:
