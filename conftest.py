@@ -305,7 +305,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = _session(config)
     if hasattr(config, "workerinput") or not state["evidence"] or config.getoption("--no-report"):
         return
-    state["report"] = _write_report(config, state["evidence"])
+    from reports.schema import EvidenceError
+
+    try:
+        state["report"] = _write_report(config, state["evidence"])
+    except EvidenceError as err:  # a spec recorded malformed evidence: keep what was measured, say what is wrong
+        out = Path(config.getoption("--report-dir"))
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "evidence.invalid.json").write_text(json.dumps(state["evidence"], indent=1, default=str))
+        state["report"] = f"NOT written ({err}); raw evidence in {out / 'evidence.invalid.json'}"
+        session.exitstatus = session.exitstatus or 1
+        return
     diff = state.get("diff")
     if diff and diff.get("regressed") and session.exitstatus == 0:
         session.exitstatus = 1

@@ -7,30 +7,38 @@ import numpy as np
 import pytest
 
 from fixtures.scenario import EgoSpec, Scenario, ScenarioError, VehicleSpec
+from interp.attention import argmax_share
 from specs.support import claims, controls
 from specs.support.scenes import TEST_SEED, distance_sweeps, nearest_crossing_rows, observations
 
 pytestmark = pytest.mark.mechanism
 
 
-def test_crossing_head_attends_most_to_the_nearest_crossing_vehicle(agent, untrained, calibration_scenes, test_scenes,
+def test_crossing_head_attends_most_to_the_nearest_crossing_vehicle(agent, calibration_scenes, test_scenes,
                                                                     crossing_head, head_roles, evidence):
     """The crossing head's attention peaks on the nearest crossing vehicle in most crossing scenes (95 % CI above
-    both one half and chance), on scenes disjoint from those that resolved the role."""
-    from conftest import resolve_roles
+    one half and chance) and more often than the role-resolved head of 95 % of randomly initialised networks,
+    on scenes disjoint from those that resolved the role."""
+    from interp.agent import untrained_agent
 
     obs, rows = observations(test_scenes), nearest_crossing_rows(test_scenes)
-    check = claims.attends_to_target(agent.model, crossing_head, obs, rows)
+    cal_obs, cal_rows = observations(calibration_scenes), nearest_crossing_rows(calibration_scenes)
+    random_share = claims.random_role_share_quantile(
+        lambda i: untrained_agent(agent.agent_config, agent.env_config, init_seed=3000 + i).model,
+        cal_obs, cal_rows, obs, rows)
+    check = claims.attends_to_target(agent.model, crossing_head, obs, rows, random_share)
     evidence.effect(f"share of scenes, head {crossing_head}", check.numbers["share"], check.numbers["ci"],
-                    check.numbers["n"], chance=check.numbers["chance"])
+                    check.numbers["n"], chance=check.numbers["chance"], random_95th_percentile=random_share)
+    evidence.figure("bars", labels=[f"head {h}" for h in range(agent.n_heads)], values=check.numbers["all_heads_share"],
+                    ylabel="share of test scenes with argmax on the nearest crossing vehicle", reference=check.numbers["chance"],
+                    reference_label="chance")
     evidence.note(head_roles["crossing"].reason)
-    control_role = resolve_roles(untrained.model, calibration_scenes, {})["crossing"]
-    if control_role.head is None:
-        evidence.control("untrained weights", False, f"the role does not resolve: {control_role.reason}")
-    else:
-        control = claims.attends_to_target(untrained.model, control_role.head, obs, rows)
-        evidence.effect("control: untrained share", control.numbers["share"], control.numbers["ci"], control.numbers["n"])
-        evidence.control("untrained weights", control.holds, control.summary)
+    control_model = untrained_agent(agent.agent_config, agent.env_config, init_seed=2999).model
+    control_head = int(argmax_share(control_model, cal_obs, cal_rows).best_head)
+    control = claims.attends_to_target(control_model, control_head, obs, rows, random_share)
+    evidence.effect("control: a further random network's share", control.numbers["share"], control.numbers["ci"],
+                    control.numbers["n"])
+    evidence.control("a further randomly initialised network", control.holds, control.summary)
     _scene_figure(evidence, agent, test_scenes[0], crossing_head)
     evidence.conclude(check.holds, check.summary)
 

@@ -135,7 +135,9 @@ def test_some_output_neuron_encodes_the_crossing_situation(agent, scene_builder,
              "held-out precision": round(e.heldout_precision, 2), "base rate": round(e.heldout_base_rate, 2)}
             for e in dictionary.entries if e.counts][:12]
     if rows:
-        evidence.figure("table", rows=rows, caption="neurons whose summary predicts held-out scenes")
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        evidence.figure("table", columns=columns, rows=[[row.get(c, "") for c in columns] for row in rows],
+                        caption="neurons whose summary predicts held-out scenes")
     evidence.effect("neurons with a predictive summary", check.numbers["counted"], None, len(obs))
     shuffled = list(np.random.default_rng(0).permutation(np.array(params, dtype=object)))
     _, control = _dictionary_finds_crossing_unit(agent.model, obs, shuffled)

@@ -53,16 +53,31 @@ def keep_speed_margin(q: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------ mechanism
-def attends_to_target(model, head: int, obs: np.ndarray, target_rows: np.ndarray) -> Check:
+def attends_to_target(model, head: int, obs: np.ndarray, target_rows: np.ndarray, random_share: float = 0.0) -> Check:
     """Head ``head``'s strict argmax is the target row in a majority of scenes: Wilson 95 % lower bound above
-    both 1/2 and the chance level (mean 1 / present rows; ``interp.attention.argmax_share``)."""
+    both 1/2 and the chance level (mean 1 / present rows; ``interp.attention.argmax_share``), and the share
+    above ``random_share`` (what the role-resolved head of randomly initialised networks reaches: geometry
+    alone makes near vehicles likely argmaxes, so chance is a weak null)."""
     ev = argmax_share(model, obs, target_rows)
     k, n, low, high = int(ev.hits[head]), ev.n, float(ev.ci_low[head]), float(ev.ci_high[head])
-    holds = low > max(ev.chance, MAJORITY)
+    holds = low > max(ev.chance, MAJORITY) and k / n > random_share
     return Check(holds, f"head {head} argmax on the target in {k}/{n} scenes (95% CI {low:.2f}-{high:.2f}); "
-                        f"needs lower bound > max(chance {ev.chance:.2f}, {MAJORITY})",
-                 {"hits": k, "n": n, "share": k / n, "ci": (low, high), "chance": ev.chance,
+                        f"needs lower bound > max(chance {ev.chance:.2f}, {MAJORITY}) and share > {random_share:.2f} "
+                        "(95th percentile of random networks)",
+                 {"hits": k, "n": n, "share": k / n, "ci": (low, high), "chance": ev.chance, "random_share": random_share,
                   "p_value_vs_chance": float(ev.p_value[head]), "all_heads_share": ev.share.tolist()})
+
+
+def random_role_share_quantile(make_random_model, calibration_obs, calibration_rows, obs, rows, inits: int = 10,
+                               q: float = 0.95) -> float:
+    """The q-quantile, over randomly initialised networks, of the test share of the head each would resolve
+    to the role on the calibration scenes."""
+    shares = []
+    for i in range(inits):
+        model = make_random_model(i)
+        best = int(argmax_share(model, calibration_obs, calibration_rows).best_head)
+        shares.append(float(argmax_share(model, obs, rows).share[best]))
+    return float(np.quantile(shares, q))
 
 
 def attention_rises_when_nearer(model, head: int, sweeps) -> Check:
