@@ -189,7 +189,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = outcome.get_result()
     ev = item.stash.get(EVIDENCE_KEY, None)
     if ev is not None and report.when == "call":
-        report.user_properties.append(("hypodrive_evidence", json.dumps(ev.to_dict(report))))
+        entry = ev.to_dict(report)
+        roles = _session(item.config).get("head_roles")
+        if roles:  # travels with the entry so the xdist controller can name the roles in the report
+            entry["data"]["head_roles"] = roles
+        report.user_properties.append(("hypodrive_evidence", json.dumps(entry)))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -305,6 +309,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = _session(config)
     if hasattr(config, "workerinput") or not state["evidence"] or config.getoption("--no-report"):
         return
+    _agent_if_loadable(config)  # the xdist controller never collected, so it has not loaded the agent yet
+    if not state.get("head_roles"):
+        state["head_roles"] = next((e["data"]["head_roles"] for e in state["evidence"] if e["data"].get("head_roles")), None)
     from reports.schema import EvidenceError
 
     try:

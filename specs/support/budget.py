@@ -1,6 +1,8 @@
 """Budgets per ``--profile``: how many episodes and scenes a spec may spend.
 
-The sequential designs stop early when the evidence is clear; these are the maxima. ``quick`` keeps the
+The sequential designs stop early when the evidence is clear; these are the maxima. Built scenes cost
+milliseconds, so ``quick`` and ``default`` test the same scenes (a mechanism verdict does not depend on the
+profile); only the number of simulated episodes differs. ``quick`` keeps the
 whole spec run within ~3 minutes on 2 cores with a cold cache, ``default`` within ~10, ``full`` has no
 time bound and treats an inconclusive verdict as a failure.
 """
@@ -23,8 +25,8 @@ class Budget:
 
 
 PROFILES = {
-    "quick": Budget("quick", heldout_episodes=40, max_pairs=40, batch_pairs=20, calibration_scenes=48,
-                    test_scenes=48, sweep_points=5, fuzz_examples=8),
+    "quick": Budget("quick", heldout_episodes=40, max_pairs=40, batch_pairs=20, calibration_scenes=120,
+                    test_scenes=120, sweep_points=8, fuzz_examples=8),
     "default": Budget("default", heldout_episodes=200, max_pairs=200, batch_pairs=50, calibration_scenes=120,
                       test_scenes=120, sweep_points=8, fuzz_examples=25),
     "full": Budget("full", heldout_episodes=500, max_pairs=800, batch_pairs=100, calibration_scenes=300,
