@@ -301,8 +301,7 @@ class Trainer:
         (out / "agent_config.json").write_text(json.dumps(self.s.agent_config, indent=2))
         (out / "env_config.json").write_text(json.dumps(self.s.env_config, indent=2))
         (out / "metadata.json").write_text(json.dumps(self.metadata(), indent=2))
-        if not final:
-            self.save_resume(pending)
+        self.save_resume(pending)  # also at the end, so a finished run can be extended
 
     def save_resume(self, pending: dict[int, Reset | Step]) -> None:
         """Everything needed to continue bit-for-bit, at a round boundary with ``pending`` commands drawn.
@@ -337,9 +336,13 @@ class Trainer:
         """Restore a run and return the commands of its pending round."""
         path = self.s.out / RESUME_FILE
         payload = ckpt.safe_torch_load(path)
-        if payload["settings"] != self._settings_key():
-            raise CheckpointError(f"{path} was written by a run with other settings (configs, episodes, seed or slots); "
+        stored, current = json.loads(payload["settings"]), json.loads(self._settings_key())
+        if {k: v for k, v in stored.items() if k != "episodes"} != {k: v for k, v in current.items() if k != "episodes"}:
+            raise CheckpointError(f"{path} was written by a run with other settings (configs, seed or slots); "
                                   "resume with the same command, or use a new --out folder")
+        if current["episodes"] < stored["episodes"]:
+            raise CheckpointError(f"{path} is a run of {stored['episodes']} episodes; --episodes can only grow "
+                                  f"(extend the run), not shrink to {current['episodes']}")
         self.value_net.load_state_dict(payload["value_net"])
         self.target_net.load_state_dict(payload["target_net"])
         self.optimizer.load_state_dict(payload["optimizer"])
@@ -362,9 +365,13 @@ class Trainer:
         return commands
 
     def _restore_or_start(self) -> dict[int, Reset | Step]:
-        """The first round's commands: the pending round of a resumed run, or fresh resets."""
+        """The first round's commands: the pending round of a resumed run, or fresh resets.
+
+        Resuming with a larger ``episodes`` extends a run: the same network, memory, optimizer and generators
+        go on with new episodes. (Not bit-identical to one longer run: the shorter run drained its slots.)
+        """
         if (self.s.out / RESUME_FILE).exists():
-            return self.load_resume()
+            return self.load_resume() or self.next_commands()
         return self.next_commands()
 
 
