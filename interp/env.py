@@ -19,11 +19,16 @@ def highway_config(env_config: Mapping) -> dict:
     return {k: copy.deepcopy(v) for k, v in env_config.items() if k not in RL_AGENTS_KEYS}
 
 
-def make_env(env_config: Mapping, *, render_mode: str | None = None, seed: int | None = None) -> gym.Env:
+def make_env(env_config: Mapping, *, render_mode: str | None = None, seed: int | None = None,
+             fast_sim: bool = False) -> gym.Env:
     """Build the env as rl-agents does (import the module that registers it, then configure it).
 
     highway-env's ``configure`` is a *shallow* update: the ``observation`` entry of the config replaces
     the default one whole, exactly as it does in rl-agents, so the agent sees what it was trained on.
+
+    ``fast_sim``: accelerate the simulator with ``interp.fastsim`` (bit-for-bit the same episodes, about
+    4x the steps per second); where it cannot be installed (another highway-env version or env) this warns
+    and returns the plain simulator.
     """
     if "id" not in env_config:
         raise ConfigError("env config has no 'id' (e.g. \"intersection-v0\")")
@@ -41,9 +46,26 @@ def make_env(env_config: Mapping, *, render_mode: str | None = None, seed: int |
             env = gym.make(env_config["id"], config=config, render_mode=render_mode)
     except gym.error.Error as err:
         raise ConfigError(f"cannot make env {env_config['id']!r}: {err}") from None
+    if fast_sim:
+        enable_fast_sim(env)
     if seed is not None:
         env.reset(seed=seed)
     return env
+
+
+def enable_fast_sim(env: gym.Env) -> bool:
+    """Install ``interp.fastsim`` on ``env``; False (with a warning) where it cannot, leaving the plain simulator."""
+    try:
+        from interp import fastsim
+    except ImportError as err:  # e.g. a highway-env without the classes fastsim specialises
+        warnings.warn(f"fast_sim unavailable ({err}); using the plain simulator", RuntimeWarning, stacklevel=3)
+        return False
+    try:
+        fastsim.enable(env)
+    except fastsim.FastSimUnavailable as err:
+        warnings.warn(str(err), RuntimeWarning, stacklevel=3)
+        return False
+    return True
 
 
 def action_names(env: gym.Env) -> list[str]:

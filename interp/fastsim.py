@@ -1,38 +1,43 @@
-"""A faster ``intersection-v0`` step that gives exactly the same trajectories (opt-in, highway-env 1.12.1 only).
+"""A faster ``intersection-v0`` step that gives bit-for-bit the same episodes (opt-in; highway-env 1.12.1).
 
-Why: the agent's network costs microseconds, the simulator about 0.1 s per agent step, most of it in a few
-hot paths that every vehicle runs every frame against every lane or every other vehicle. This layer replaces
-those paths with numpy computations over all lanes / all vehicles at once.
+Why: the agent's network costs microseconds and the simulator ~0.1 s per agent step, most of it in a few
+paths that every vehicle runs every frame (15 a step) against every lane or every other vehicle. This layer
+runs them for all vehicles and lanes at once with numpy. Measured (``benchmarks/test_fastsim.py``, one core,
+interleaved with the plain simulator under a noisy load): about 4x the agent steps per second.
 
-How it stays bit-for-bit identical: nothing here produces a float that enters the simulation state by a
-different route. The vectorised computations only take *decisions* (which lane is closest, which vehicle is
-in front, which pairs might conflict or collide, which vehicles are observed), and every decision within a
-safety margin (``MARGIN``, far above any rounding difference) of its threshold or of a tie is re-taken by
-highway-env's own scalar code. Pairs that might conflict or collide are checked by highway-env's own code;
-the vectorised part only skips pairs that certainly do not. Floats that do enter the state or the
-observation (kinematics, controls, observation rows) are computed by highway-env's own code or by the same
-scalar numpy operations in the same order (``tests/test_fastsim.py`` checks whole episodes bit for bit).
+How it stays identical, by construction, in two ways:
+- *Decisions* (closest lane, front vehicle, which pairs may conflict or collide, which vehicles are seen)
+  are computed approximately on arrays, and every decision within ``MARGIN`` (1e-6, far above any rounding
+  difference) of its threshold or of a tie is taken again by highway-env's own code; pairs that may
+  conflict or collide are always checked by highway-env's own code, only the certain misses are skipped.
+- *Floats that enter the state* (kinematics, steering, accelerations, observation rows) come from the same
+  numpy operations in the same order as highway-env's: per vehicle, or elementwise on arrays of all
+  vehicles, which gives the same bits for elementwise operations; for numpy's transcendental functions
+  this is checked once on the running platform (``_ufuncs_elementwise_exact``), else the per-vehicle code
+  runs. ``np.clip`` is called as the ufunc it dispatches to (``_clip``).
+``tests/test_fastsim.py`` checks whole episodes (every observation, reward, info and the full simulator
+state after every step) against the plain simulator; ``-m slow`` runs 500 episodes.
 
-Hot paths replaced (measured share of a plain step in ``benchmarks/test_fastsim.py``'s profile):
-- ``RoadNetwork.get_closest_lane_index`` (every vehicle, every frame, 20 lanes): one array computation
-  over all lanes, lane geometry precomputed once per road network;
-- ``RegulatedRoad.enforce_road_rules``: each vehicle's constant-speed prediction once per call instead of
-  once per pair, and only the pairs that come within a car length are checked exactly;
-- ``Road.step`` collision checks: only pairs within reach are handed to ``handle_collisions``;
-- ``Road.neighbour_vehicles`` (IDM front/rear vehicle) and ``Road.close_objects_to`` (observation): one
-  array computation over all vehicles;
-- ``KinematicObservation.observe``: the same rows without building pandas frames;
-- IDM / MDP controls (``act``): the same scalar arithmetic without numpy's slow scalar ``clip`` wrapper.
+What is replaced (plain profile share in parentheses, from the benchmark's ``profile()``):
+- ``RoadNetwork.get_closest_lane_index`` (~35 %): all vehicles x all lanes after each frame's move, lane
+  geometry precomputed once per road network (``LaneTable``, ``FastRoadNetwork``);
+- ``RegulatedRoad.enforce_road_rules`` (~20 %): every vehicle's predicted centres at once, exact checks
+  (per needed instant, highway-env's own calls) only for pairs within a car length;
+- ``Road.act`` / IDM and MDP ``act`` (~20 %): front vehicles of all vehicles at once (``_Frame``), steering
+  and free-road IDM acceleration on arrays, per-vehicle code for the rest;
+- ``Vehicle.step`` kinematics, ``Road.step`` collision pre-checks, ``Road.close_objects_to``, and
+  ``KinematicObservation.observe`` (~15 %, the latter without pandas).
 
-Installed explicitly and per env instance (never on import): ``enable(env)`` / ``disable(env)`` /
+Installed explicitly and per env instance, never on import: ``enable(env)`` / ``disable(env)`` /
 ``with fast_sim(env):``, or ``interp.env.make_env(config, fast_sim=True)``. It changes the class of that
-env's own objects (env, road, road network, observation type) to subclasses defined here; highway-env's
-classes are never modified, other envs are unaffected, and ``copy.deepcopy`` / pickling keep working (a copy
-of an accelerated env is accelerated). On any highway-env version other than the verified one, or another
-env class, ``enable`` raises ``FastSimUnavailable`` and ``make_env`` falls back to the plain simulator.
-
-Install it before other per-instance patches of the same env (e.g. ``interp.row_identity``), as ``make_env``
-does; installed afterwards it still gives identical results.
+env's own objects (env, road, road network, observation type) to the subclasses defined here (the env's
+``road`` and ``observation_type`` attributes convert whatever is assigned later, e.g. at each reset);
+highway-env's classes are never modified, other envs are unaffected, and ``copy.deepcopy`` / pickling keep
+working (a copy of an accelerated env is accelerated). Vehicles are not touched: the road drives them, and
+vehicle classes other than highway-env's ``IDMVehicle`` / ``MDPVehicle`` run their own methods. On another
+highway-env version or env class ``enable`` raises ``FastSimUnavailable`` and ``make_env`` warns and falls
+back to the plain simulator. Install it before other per-instance patches of the same env (e.g.
+``interp.row_identity``), as ``make_env`` does; installed after them it is still identical.
 """
 from __future__ import annotations
 
@@ -44,9 +49,11 @@ import numpy as np
 from highway_env import utils
 from highway_env.envs.common.observation import KinematicObservation
 from highway_env.envs.intersection_env import IntersectionEnv
-from highway_env.road.lane import CircularLane, StraightLane
+from highway_env.road.lane import AbstractLane, CircularLane, StraightLane
 from highway_env.road.regulation import RegulatedRoad
-from highway_env.road.road import Road, RoadNetwork
+from highway_env.road.road import RoadNetwork
+from highway_env.vehicle.behavior import IDMVehicle
+from highway_env.vehicle.controller import ControlledVehicle, MDPVehicle
 from highway_env.vehicle.kinematics import Vehicle
 from highway_env.vehicle.objects import Landmark, RoadObject
 
@@ -139,15 +146,21 @@ def _restore(obj) -> None:
         return
     plain = _PLAIN.get(type(obj))
     if plain is not None:
-        obj.__dict__.pop("_fastsim_lanes", None)
+        for key in [k for k in obj.__dict__ if k.startswith("_fastsim")]:
+            del obj.__dict__[key]
         obj.__class__ = plain
 
 
 # ---------------------------------------------------------------------------------------------- lane geometry
 
+_clip = getattr(getattr(getattr(np, "_core", None), "umath", None), "clip", np.clip)  # what np.clip calls, minus
+# its Python-level dispatch (~8 us a call on a scalar); tests/test_fastsim.py checks it equals np.clip
+
+
 class LaneTable:
-    """The geometry of a set of straight and circular lanes as arrays, for local coordinates of many points
-    against many lanes in one numpy computation (same formulas as the lanes' own ``local_coordinates``)."""
+    """The geometry of straight and circular lanes as arrays, for the lane coordinates of many points against
+    many lanes in one numpy computation (the formulas of the lanes' own ``local_coordinates``; the results
+    are only ever compared with a margin, never stored)."""
 
     def __init__(self, lanes: list) -> None:
         self.lanes = lanes
@@ -172,91 +185,126 @@ class LaneTable:
                 self.radius[i], self.phase[i], self.sense[i] = lane.radius, lane.start_phase, lane.direction
             else:
                 raise TypeError(f"no vectorised geometry for {type(lane).__name__}")
-        self.any_circular = not bool(self.straight.all())
+        self.all_straight = bool(self.straight.all())
+        # derived constants, so that a frame's computation is as few numpy operations as possible
+        self.circular = ~self.straight
+        self.origin_x, self.origin_y = self.origin[:, 0].copy(), self.origin[:, 1].copy()
+        self.axis_x, self.axis_y = self.axis[:, 0].copy(), self.axis[:, 1].copy()
+        self.normal_x, self.normal_y = self.normal[:, 0].copy(), self.normal[:, 1].copy()
+        self.pi_minus_phase = np.pi - self.phase
+        self.sense_radius = self.sense * self.radius
+        self.sense_per_radius = self.sense / self.radius
+        self.heading_offset = self.phase + np.pi / 2 * self.sense  # circular heading_at(s) = s*sense/radius + this
+        self.half_length = self.length / 2
+        self.wrap_limit = np.pi - MARGIN / self.radius  # |wrapped - pi| beyond this: may wrap around
+        self.width_limit = self.half_width + 1          # Road.neighbour_vehicles: on_lane(margin=1)
+        self.end_limit = self.length + self.vehicle_length
 
     @classmethod
     def of(cls, lanes: list) -> LaneTable | None:
         try:
-            return cls(lanes)
+            return cls(lanes) if lanes else None
         except (TypeError, AttributeError, ValueError):
             return None
 
-    def coordinates(self, points: np.ndarray, lanes: slice | np.ndarray = slice(None)):
-        """(longitudinal, lateral, unsure) of ``points`` [..., 2] on ``lanes``, broadcast to [..., n_lanes].
+    def coordinates(self, points: np.ndarray):
+        """(longitudinal, lateral, unsure), each [n_points, n_lanes], of ``points`` [n_points, 2].
 
-        ``unsure`` marks circular lanes where the point lies within ``MARGIN`` of the angle at which the
-        longitudinal coordinate wraps around (there a rounding difference could move it by a full turn)."""
-        delta = points[..., None, :] - self.origin[lanes]
-        dx, dy = delta[..., 0], delta[..., 1]
-        lon = dx * self.axis[lanes, 0] + dy * self.axis[lanes, 1]
-        lat = dx * self.normal[lanes, 0] + dy * self.normal[lanes, 1]
-        straight = self.straight[lanes]
-        if not straight.all():
-            phase, radius, sense = self.phase[lanes], self.radius[lanes], self.sense[lanes]
-            wrapped = (np.arctan2(dy, dx) - phase + np.pi) % TWO_PI
-            c_lon = sense * (wrapped - np.pi) * radius
-            c_lat = sense * (radius - np.sqrt(dx * dx + dy * dy))
-            lon = np.where(straight, lon, c_lon)
-            lat = np.where(straight, lat, c_lat)
-            unsure = ~straight & ((wrapped < MARGIN / radius) | (wrapped > TWO_PI - MARGIN / radius))
-        else:
-            unsure = np.zeros(lon.shape, dtype=bool)
+        ``unsure`` marks circular lanes where a point lies within ``MARGIN`` of the angle at which the
+        longitudinal coordinate wraps around (a rounding difference could move it by a full turn there)."""
+        dx = points[:, 0:1] - self.origin_x
+        dy = points[:, 1:2] - self.origin_y
+        lon = dx * self.axis_x + dy * self.axis_y
+        lat = dx * self.normal_x + dy * self.normal_y
+        if self.all_straight:
+            return lon, lat, np.zeros(lon.shape, dtype=bool)
+        wrapped = (np.arctan2(dy, dx) + self.pi_minus_phase) % TWO_PI  # wrap_to_pi(phi - phase) + pi
+        lon = np.where(self.straight, lon, (wrapped - np.pi) * self.sense_radius)
+        lat = np.where(self.straight, lat, self.sense_radius - self.sense * np.hypot(dx, dy))
+        unsure = self.circular & (np.abs(wrapped - np.pi) > self.wrap_limit)
         return lon, lat, unsure
 
-    def headings(self, lon: np.ndarray, lanes: slice | np.ndarray = slice(None)) -> np.ndarray:
-        """Lane heading at longitudinal ``lon`` (the lanes' ``heading_at``)."""
-        straight = self.straight[lanes]
-        if straight.all():
-            return np.broadcast_to(self.heading[lanes], lon.shape)
-        sense = self.sense[lanes]
-        circular = sense * lon / self.radius[lanes] + self.phase[lanes] + np.pi / 2 * sense
-        return np.where(straight, self.heading[lanes], circular)
+    def points_at(self, columns: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        """[k, 2] centre-line points of lanes ``columns`` at longitudinal ``lon`` (the lanes' ``position``)."""
+        origin = self.origin[columns]
+        straight = origin + lon[:, None] * self.axis[columns]
+        if self.all_straight:
+            return straight
+        radius = self.radius[columns]
+        phi = self.sense[columns] * lon / radius + self.phase[columns]
+        circular = origin + radius[:, None] * np.stack([np.cos(phi), np.sin(phi)], axis=1)
+        return np.where(self.straight[columns][:, None], straight, circular)
 
-
-def _wrap_to_pi(x):
-    return ((x + np.pi) % TWO_PI) - np.pi
+    def closest(self, points: np.ndarray, headings: np.ndarray | None, coordinates=None) -> list[int | None]:
+        """Per point, the position in ``lanes`` of the lane ``RoadNetwork.get_closest_lane_index`` picks
+        (smallest ``distance_with_heading``, first on ties), or None where the caller must ask the plain
+        search. Lanes within ``MARGIN`` of the best are compared by their own ``distance_with_heading``.
+        ``coordinates``: this table's ``coordinates(points)`` if already computed."""
+        lon, lat, unsure = coordinates if coordinates is not None else self.coordinates(points)
+        # |r| + max(s - length, 0) + max(-s, 0) (+ |wrap_to_pi(heading - heading_at(s))|)
+        distance = np.abs(lat) + np.maximum(np.abs(lon - self.half_length) - self.half_length, 0.0)
+        if headings is not None:
+            lane_heading = self.heading if self.all_straight else np.where(
+                self.straight, self.heading, lon * self.sense_per_radius + self.heading_offset)
+            distance += np.abs((headings[:, None] - lane_heading + np.pi) % TWO_PI - np.pi)
+        any_unsure = bool(unsure.any())
+        sure = np.where(unsure, np.inf, distance) if any_unsure else distance
+        if sure.shape[1] < 2:
+            found, best, runner_up = sure.argmin(axis=1), sure[:, 0], np.full(len(sure), np.inf)
+        else:
+            found, best, runner_up = _two_smallest(sure)
+        plain = (runner_up <= best + MARGIN) | ~np.isfinite(best)
+        if any_unsure:
+            plain |= np.logical_or.reduce(unsure, axis=1)
+        out: list[int | None] = found.tolist()
+        for row in np.flatnonzero(plain).tolist():
+            if not np.isfinite(best[row]):
+                out[row] = None
+                continue
+            lanes = np.flatnonzero(unsure[row] | (distance[row] <= best[row] + MARGIN))
+            heading = None if headings is None else headings[row]
+            exact = [self.lanes[i].distance_with_heading(points[row], heading) for i in lanes]
+            out[row] = int(lanes[int(np.argmin(exact))])
+        return out
 
 
 # ---------------------------------------------------------------------------------------------- road network
 
 class FastRoadNetwork(RoadNetwork):
-    """A ``RoadNetwork`` whose closest-lane search computes every lane's distance in one array operation."""
+    """A ``RoadNetwork`` whose closest-lane search computes every lane's distance in one array operation
+    (for one point, or for all vehicles of a frame at once)."""
 
     def add_lane(self, _from: str, _to: str, lane) -> None:
         self.__dict__.pop("_fastsim_lanes", None)
         super().add_lane(_from, _to, lane)
 
-    def _lane_table(self) -> tuple[list, LaneTable | None]:
+    def lane_table(self) -> tuple[list, LaneTable | None, dict]:
+        """(lane indexes in graph order, their ``LaneTable`` or None, {lane index: column}); built once."""
         cached = self.__dict__.get("_fastsim_lanes")
         if cached is None:
             indexes = [(_from, _to, _id) for _from, to_dict in self.graph.items()
                        for _to, lanes in to_dict.items() for _id in range(len(lanes))]
-            lanes = [self.graph[a][b][i] for a, b, i in indexes]
-            cached = self.__dict__["_fastsim_lanes"] = (indexes, LaneTable.of(lanes) if lanes else None)
+            table = LaneTable.of([self.graph[a][b][i] for a, b, i in indexes])
+            cached = self.__dict__["_fastsim_lanes"] = (indexes, table, {index: k for k, index in enumerate(indexes)})
         return cached
 
     def get_closest_lane_index(self, position: np.ndarray, heading: float | None = None):
-        """The lane ``RoadNetwork.get_closest_lane_index`` returns, found with one array computation; lanes
-        within ``MARGIN`` of the best are compared with their own ``distance_with_heading``."""
-        indexes, table = self._lane_table()
-        point = np.asarray(position, dtype=np.float64)
-        if table is None or point.shape != (2,):
-            return super().get_closest_lane_index(position, heading)
-        lon, lat, unsure = table.coordinates(point)
-        distance = np.abs(lat) + np.maximum(lon - table.length, 0.0) + np.maximum(-lon, 0.0)
-        if heading is not None:
-            distance = distance + np.abs(_wrap_to_pi(heading - table.headings(lon)))
-        sure = ~unsure
-        if not sure.any():
-            return super().get_closest_lane_index(position, heading)
-        best = distance[sure].min()
-        if not np.isfinite(best):
-            return super().get_closest_lane_index(position, heading)
-        candidates = np.flatnonzero(unsure | (distance <= best + MARGIN))
-        if len(candidates) == 1:
-            return indexes[int(candidates[0])]
-        exact = [table.lanes[i].distance_with_heading(position, heading) for i in candidates]
-        return indexes[int(candidates[int(np.argmin(exact))])]
+        return self.closest_lane_indexes([position], None if heading is None else [heading])[0]
+
+    def closest_lane_indexes(self, positions: list, headings: list | None, coordinates=None) -> list:
+        """``get_closest_lane_index`` of every (position, heading) pair, in one computation
+        (``coordinates``: the lane table's ``coordinates`` of ``positions`` if already computed)."""
+        indexes, table, _ = self.lane_table()
+        points = np.array(positions, dtype=np.float64)
+        if table is None or points.shape != (len(positions), 2) or len(positions) == 0:
+            return [super(FastRoadNetwork, self).get_closest_lane_index(p, None if headings is None else h)
+                    for p, h in zip(positions, headings or [None] * len(positions))]
+        found = table.closest(points, None if headings is None else np.array(headings, dtype=np.float64),
+                              coordinates)
+        return [indexes[k] if k is not None else
+                super(FastRoadNetwork, self).get_closest_lane_index(positions[row], None if headings is None
+                                                                    else headings[row])
+                for row, k in enumerate(found)]
 
 
 # ---------------------------------------------------------------------------------------------- road
@@ -265,31 +313,118 @@ def _positions(objects: list) -> np.ndarray:
     return np.array([o.position for o in objects], dtype=np.float64).reshape(len(objects), 2)
 
 
-def _pairwise_distances(points: np.ndarray) -> np.ndarray:
-    """[..., i, j] = |points[..., j, :] - points[..., i, :]| (an approximation: only compared with a margin)."""
-    delta = points[None, :] - points[:, None]
-    return np.sqrt(delta[..., 0] ** 2 + delta[..., 1] ** 2)
+# Small-array numpy: elementwise ufuncs cost well under a microsecond, while axis reductions, np.triu,
+# np.nonzero and count_nonzero(axis=...) cost several; the helpers below avoid the latter in hot paths.
+
+_UPPER: dict[int, np.ndarray] = {}
+
+
+def _upper(n: int) -> np.ndarray:
+    """The strictly upper triangular [n, n] boolean mask (pairs i < j), cached."""
+    if n not in _UPPER:
+        _UPPER[n] = np.triu(np.ones((n, n), dtype=bool), k=1)
+    return _UPPER[n]
+
+
+def _pairs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(i, j) of the True entries of an [n, n] mask, in row-major order."""
+    n = mask.shape[1]
+    return [divmod(k, n) for k in np.flatnonzero(mask).tolist()]
+
+
+def _two_smallest(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of [m, k] values (k >= 2): (index of the smallest, the smallest, the runner-up)."""
+    best = values.argmin(axis=1)
+    two = np.partition(values, 1, axis=1)
+    return best, two[:, 0], two[:, 1]
 
 
 class FastRegulatedRoad(RegulatedRoad):
-    """A ``RegulatedRoad`` whose pairwise checks (regulation, collisions, neighbours, perception) skip, in one
-    array computation, the pairs that certainly fail, and hand the others to highway-env's own code."""
+    """A ``RegulatedRoad`` that steps all vehicles of a frame together and answers its pairwise questions
+    (road rules, collisions, neighbours, perception) from array computations over all vehicles; every
+    doubtful case goes to highway-env's own code."""
 
-    # ------------------------------------------------------------------ stepping
+    # ------------------------------------------------------------------ act
+
+    def act(self) -> None:
+        """``Road.act``: every vehicle decides, in order. The vehicles' front/rear neighbours on their own
+        lanes are computed for all at once first (positions do not change while vehicles decide)."""
+        frame = _Frame.of(self)
+        if frame is not None:
+            self.__dict__["_fastsim_frame"] = frame
+        try:
+            if frame is not None and _ufuncs_elementwise_exact():
+                _act_together(self.vehicles)
+                return
+            for vehicle in self.vehicles:
+                kind = type(vehicle)
+                if kind is IDMVehicle:
+                    _idm_act(vehicle)
+                elif kind is MDPVehicle:
+                    _controlled_act(vehicle)
+                else:
+                    vehicle.act()
+        finally:
+            self.__dict__.pop("_fastsim_frame", None)
+
+    # ------------------------------------------------------------------ step
 
     def step(self, dt: float) -> None:
         """``RegulatedRoad.step``: road rules every few frames, then ``Road.step`` (move, then collide)."""
         self.steps += 1
         if self.steps % int(1 / dt / self.REGULATION_FREQUENCY) == 0:
             self.enforce_road_rules()
-        for vehicle in self.vehicles:
-            vehicle.step(dt)
+        self._move(dt)
         self._handle_collisions(dt)
+
+    def lane_coordinates(self, objects: list):
+        """(positions [n, 2], and the network lane table's (lon, lat, unsure) of them) or None. The last
+        result is kept: the next frame's decisions start from the positions this frame's move ended at."""
+        if not isinstance(self.network, FastRoadNetwork):
+            return None
+        _, table, _ = self.network.lane_table()
+        if table is None:
+            return None
+        points = _positions(objects)
+        cached = self.__dict__.get("_fastsim_coordinates")
+        if cached is not None and cached[0] is table and np.array_equal(cached[1], points):
+            return cached[1:]
+        result = (points, *table.coordinates(points))
+        self.__dict__["_fastsim_coordinates"] = (table, *result)
+        return result
+
+    def _move(self, dt: float) -> None:
+        """Every vehicle's ``step(dt)``. For IDM and MDP vehicles (whose ``step`` is ``Vehicle.step``, plus
+        the IDM timer) the kinematics run per vehicle as there, then all closest-lane searches at once: a
+        vehicle's kinematics never read another vehicle's lane, so deferring the searches changes nothing."""
+        vehicles = self.vehicles
+        network = self.network
+        if (self.record_history or not isinstance(network, FastRoadNetwork)
+                or not all(type(v) in _MOVABLE and v.road is self for v in vehicles)):
+            for vehicle in vehicles:
+                vehicle.step(dt)
+            return
+        if not vehicles:
+            return
+        for vehicle in vehicles:
+            if type(vehicle) is IDMVehicle:
+                vehicle.timer += dt
+        if _ufuncs_elementwise_exact():
+            _kinematics_together(vehicles, dt)
+        else:
+            for vehicle in vehicles:
+                _kinematics(vehicle, dt)
+        computed = self.lane_coordinates(vehicles)
+        lanes = network.closest_lane_indexes([v.position for v in vehicles], [v.heading for v in vehicles],
+                                             computed[1:] if computed is not None else None)
+        for vehicle, lane_index in zip(vehicles, lanes):
+            vehicle.lane_index = lane_index
+            vehicle.lane = network.get_lane(lane_index)
 
     def _handle_collisions(self, dt: float) -> None:
         """Every pair (i < j) in ``Road.step``'s order, skipping those farther apart than
-        ``RoadObject._is_colliding``'s spherical pre-check (which then returns 'no collision' and nothing
-        changes)."""
+        ``RoadObject._is_colliding``'s spherical pre-check (which then reports no collision and changes
+        nothing)."""
         vehicles = self.vehicles
         plain = all(type(v).handle_collisions is RoadObject.handle_collisions
                     and type(v)._is_colliding is RoadObject._is_colliding for v in vehicles)
@@ -302,96 +437,69 @@ class FastRegulatedRoad(RegulatedRoad):
             return
         if len(vehicles) < 2:
             return
-        distance = _pairwise_distances(_positions(vehicles))
+        points = _positions(vehicles)
+        delta = points[None, :] - points[:, None]
+        distance = np.sqrt(delta[..., 0] ** 2 + delta[..., 1] ** 2)
         diagonal = np.array([v.diagonal for v in vehicles], dtype=np.float64)
         speed = np.array([v.speed for v in vehicles], dtype=np.float64)
         reach = (diagonal[:, None] + diagonal[None, :]) / 2 + (speed * dt)[:, None]
-        close = np.triu(distance <= reach + MARGIN, k=1)
-        for i, j in zip(*np.nonzero(close)):  # row-major: the same order as the nested loops
+        for i, j in _pairs((distance <= reach + MARGIN) & _upper(len(vehicles))):  # the nested loops' order
             vehicles[i].handle_collisions(vehicles[j], dt)
 
     # ------------------------------------------------------------------ regulation
 
     def enforce_road_rules(self) -> None:
-        """``RegulatedRoad.enforce_road_rules`` with its pairwise conflict test answered from a table
-        computed once for all pairs (``is_conflict_possible`` below)."""
-        self.__dict__["_fastsim_conflicts"] = self._conflict_table()
-        try:
-            super().enforce_road_rules()
-        finally:
-            self.__dict__.pop("_fastsim_conflicts", None)
+        """``RegulatedRoad.enforce_road_rules``: release the vehicles whose yield is over, then, for every pair
+        (i < j, in order) that may conflict, make the one without priority yield. Which pairs may conflict
+        (``RegulatedRoad.is_conflict_possible``) comes from one table for all pairs (``_conflict_table``)."""
+        for v in self.vehicles:
+            if getattr(v, "is_yielding", False):
+                if v.yield_timer >= self.YIELD_DURATION * self.REGULATION_FREQUENCY:
+                    v.target_speed = v.lane.speed_limit
+                    delattr(v, "color")
+                    v.is_yielding = False
+                else:
+                    v.yield_timer += 1
+        vehicles = self.vehicles
+        conflicts = self._conflict_table()
+        if conflicts is None:  # the plain test, pair by pair as the yields are applied (it raises where it raises)
+            conflicts = ((i, j) for i in range(len(vehicles) - 1) for j in range(i + 1, len(vehicles))
+                         if RegulatedRoad.is_conflict_possible(vehicles[i], vehicles[j]))
+        for i, j in conflicts:
+            yielding = self.respect_priorities(vehicles[i], vehicles[j])
+            if isinstance(yielding, ControlledVehicle) and not isinstance(yielding, MDPVehicle):
+                yielding.color = self.YIELDING_COLOR
+                yielding.target_speed = 0
+                yielding.is_yielding = True
+                yielding.yield_timer = 0
 
-    def is_conflict_possible(self, v1, v2, horizon: int = 3, step: float = 0.25) -> bool:
-        """``RegulatedRoad.is_conflict_possible`` (a static method there), answered from the table while
-        ``enforce_road_rules`` runs."""
-        table = self.__dict__.get("_fastsim_conflicts")
-        if table is not None and horizon == 3 and step == 0.25:
-            members, conflicts = table
-            if id(v1) in members and id(v2) in members:
-                return (id(v1), id(v2)) in conflicts
-        return RegulatedRoad.is_conflict_possible(v1, v2, horizon, step)
+    def _conflict_table(self, horizon: int = 3, step: float = 0.25) -> list[tuple[int, int]] | None:
+        """The pairs (i, j), i < j, in order, of ``self.vehicles`` for which ``is_conflict_possible`` holds,
+        or None where the plain test must decide (it raised here; it will raise there too).
 
-    def _conflict_table(self, horizon: int = 3, step: float = 0.25):
-        """(ids of the vehicles covered, {(id(v1), id(v2)) that conflict}) for every pair v1 before v2.
-
-        Each vehicle's constant-speed prediction is computed once (the plain code recomputes it for every
-        pair; it depends only on the vehicle). Instants at which two predicted centres are farther apart
-        than a car length are skipped exactly as the plain loop's pre-check skips them; the others go
-        through the plain loop's own checks, on the same predicted positions."""
+        ``is_conflict_possible`` predicts both vehicles' constant-speed positions along their routes at 11
+        instants and, at each instant, skips the pair if the centres are more than a car length apart,
+        else checks the rectangles. Here the centres of all vehicles are predicted at once (the route walk
+        as there, the lane positions by ``LaneTable.points_at``); the instants not skipped by a margin go
+        through the plain loop's own checks on highway-env's own prediction of the two vehicles."""
         vehicles = list(self.vehicles)
         n = len(vehicles)
         if n < 2:
-            return None
+            return []
         times = np.arange(step, horizon, step)
+        exact = [_Prediction(v, times) for v in vehicles]
         try:
-            predictions = [v.predict_trajectory_constant_speed(times) for v in vehicles]
-            centres = np.array([np.asarray(p[0], dtype=np.float64) for p in predictions])  # [n, T, 2]
+            centres = _predicted_centres(self.network, vehicles, times, exact)
+            length = np.array([v.LENGTH for v in vehicles], dtype=np.float64)
+            delta = centres[None, :] - centres[:, None]                                    # [n, n, T, 2]
+            near = np.sqrt(delta[..., 0] ** 2 + delta[..., 1] ** 2) <= length[:, None, None] + MARGIN
+            near &= _upper(n)[..., None]
+            return [(i, j) for i, j in _pairs(np.logical_or.reduce(near, axis=-1))
+                    if _conflict_at(vehicles[i], vehicles[j], exact[i], exact[j], np.flatnonzero(near[i, j]))]
         except Exception:  # noqa: BLE001 - the plain pairwise test then raises it where highway-env does
             return None
-        if centres.shape != (n, len(times), 2):
-            return None
-        length = np.array([v.LENGTH for v in vehicles], dtype=np.float64)
-        delta = centres[None, :] - centres[:, None]                                        # [n, n, T, 2]
-        near = np.sqrt(delta[..., 0] ** 2 + delta[..., 1] ** 2) <= length[:, None, None] + MARGIN
-        near &= np.triu(np.ones((n, n), dtype=bool), k=1)[..., None]
-        conflicts = set()
-        for i, j in zip(*np.nonzero(near.any(axis=-1))):
-            if _conflict_at(vehicles[i], vehicles[j], predictions[i], predictions[j], np.flatnonzero(near[i, j])):
-                conflicts.add((id(vehicles[i]), id(vehicles[j])))
-        return {id(v) for v in vehicles}, conflicts
 
-    # ------------------------------------------------------------------ neighbours and perception
-
-    def neighbour_vehicles(self, vehicle, lane_index=None):
-        """``Road.neighbour_vehicles`` (same-segment search) with every object's lane coordinates computed
-        at once; if any decision is within ``MARGIN`` of a threshold or a tie, the plain search decides."""
-        lane_index = lane_index or vehicle.lane_index
-        if self.neighbour_vehicles_connected_lanes or not lane_index:
-            return super().neighbour_vehicles(vehicle, lane_index)
-        lane = self.network.get_lane(lane_index)
-        table = _single_lane_table(lane)
-        others = [v for v in self.vehicles + self.objects if v is not vehicle and not isinstance(v, Landmark)]
-        if table is None or not others:
-            return super().neighbour_vehicles(vehicle, lane_index)
-        points = np.concatenate([_positions(others), np.asarray(vehicle.position, dtype=np.float64)[None]])
-        lon, lat, unsure = table.coordinates(points)
-        lon, lat, unsure = lon[:, 0], lat[:, 0], unsure[:, 0]
-        s, lon, lat = lon[-1], lon[:-1], lat[:-1]
-        width_edge = np.abs(lat) - (table.half_width[0] + 1)
-        start_edge = lon + table.vehicle_length[0]
-        end_edge = lon - (table.length[0] + table.vehicle_length[0])
-        on = (width_edge <= 0) & (start_edge >= 0) & (end_edge < 0)
-        gap = lon - s
-        doubtful = (unsure.any() or not np.all(np.isfinite(points))
-                    or np.any(np.abs(width_edge) <= MARGIN) or np.any(np.abs(start_edge) <= MARGIN)
-                    or np.any(np.abs(end_edge) <= MARGIN) or np.any(on & (np.abs(gap) <= MARGIN)))
-        if not doubtful:
-            front, front_doubt = _nearest(np.where(on & (gap > 0), gap, np.inf))
-            rear, rear_doubt = _nearest(np.where(on & (gap < 0), -gap, np.inf))
-            if not (front_doubt or rear_doubt):
-                return (others[front] if front is not None else None,
-                        others[rear] if rear is not None else None)
-        return super().neighbour_vehicles(vehicle, lane_index)
+    # ------------------------------------------------------------------ perception
 
     def close_objects_to(self, vehicle, distance: float, count: int | None = None, see_behind: bool = True,
                          sort: bool = True, vehicles_only: bool = False) -> object:
@@ -400,19 +508,15 @@ class FastRegulatedRoad(RegulatedRoad):
         thresholds."""
         vehicles = [v for v, keep in zip(self.vehicles, self._within(vehicle, self.vehicles, distance, see_behind))
                     if keep and v is not vehicle]
-        if vehicles_only:
-            objects_ = vehicles
-        else:
-            objects_ = vehicles + [o for o, keep in zip(self.objects, self._within(vehicle, self.objects, distance,
-                                                                                    False)) if keep]
+        objects_ = vehicles if vehicles_only else vehicles + [
+            o for o, keep in zip(self.objects, self._within(vehicle, self.objects, distance, False)) if keep]
         if sort:
             objects_ = sorted(objects_, key=lambda o: abs(vehicle.lane_distance_to(o)))
         if count:
             objects_ = objects_[:count]
         return objects_
 
-    @staticmethod
-    def _within(vehicle, objects: list, distance: float, see_behind: bool) -> list[bool]:
+    def _within(self, vehicle, objects: list, distance: float, see_behind: bool) -> list[bool]:
         """For each object: closer than ``distance`` to ``vehicle`` and (unless ``see_behind``) not more than
         two car lengths behind it along its lane, as ``Road.close_objects_to`` decides."""
         if not objects:
@@ -422,56 +526,394 @@ class FastRegulatedRoad(RegulatedRoad):
             return bool(np.linalg.norm(o.position - vehicle.position) < distance
                         and (see_behind or -2 * vehicle.LENGTH < vehicle.lane_distance_to(o)))
 
-        points = _positions(objects)
-        origin = np.asarray(vehicle.position, dtype=np.float64)
-        delta = points - origin
-        radius = np.sqrt(delta[:, 0] ** 2 + delta[:, 1] ** 2) - distance
+        computed = self.lane_coordinates(objects)
+        if computed is None:
+            return [plain(o) for o in objects]
+        points, lon, _, unsure = computed
+        delta = points - np.asarray(vehicle.position, dtype=np.float64)
+        radius = np.hypot(delta[:, 0], delta[:, 1]) - distance
         keep = radius < 0
-        doubtful = np.abs(radius) <= MARGIN
+        doubtful = (np.abs(radius) <= MARGIN) | ~np.isfinite(radius)
         if not see_behind:
-            table = _single_lane_table(vehicle.lane)
-            if table is None or type(vehicle).lane_distance_to is not RoadObject.lane_distance_to:
+            _, _, columns = self.network.lane_table()
+            column = columns.get(vehicle.lane_index)
+            if (column is None or vehicle.lane is not self.network.get_lane(vehicle.lane_index)
+                    or type(vehicle).lane_distance_to is not RoadObject.lane_distance_to):
                 return [plain(o) for o in objects]
-            lon, _, unsure = table.coordinates(np.concatenate([points, origin[None]]))
-            behind = lon[:-1, 0] - lon[-1, 0] + 2 * vehicle.LENGTH
+            own = vehicle.lane.local_coordinates(vehicle.position)[0]
+            behind = lon[:, column] - own + 2 * vehicle.LENGTH
             keep &= behind > 0
-            doubtful |= (np.abs(behind) <= MARGIN) | unsure[:-1, 0] | unsure[-1, 0]
-        doubtful |= ~np.isfinite(radius)
-        return [plain(o) if doubt else bool(k) for o, k, doubt in zip(objects, keep, doubtful)]
+            doubtful |= (np.abs(behind) <= MARGIN) | unsure[:, column] | ~np.isfinite(behind)
+        return [plain(o) if doubt else k for o, k, doubt in zip(objects, keep.tolist(), doubtful.tolist())]
 
 
-def _nearest(gaps: np.ndarray) -> tuple[int | None, bool]:
-    """(index of the smallest finite gap or None, whether the runner-up is within ``MARGIN`` of it)."""
-    if gaps.size == 0:
-        return None, False
-    best = int(np.argmin(gaps))
-    if not np.isfinite(gaps[best]):
-        return None, False
-    tied = np.count_nonzero(gaps <= gaps[best] + MARGIN) > 1
-    return best, tied
+_MOVABLE = (IDMVehicle, MDPVehicle)
 
 
-def _single_lane_table(lane) -> LaneTable | None:
-    """A one-lane ``LaneTable``, cached on the lane object (lanes never change once built)."""
-    table = lane.__dict__.get("_fastsim_table", False) if lane is not None else None
-    if table is False:
-        table = LaneTable.of([lane])
-        lane.__dict__["_fastsim_table"] = table
-    return table
+class _Frame:
+    """Every IDM vehicle's front vehicle on its own lane (``Road.neighbour_vehicles(v, v.lane_index)[0]``, all
+    an IDM vehicle's decision reads), computed for all vehicles of a frame at once from all objects'
+    coordinates on all lanes. ``fronts[id(vehicle)]`` is (lane index, front or None), absent where a
+    decision is within ``MARGIN`` of a threshold or a tie (the plain search then answers)."""
+
+    def __init__(self, objects: list, askers: list[tuple[int, int]], table: LaneTable, coordinates) -> None:
+        self.fronts: dict[int, tuple] = {}
+        _, lon, lat, unsure = coordinates
+        me = np.array([a for a, _ in askers])
+        lane = np.array([c for _, c in askers])
+        rows = np.arange(len(me))
+        s = lon.take(lane, axis=1).T                             # [askers, objects]: along the asker's lane
+        width_edge = np.abs(lat.take(lane, axis=1).T) - table.width_limit.take(lane)[:, None]
+        start_edge = s + table.vehicle_length.take(lane)[:, None]
+        end_edge = s - table.end_limit.take(lane)[:, None]
+        gap = s - s[rows, me][:, None]
+        on = (width_edge <= 0) & (start_edge >= 0) & (end_edge < 0)   # lane.on_lane(margin=1)
+        on[rows, me] = False
+        edge = np.minimum(np.minimum(np.abs(width_edge), np.abs(start_edge)), np.abs(end_edge))
+        doubt = (edge <= MARGIN) | (on & (np.abs(gap) <= MARGIN))
+        doubt[rows, me] = False
+        doubtful = np.logical_or.reduce(doubt, axis=1)
+        if unsure.any() or not np.isfinite(s).all():
+            doubtful |= np.logical_or.reduce(unsure.take(lane, axis=1).T | ~np.isfinite(s), axis=1)
+        front, front_gap, runner_up = _two_smallest(np.where(on & (gap > 0), gap, np.inf))
+        has_front = np.isfinite(front_gap)
+        doubtful |= has_front & (runner_up <= front_gap + MARGIN)
+        for row in np.flatnonzero(~doubtful).tolist():
+            asker = objects[askers[row][0]]
+            self.fronts[id(asker)] = (asker.lane_index, objects[front[row]] if has_front[row] else None)
+
+    @classmethod
+    def of(cls, road) -> _Frame | None:
+        """A frame for ``road.act()``, or None where its vehicles' decisions might move a vehicle or where
+        the neighbour search is not the same-segment one."""
+        network = road.network
+        if road.neighbour_vehicles_connected_lanes or not isinstance(network, FastRoadNetwork):
+            return None
+        if not all(type(v) in _MOVABLE and v.road is road for v in road.vehicles):
+            return None
+        _, table, columns = network.lane_table()
+        objects = [o for o in road.vehicles + road.objects if not isinstance(o, Landmark)]
+        where = {id(o): k for k, o in enumerate(objects)}
+        askers = [(where[id(v)], columns[v.lane_index]) for v in road.vehicles
+                  if type(v) is IDMVehicle and id(v) in where and v.lane_index in columns]
+        if table is None or not askers or len(objects) < 2:
+            return None
+        return cls(objects, askers, table, road.lane_coordinates(objects))
 
 
-def _conflict_at(v1, v2, prediction_1, prediction_2, instants: np.ndarray) -> bool:
-    """``RegulatedRoad.is_conflict_possible``'s loop body at the given instants, on the given predictions."""
-    positions_1, headings_1 = prediction_1
-    positions_2, headings_2 = prediction_2
-    for t in instants:
-        position_1, heading_1, position_2, heading_2 = positions_1[t], headings_1[t], positions_2[t], headings_2[t]
+class _Prediction:
+    """A vehicle's ``predict_trajectory_constant_speed(times)``, evaluated exactly and only at the instants
+    asked for: ``ControlledVehicle``'s prediction is one ``position_heading_along_route`` call per instant
+    (the same call, with the same arguments), any other prediction is computed whole once."""
+
+    def __init__(self, vehicle, times: np.ndarray) -> None:
+        self.vehicle, self.times = vehicle, times
+        self.per_instant = (type(vehicle).predict_trajectory_constant_speed
+                            is ControlledVehicle.predict_trajectory_constant_speed)
+        self.start = self.whole = None
+        self.known: dict[int, tuple] = {}
+
+    def at(self, k: int) -> tuple:
+        """(position, heading) at instant ``times[k]``."""
+        if k not in self.known:
+            v = self.vehicle
+            if self.per_instant:
+                if self.start is None:
+                    self.start = v.lane.local_coordinates(v.position)[0]
+                self.known[k] = v.road.network.position_heading_along_route(
+                    v.route or [v.lane_index], self.start + v.speed * self.times[k], 0, v.lane_index)
+            else:
+                whole = self.prediction()
+                self.known[k] = (whole[0][k], whole[1][k])
+        return self.known[k]
+
+    def prediction(self) -> tuple:
+        if self.whole is None:
+            self.whole = self.vehicle.predict_trajectory_constant_speed(self.times)
+        return self.whole
+
+
+def _predicted_centres(network, vehicles: list, times: np.ndarray, exact: list[_Prediction]) -> np.ndarray:
+    """[n, T, 2] centres of ``predict_trajectory_constant_speed(times)``, to a rounding error: for
+    ``ControlledVehicle``'s prediction the route walk of ``position_heading_along_route`` (same arithmetic)
+    and the lane positions from the lane table; any other vehicle's whole prediction from ``exact``."""
+    columns: list[int] = []
+    lons: list[float] = []
+    _, table, column_of = network.lane_table() if isinstance(network, FastRoadNetwork) else (None, None, None)
+    walked = []
+    centres = np.empty((len(vehicles), len(times), 2))
+    for k, v in enumerate(vehicles):
+        walk = _route_walk(network, v, times, column_of) if table is not None else None
+        if walk is None:
+            centres[k] = np.asarray(exact[k].prediction()[0], dtype=np.float64)
+        else:
+            columns += walk[0]
+            lons += walk[1]
+        walked.append(walk is not None)
+    if columns:
+        centres[np.array(walked)] = table.points_at(np.array(columns), np.array(lons)).reshape(-1, len(times), 2)
+    return centres
+
+
+def _route_walk(network, v, times: np.ndarray, column_of: dict):
+    """(lane table column, longitudinal) per instant along ``v``'s route, as
+    ``ControlledVehicle.predict_trajectory_constant_speed`` / ``RoadNetwork.position_heading_along_route``
+    walk it, or None where that is not the vehicle's prediction."""
+    if type(v).predict_trajectory_constant_speed is not ControlledVehicle.predict_trajectory_constant_speed:
+        return None
+    start = v.lane.local_coordinates(v.position)[0]
+    route = v.route or [v.lane_index]
+    current = v.lane_index
+    heads = []
+    for lane_index in route:
+        if lane_index[2] is None:  # position_heading_along_route: keep the current lane id on that road
+            same = current[2] if current[2] < len(network.graph[current[0]][current[1]]) else 0
+            lane_index = (lane_index[0], lane_index[1], same)
+        if lane_index not in column_of:
+            return None
+        heads.append((column_of[lane_index], float(network.get_lane(lane_index).length)))
+    columns, lons = [], []
+    for t in times.tolist():
+        longitudinal, k = start + v.speed * t, 0
+        while k < len(heads) - 1 and longitudinal > heads[k][1]:
+            longitudinal -= heads[k][1]
+            k += 1
+        columns.append(heads[k][0])
+        lons.append(longitudinal)
+    return columns, lons
+
+
+def _conflict_at(v1, v2, prediction_1: _Prediction, prediction_2: _Prediction, instants: np.ndarray) -> bool:
+    """``RegulatedRoad.is_conflict_possible``'s loop body at the given instants, on the exact predictions."""
+    for t in instants.tolist():
+        (position_1, heading_1), (position_2, heading_2) = prediction_1.at(t), prediction_2.at(t)
         if np.linalg.norm(position_2 - position_1) > v1.LENGTH:
             continue
         if utils.rotated_rectangles_intersect((position_1, 1.5 * v1.LENGTH, 0.9 * v1.WIDTH, heading_1),
                                               (position_2, 1.5 * v2.LENGTH, 0.9 * v2.WIDTH, heading_2)):
             return True
     return False
+
+
+# ---------------------------------------------------------------------------------------------- vehicles
+# The same scalar operations, in the same order, as highway-env's methods named in each docstring, except
+# that ``np.clip(x, a, b)`` is called as the ufunc it dispatches to.
+
+def _kinematics(v, dt: float) -> None:
+    """``Vehicle.step`` up to (not including) ``on_state_update``."""
+    v.clip_actions()
+    beta = np.arctan(1 / 2 * np.tan(v.action["steering"]))
+    course = v.heading + beta
+    v.position += v.speed * np.array([np.cos(course), np.sin(course)]) * dt
+    if v.impact is not None:
+        v.position += v.impact
+        v.crashed = True
+        v.impact = None
+    v.heading += v.speed * np.sin(beta) / (v.LENGTH / 2) * dt
+    v.speed += v.action["acceleration"] * dt
+
+
+def _kinematics_together(vehicles: list, dt: float) -> None:
+    """``_kinematics`` of all vehicles, the transcendental functions evaluated on arrays (elementwise the same
+    numbers as on scalars, which ``_ufuncs_elementwise_exact`` checks on the running platform)."""
+    for v in vehicles:
+        v.clip_actions()
+    steering = np.array([v.action["steering"] for v in vehicles], dtype=np.float64)
+    heading = np.array([v.heading for v in vehicles], dtype=np.float64)
+    speed = np.array([v.speed for v in vehicles], dtype=np.float64)
+    half_length = np.array([v.LENGTH / 2 for v in vehicles], dtype=np.float64)
+    beta = np.arctan(1 / 2 * np.tan(steering))
+    course = heading + beta
+    moves = speed[:, None] * np.stack([np.cos(course), np.sin(course)], axis=1) * dt
+    turns = speed * np.sin(beta) / half_length * dt
+    for v, move, turn in zip(vehicles, moves, turns):
+        v.position += move
+        if v.impact is not None:
+            v.position += v.impact
+            v.crashed = True
+            v.impact = None
+        v.heading += turn
+        v.speed += v.action["acceleration"] * dt
+
+
+_ELEMENTWISE_EXACT: list[bool] = []
+
+
+def _ufuncs_elementwise_exact() -> bool:
+    """Whether numpy's float64 tan, arctan, cos, sin, arcsin and power give, on this platform, the same bits
+    on an array as on each of its elements alone (checked once, on the ranges the controls and kinematics
+    use); where they do not, the per-vehicle scalar code runs instead."""
+    if not _ELEMENTWISE_EXACT:
+        angles = np.random.default_rng(0).uniform(-7.0, 7.0, 4096)
+        angles[:8] = [0.0, -0.0, np.pi / 3, -np.pi / 3, np.pi / 2, np.pi, 1e-9, -1e-300]
+        _ELEMENTWISE_EXACT.append(all(
+            np.array_equal(f(angles), np.array([f(a) for a in angles]))
+            and np.array_equal(f(angles[:7]), np.array([f(a) for a in angles[:7]]))
+            for f in (np.tan, np.arctan, np.cos, np.sin))
+            and all(np.array_equal(np.arcsin(x), np.array([np.arcsin(a) for a in x]))
+                    for x in (np.clip(angles / 7.0, -1, 1), np.clip(angles[:7], -1, 1)))
+            and all(np.array_equal(np.power(x, e), np.array([np.power(a, b) for a, b in zip(x, e)]))
+                    for x, e in ((np.abs(angles) / 3, 3.5 + np.abs(angles) / 7),
+                                 (np.abs(angles[:7]), np.full(7, 4.0)))))
+    return _ELEMENTWISE_EXACT[0]
+
+
+def _follow_road(v):
+    """``ControlledVehicle.follow_road``; returns the (unchanged) target lane's ``local_coordinates`` of the
+    vehicle, which ``steering_control`` computes again, or None."""
+    lane = v.road.network.get_lane(v.target_lane_index)
+    if type(lane).after_end is not AbstractLane.after_end:
+        v.follow_road()
+        return None
+    coordinates = lane.local_coordinates(v.position)
+    if coordinates[0] > lane.length - lane.VEHICLE_LENGTH / 2:  # AbstractLane.after_end
+        v.target_lane_index = v.road.network.next_lane(v.target_lane_index, route=v.route, position=v.position,
+                                                       np_random=v.road.np_random)
+        return None
+    return coordinates
+
+
+def _steering(v, target_lane_index, coordinates=None) -> float:
+    """``ControlledVehicle.steering_control`` (``coordinates``: the target lane's ``local_coordinates`` of the
+    vehicle, if known)."""
+    lane = v.road.network.get_lane(target_lane_index)
+    longitudinal, lateral = coordinates if coordinates is not None else lane.local_coordinates(v.position)
+    future_heading = lane.heading_at(longitudinal + v.speed * v.TAU_PURSUIT)
+    speed = utils.not_zero(v.speed)
+    heading_command = np.arcsin(_clip(-v.KP_LATERAL * lateral / speed, -1, 1))
+    heading_ref = future_heading + _clip(heading_command, -np.pi / 4, np.pi / 4)
+    heading_rate = v.KP_HEADING * utils.wrap_to_pi(heading_ref - v.heading)
+    slip = np.arcsin(_clip(v.LENGTH / 2 / speed * heading_rate, -1, 1))
+    return float(_clip(np.arctan(2 * np.tan(slip)), -v.MAX_STEERING_ANGLE, v.MAX_STEERING_ANGLE))
+
+
+def _act_together(vehicles: list) -> None:
+    """``_idm_act`` / ``_controlled_act`` of every vehicle (all IDM or MDP), in three passes: lane following
+    and lane-change decisions in order, then every steering command at once (``_steering_together``), then
+    the accelerations in order. The same results: no vehicle's decision reads another vehicle's controls,
+    only positions, lanes and speeds, which deciding does not change."""
+    deciding = []
+    for v in vehicles:
+        if type(v) is IDMVehicle:
+            if v.crashed:
+                continue
+            coordinates = _follow_road(v)
+            if v.enable_lane_change:
+                target = v.target_lane_index
+                v.change_lane_policy()
+                if v.target_lane_index != target:
+                    coordinates = None
+        else:
+            coordinates = _follow_road(v)
+        deciding.append((v, coordinates))
+    if not deciding:
+        return
+    free_road = iter(_free_road_accelerations([v for v, _ in deciding if type(v) is IDMVehicle]))
+    for (v, _), steering in zip(deciding, _steering_together(deciding)):
+        if type(v) is IDMVehicle:
+            free = next(free_road)
+            acceleration = _behind(v, free, _front(v, v.lane_index))
+            if v.lane_index != v.target_lane_index:
+                acceleration = min(acceleration, _behind(v, free, _front(v, v.target_lane_index)))
+            v.action = {"steering": steering, "acceleration": _clip(acceleration, -v.ACC_MAX, v.ACC_MAX)}
+        else:
+            v.action = {"steering": steering, "acceleration": v.speed_control(v.target_speed)}
+
+
+def _steering_together(deciding: list) -> np.ndarray:
+    """``_steering`` of every (vehicle, known target-lane coordinates) with the arithmetic on arrays,
+    followed by the callers' second clip to the steering range (a no-op, kept for the letter)."""
+    lateral, future_heading, speed, heading, constants = [], [], [], [], []
+    for v, coordinates in deciding:
+        lane = v.road.network.get_lane(v.target_lane_index)
+        longitudinal, lat = coordinates if coordinates is not None else lane.local_coordinates(v.position)
+        lateral.append(lat)
+        future_heading.append(lane.heading_at(longitudinal + v.speed * v.TAU_PURSUIT))
+        speed.append(utils.not_zero(v.speed))
+        heading.append(v.heading)
+        constants.append((v.KP_LATERAL, v.KP_HEADING, v.LENGTH, v.MAX_STEERING_ANGLE))
+    kp_lateral, kp_heading, length, max_angle = np.array(constants, dtype=np.float64).T
+    speed = np.array(speed, dtype=np.float64)
+    heading_command = np.arcsin(_clip(-kp_lateral * np.array(lateral, dtype=np.float64) / speed, -1, 1))
+    heading_ref = np.array(future_heading, dtype=np.float64) + _clip(heading_command, -np.pi / 4, np.pi / 4)
+    heading_rate = kp_heading * ((heading_ref - np.array(heading, dtype=np.float64) + np.pi) % (2 * np.pi) - np.pi)
+    slip = np.arcsin(_clip(length / 2 / speed * heading_rate, -1, 1))
+    steering = _clip(np.arctan(2 * np.tan(slip)), -max_angle, max_angle)
+    return _clip(steering, -max_angle, max_angle)
+
+
+def _controlled_act(v) -> None:
+    """``MDPVehicle.act()`` without a high-level action, i.e. ``ControlledVehicle.act(None)``."""
+    coordinates = _follow_road(v)
+    steering = _steering(v, v.target_lane_index, coordinates)
+    acceleration = v.speed_control(v.target_speed)
+    v.action = {"steering": _clip(steering, -v.MAX_STEERING_ANGLE, v.MAX_STEERING_ANGLE),
+                "acceleration": acceleration}
+
+
+def _front(v, lane_index):
+    """``v.road.neighbour_vehicles(v, lane_index)[0]``, from the frame's answers where it has one."""
+    frame = v.road.__dict__.get("_fastsim_frame")
+    if frame is not None:
+        known = frame.fronts.get(id(v))
+        if known is not None and known[0] == (lane_index or v.lane_index):
+            return known[1]
+    return v.road.neighbour_vehicles(v, lane_index)[0]
+
+
+def _free_road_accelerations(vehicles: list) -> np.ndarray:
+    """The front-independent part of ``IDMVehicle.acceleration(ego_vehicle=v)`` of each IDM vehicle about
+    itself, on arrays: ``COMFORT_ACC_MAX * (1 - (max(speed, 0) / |not_zero(clipped target)|) ** DELTA)``."""
+    target, low, high, speed, delta, comfort = [], [], [], [], [], []
+    for v in vehicles:
+        target.append(getattr(v, "target_speed", 0))
+        limited = v.lane and v.lane.speed_limit is not None
+        low.append(0 if limited else -np.inf)
+        high.append(v.lane.speed_limit if limited else np.inf)
+        speed.append(v.speed)
+        delta.append(v.DELTA)
+        comfort.append(v.COMFORT_ACC_MAX)
+    target = _clip(np.array(target, dtype=np.float64), np.array(low, dtype=np.float64),
+                   np.array(high, dtype=np.float64))
+    target = np.where(np.abs(target) > 1e-2, target, np.where(target >= 0, 1e-2, -1e-2))  # utils.not_zero
+    ratio = np.maximum(np.array(speed, dtype=np.float64), 0) / np.abs(target)
+    return np.array(comfort, dtype=np.float64) * (1 - np.power(ratio, np.array(delta, dtype=np.float64)))
+
+
+def _behind(v, free, front):
+    """``IDMVehicle.acceleration(ego_vehicle=v, front_vehicle=front)`` from its front-independent part."""
+    if not front:
+        return free
+    return free - v.COMFORT_ACC_MAX * np.power(v.desired_gap(v, front) / utils.not_zero(v.lane_distance_to(front)), 2)
+
+
+def _idm_acceleration(v, front) -> float:
+    """``IDMVehicle.acceleration(ego_vehicle=v, front_vehicle=front)`` of an IDM vehicle about itself."""
+    target_speed = getattr(v, "target_speed", 0)
+    if v.lane and v.lane.speed_limit is not None:
+        target_speed = _clip(target_speed, 0, v.lane.speed_limit)
+    acceleration = v.COMFORT_ACC_MAX * (1 - np.power(max(v.speed, 0) / abs(utils.not_zero(target_speed)), v.DELTA))
+    if front:
+        gap = v.lane_distance_to(front)
+        acceleration -= v.COMFORT_ACC_MAX * np.power(v.desired_gap(v, front) / utils.not_zero(gap), 2)
+    return acceleration
+
+
+def _idm_act(v) -> None:
+    """``IDMVehicle.act()``."""
+    if v.crashed:
+        return
+    coordinates = _follow_road(v)
+    if v.enable_lane_change:
+        target = v.target_lane_index
+        v.change_lane_policy()
+        if v.target_lane_index != target:
+            coordinates = None
+    steering = _clip(_steering(v, v.target_lane_index, coordinates), -v.MAX_STEERING_ANGLE, v.MAX_STEERING_ANGLE)
+    acceleration = _idm_acceleration(v, _front(v, v.lane_index))
+    if v.lane_index != v.target_lane_index:
+        acceleration = min(acceleration, _idm_acceleration(v, _front(v, v.target_lane_index)))
+    v.action = {"steering": steering, "acceleration": _clip(acceleration, -v.ACC_MAX, v.ACC_MAX)}
 
 
 # ---------------------------------------------------------------------------------------------- observation

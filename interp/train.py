@@ -217,9 +217,10 @@ class Trainer:
         self.s.out.mkdir(parents=True, exist_ok=True)
         bar = tqdm(total=self.s.episodes, initial=len(self.history), desc="train", unit="ep", disable=not progress,
                    dynamic_ncols=True, mininterval=2.0)
-        t0, steps0, rounds = time.perf_counter(), self.transitions, 0
         with EnvPool(self.s.env_config, self.s.slots, self.s.workers) as pool:
             commands = self._restore_or_start()
+            t0, steps0, rounds = time.perf_counter(), self.transitions, 0  # after a resume: this session's rate
+            bar.n = len(self.history)
             while commands:
                 started = time.perf_counter()
                 results = pool.run(commands)

@@ -442,6 +442,12 @@ class PropertyFailure(AssertionError):
     """Raised inside hypothesis for a failing scene (hypothesis shrinks on it)."""
 
 
+class _OutOfTime(BaseException):
+    """The search's wall-clock budget is spent. A BaseException, so hypothesis does not take it for a failure to
+    shrink but lets it through at once (hypothesis has no wall-clock setting, and its target phase can run on for
+    minutes when scores are flat)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Failure:
     """A (shrunk) failing scene: the scenario, its class and what the property measured."""
@@ -476,9 +482,9 @@ class SearchResult:
 class _Evaluator:
     """Builds and checks scenarios once each (hypothesis replays the same scene while shrinking), on a clock.
 
-    After ``stop_at`` an unseen scene is not built (the caller passes it); seen scenes keep their cached outcome,
-    so hypothesis' final replay of the shrunk failure still fails. The first failure caps the remaining time at
-    ``shrink_seconds`` (time spent shrinking it)."""
+    After ``stop_at`` an unseen scene raises ``_OutOfTime``, which ends the search; the failure kept is then the
+    last one evaluated (while shrinking, each failing candidate hypothesis tries is smaller than the one before).
+    The first failure caps the remaining time at ``shrink_seconds`` (time spent shrinking it)."""
 
     def __init__(self, prop: Property, subject: Subject, builder: SceneBuilder, seconds: float | None,
                  shrink_seconds: float | None, exclude: frozenset[str], remember: bool = True):
@@ -495,13 +501,13 @@ class _Evaluator:
         self.first_failure_at: float | None = None
         self.out_of_time = False
 
-    def __call__(self, scenario: Scenario) -> Outcome | None:
+    def __call__(self, scenario: Scenario) -> Outcome:
         key = scenario.content_hash() if self.remember else ""
         if key in self.cache:
             return self.cache[key]
         if time.monotonic() > self.stop_at:
             self.out_of_time = True
-            return None
+            raise _OutOfTime()
         try:
             scene = self.builder.build(scenario, allow_unobserved=True)
         except ScenarioError:
@@ -584,8 +590,6 @@ def search(prop: Property, subject: Subject, builder: SceneBuilder, *, max_examp
 
     def check_scene(scenario: Scenario) -> None:
         outcome = evaluator(scenario)
-        if outcome is None:
-            return
         if not outcome.applicable:
             reject()
         known = not outcome.holds and outcome.scene_class in evaluator.exclude
@@ -604,7 +608,7 @@ def search(prop: Property, subject: Subject, builder: SceneBuilder, *, max_examp
         test = hypothesis_seed(seed)(test)
     try:
         test()
-    except PropertyFailure:
+    except (PropertyFailure, _OutOfTime):
         pass
     except Unsatisfiable:
         pass  # no scene of the domain was generated: the result says applicable == 0
@@ -643,11 +647,16 @@ class Campaign:
     def seen_per_hour(self) -> float:
         return len(self.seen) / (self.seconds / 3600.0) if self.seconds > 0 else float("nan")
 
+    def discovery_times(self) -> list[float]:
+        """Seconds into the campaign at which each new class was first seen failing (saturation shows here)."""
+        return sorted(round(f.found_after_s, 1) for f in self.seen)
+
     def to_dict(self) -> dict:
         return {"property": self.property, "mode": self.mode, "seconds": round(self.seconds, 1),
                 "evaluations": self.evaluations, "failing_scenes": self.failing_scenes, "distinct": self.distinct,
                 "distinct_per_hour": round(self.distinct_per_hour, 1), "distinct_seen": len(self.seen),
-                "seen_per_hour": round(self.seen_per_hour, 1), "classes": [f.scene_class for f in self.failures]}
+                "seen_per_hour": round(self.seen_per_hour, 1), "discovery_times_s": self.discovery_times(),
+                "classes": [f.scene_class for f in self.failures]}
 
 
 def campaign(prop: Property, subject: Subject, builder: SceneBuilder, seconds: float, *, seed: int = 0,
@@ -694,8 +703,11 @@ def random_campaign(prop: Property, subject: Subject, builder: SceneBuilder, sec
         scenario = space.sample(rng)
         if scenario is None:
             continue
-        outcome = evaluator(scenario)
-        if outcome is not None and evaluator.fails(outcome):
+        try:
+            outcome = evaluator(scenario)
+        except _OutOfTime:
+            break
+        if evaluator.fails(outcome):
             failing += 1
     found = tuple(evaluator.seen.values())
     return Campaign(prop.name, "random", time.monotonic() - evaluator.started, evaluator.evaluations, failing,
