@@ -224,16 +224,19 @@ class LaneTable:
         unsure = self.circular & (np.abs(wrapped - np.pi) > self.wrap_limit)
         return lon, lat, unsure
 
-    def points_at(self, columns: np.ndarray, lon: np.ndarray) -> np.ndarray:
-        """[k, 2] centre-line points of lanes ``columns`` at longitudinal ``lon`` (the lanes' ``position``)."""
+    def points_at(self, columns: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """([k, 2] centre-line points, [k] headings) of lanes ``columns`` at longitudinal ``lon`` (the lanes'
+        ``position(lon, 0)`` and ``heading_at(lon)``)."""
         origin = self.origin[columns]
         straight = origin + lon[:, None] * self.axis[columns]
         if self.all_straight:
-            return straight
+            return straight, self.heading[columns]
         radius = self.radius[columns]
         phi = self.sense[columns] * lon / radius + self.phase[columns]
         circular = origin + radius[:, None] * np.stack([np.cos(phi), np.sin(phi)], axis=1)
-        return np.where(self.straight[columns][:, None], straight, circular)
+        is_straight = self.straight[columns]
+        return (np.where(is_straight[:, None], straight, circular),
+                np.where(is_straight, self.heading[columns], phi + np.pi / 2 * self.sense[columns]))
 
     def closest(self, points: np.ndarray, headings: np.ndarray | None, coordinates=None) -> list[int | None]:
         """Per point, the position in ``lanes`` of the lane ``RoadNetwork.get_closest_lane_index`` picks
@@ -443,8 +446,17 @@ class FastRegulatedRoad(RegulatedRoad):
         diagonal = np.array([v.diagonal for v in vehicles], dtype=np.float64)
         speed = np.array([v.speed for v in vehicles], dtype=np.float64)
         reach = (diagonal[:, None] + diagonal[None, :]) / 2 + (speed * dt)[:, None]
-        for i, j in _pairs((distance <= reach + MARGIN) & _upper(len(vehicles))):  # the nested loops' order
-            vehicles[i].handle_collisions(vehicles[j], dt)
+        pairs = _pairs((distance <= reach + MARGIN) & _upper(len(vehicles)))  # the nested loops' order
+        if not pairs:
+            return
+        first, second = (np.array(k) for k in zip(*pairs))
+        heading = np.array([v.heading for v in vehicles], dtype=np.float64)
+        size = np.array([(v.LENGTH, v.WIDTH) for v in vehicles], dtype=np.float64)
+        apart = _separated(points[first], heading[first], size[first], speed[first] * dt,
+                           points[second], heading[second], size[second], speed[second] * dt)
+        for (i, j), skip in zip(pairs, apart.tolist()):
+            if not skip:
+                vehicles[i].handle_collisions(vehicles[j], dt)
 
     # ------------------------------------------------------------------ regulation
 
@@ -478,10 +490,12 @@ class FastRegulatedRoad(RegulatedRoad):
         or None where the plain test must decide (it raised here; it will raise there too).
 
         ``is_conflict_possible`` predicts both vehicles' constant-speed positions along their routes at 11
-        instants and, at each instant, skips the pair if the centres are more than a car length apart,
-        else checks the rectangles. Here the centres of all vehicles are predicted at once (the route walk
-        as there, the lane positions by ``LaneTable.points_at``); the instants not skipped by a margin go
-        through the plain loop's own checks on highway-env's own prediction of the two vehicles."""
+        instants and, at each instant, skips the pair if the centres are more than a car length apart, else
+        checks the (enlarged) rectangles with ``utils.rotated_rectangles_intersect``. Here all vehicles are
+        predicted at once (the route walk as there, the lane geometry by ``LaneTable.points_at``) and both
+        checks are evaluated on arrays for the instants within a car length; an instant that passes or
+        fails both by more than ``MARGIN`` is decided, the others go through the plain loop's own checks on
+        highway-env's own prediction of the two vehicles (``_conflict_at``)."""
         vehicles = list(self.vehicles)
         n = len(vehicles)
         if n < 2:
@@ -489,13 +503,32 @@ class FastRegulatedRoad(RegulatedRoad):
         times = np.arange(step, horizon, step)
         exact = [_Prediction(v, times) for v in vehicles]
         try:
-            centres = _predicted_centres(self.network, vehicles, times, exact)
+            centres, headings = _predictions(self.network, vehicles, times, exact)
             length = np.array([v.LENGTH for v in vehicles], dtype=np.float64)
             delta = centres[None, :] - centres[:, None]                                    # [n, n, T, 2]
-            near = np.sqrt(delta[..., 0] ** 2 + delta[..., 1] ** 2) <= length[:, None, None] + MARGIN
-            near &= _upper(n)[..., None]
-            return [(i, j) for i, j in _pairs(np.logical_or.reduce(near, axis=-1))
-                    if _conflict_at(vehicles[i], vehicles[j], exact[i], exact[j], np.flatnonzero(near[i, j]))]
+            apart = np.sqrt(delta[..., 0] ** 2 + delta[..., 1] ** 2) - length[:, None, None]
+            near = (apart <= MARGIN) & _upper(n)[..., None]
+            if not near.any():
+                return []
+            i, j, t = np.unravel_index(np.flatnonzero(near), near.shape)
+            size = np.array([(1.5 * v.LENGTH, 0.9 * v.WIDTH) for v in vehicles], dtype=np.float64)
+            a = (centres[i, t], headings[i, t], size[i])
+            b = (centres[j, t], headings[j, t], size[j])
+            inside = np.maximum(_inside_margin(*a, *b).max(axis=1), _inside_margin(*b, *a).max(axis=1))
+            certain = (apart[i, j, t] < -MARGIN) & (inside > MARGIN)   # both checks pass by a margin
+            doubtful = (inside >= -MARGIN) & ~certain                  # neither a margin pass nor a margin miss
+            conflicts, to_check = set(), {}
+            for pair_i, pair_j, instant, yes, check in zip(i.tolist(), j.tolist(), t.tolist(), certain.tolist(),
+                                                           doubtful.tolist()):
+                if yes:
+                    conflicts.add((pair_i, pair_j))
+                elif check:
+                    to_check.setdefault((pair_i, pair_j), []).append(instant)
+            for (pair_i, pair_j), instants in to_check.items():
+                if (pair_i, pair_j) not in conflicts and _conflict_at(
+                        vehicles[pair_i], vehicles[pair_j], exact[pair_i], exact[pair_j], instants):
+                    conflicts.add((pair_i, pair_j))
+            return sorted(conflicts)
         except Exception:  # noqa: BLE001 - the plain pairwise test then raises it where highway-env does
             return None
 
@@ -633,26 +666,77 @@ class _Prediction:
         return self.whole
 
 
-def _predicted_centres(network, vehicles: list, times: np.ndarray, exact: list[_Prediction]) -> np.ndarray:
-    """[n, T, 2] centres of ``predict_trajectory_constant_speed(times)``, to a rounding error: for
-    ``ControlledVehicle``'s prediction the route walk of ``position_heading_along_route`` (same arithmetic)
-    and the lane positions from the lane table; any other vehicle's whole prediction from ``exact``."""
+def _predictions(network, vehicles: list, times: np.ndarray, exact: list[_Prediction]):
+    """([n, T, 2] centres, [n, T] headings) of ``predict_trajectory_constant_speed(times)``, to a rounding
+    error: for ``ControlledVehicle``'s prediction the route walk of ``position_heading_along_route`` (same
+    arithmetic) and the lane geometry from the lane table; any other vehicle's whole prediction from
+    ``exact``."""
     columns: list[int] = []
     lons: list[float] = []
     _, table, column_of = network.lane_table() if isinstance(network, FastRoadNetwork) else (None, None, None)
     walked = []
     centres = np.empty((len(vehicles), len(times), 2))
+    headings = np.empty((len(vehicles), len(times)))
     for k, v in enumerate(vehicles):
         walk = _route_walk(network, v, times, column_of) if table is not None else None
         if walk is None:
-            centres[k] = np.asarray(exact[k].prediction()[0], dtype=np.float64)
+            positions, angles = exact[k].prediction()
+            centres[k] = np.asarray(positions, dtype=np.float64)
+            headings[k] = np.asarray(angles, dtype=np.float64)
         else:
             columns += walk[0]
             lons += walk[1]
         walked.append(walk is not None)
     if columns:
-        centres[np.array(walked)] = table.points_at(np.array(columns), np.array(lons)).reshape(-1, len(times), 2)
-    return centres
+        points, angles = table.points_at(np.array(columns), np.array(lons))
+        centres[np.array(walked)] = points.reshape(-1, len(times), 2)
+        headings[np.array(walked)] = angles.reshape(-1, len(times))
+    return centres, headings
+
+
+def _separated(centre_a, heading_a, size_a, move_a, centre_b, heading_b, size_b, move_b) -> np.ndarray:
+    """[k]: whether ``utils.are_polygons_intersecting(a.polygon(), b.polygon(), a.velocity*dt, b.velocity*dt)``
+    certainly answers (False, False, None), i.e. ``handle_collisions`` certainly does nothing: some edge
+    normal of either rectangle separates them by more than ``MARGIN`` where they are, and some (possibly
+    another) separates them by more than ``MARGIN`` once a's interval is stretched by the relative move."""
+    axes = np.stack([np.cos(heading_a), np.sin(heading_a), -np.sin(heading_a), np.cos(heading_a),
+                     np.cos(heading_b), np.sin(heading_b), -np.sin(heading_b), np.cos(heading_b)],
+                    axis=1).reshape(-1, 4, 2)                                     # [k, 4 axes, 2]
+
+    def interval(centre, heading, size):
+        along = np.abs(axes @ np.stack([np.cos(heading), np.sin(heading)], axis=1)[:, :, None])[..., 0]
+        across = np.abs(axes @ np.stack([-np.sin(heading), np.cos(heading)], axis=1)[:, :, None])[..., 0]
+        middle = (axes @ centre[:, :, None])[..., 0]
+        half = size[:, 0:1] / 2 * along + size[:, 1:2] / 2 * across
+        return middle - half, middle + half
+
+    low_a, high_a = interval(centre_a, heading_a, size_a)
+    low_b, high_b = interval(centre_b, heading_b, size_b)
+    relative = (move_a[:, None] * np.stack([np.cos(heading_a), np.sin(heading_a)], axis=1)
+                - move_b[:, None] * np.stack([np.cos(heading_b), np.sin(heading_b)], axis=1))
+    stretch = (axes @ relative[:, :, None])[..., 0]
+    now = np.maximum(low_b - high_a, low_a - high_b)
+    later = np.maximum(low_b - (high_a + np.maximum(stretch, 0)), (low_a + np.minimum(stretch, 0)) - high_b)
+    return np.logical_or.reduce(now > MARGIN, axis=1) & np.logical_or.reduce(later > MARGIN, axis=1)
+
+
+# utils.rect_corners(include_midpoints=True, include_center=True) as fractions of (length, width)
+_RECT_POINTS = np.array([[-.5, -.5], [-.5, .5], [.5, .5], [.5, -.5], [0, 0], [-.5, 0], [.5, 0], [0, -.5], [0, .5]])
+
+
+def _inside_margin(centre_a, heading_a, size_a, centre_b, heading_b, size_b) -> np.ndarray:
+    """[k, 9]: how far inside rectangle b each sample point of rectangle a is (negative: outside), as
+    ``utils.has_corner_inside(a, b)`` tests them: a's corners, edge midpoints and centre
+    (``rect_corners``), each checked with ``point_in_rotated_rectangle`` (including its choice of rotation)."""
+    offset_x = _RECT_POINTS[:, 0] * size_a[:, 0:1]
+    offset_y = _RECT_POINTS[:, 1] * size_a[:, 1:2]
+    cos_a, sin_a = np.cos(heading_a)[:, None], np.sin(heading_a)[:, None]
+    dx = centre_a[:, 0:1] + cos_a * offset_x - sin_a * offset_y - centre_b[:, 0:1]
+    dy = centre_a[:, 1:2] + sin_a * offset_x + cos_a * offset_y - centre_b[:, 1:2]
+    cos_b, sin_b = np.cos(heading_b)[:, None], np.sin(heading_b)[:, None]
+    along = cos_b * dx - sin_b * dy
+    across = sin_b * dx + cos_b * dy
+    return np.minimum(size_b[:, 0:1] / 2 - np.abs(along), size_b[:, 1:2] / 2 - np.abs(across))
 
 
 def _route_walk(network, v, times: np.ndarray, column_of: dict):
@@ -683,9 +767,9 @@ def _route_walk(network, v, times: np.ndarray, column_of: dict):
     return columns, lons
 
 
-def _conflict_at(v1, v2, prediction_1: _Prediction, prediction_2: _Prediction, instants: np.ndarray) -> bool:
+def _conflict_at(v1, v2, prediction_1: _Prediction, prediction_2: _Prediction, instants: list[int]) -> bool:
     """``RegulatedRoad.is_conflict_possible``'s loop body at the given instants, on the exact predictions."""
-    for t in instants.tolist():
+    for t in instants:
         (position_1, heading_1), (position_2, heading_2) = prediction_1.at(t), prediction_2.at(t)
         if np.linalg.norm(position_2 - position_1) > v1.LENGTH:
             continue
@@ -741,20 +825,21 @@ _ELEMENTWISE_EXACT: list[bool] = []
 
 def _ufuncs_elementwise_exact() -> bool:
     """Whether numpy's float64 tan, arctan, cos, sin, arcsin and power give, on this platform, the same bits
-    on an array as on each of its elements alone (checked once, on the ranges the controls and kinematics
-    use); where they do not, the per-vehicle scalar code runs instead."""
+    on (contiguous) arrays of any length as on each element alone (checked once, on the ranges the controls
+    and kinematics use); where they do not, the per-vehicle scalar code runs instead."""
     if not _ELEMENTWISE_EXACT:
-        angles = np.random.default_rng(0).uniform(-7.0, 7.0, 4096)
+        angles = np.random.default_rng(0).uniform(-7.0, 7.0, 1024)
         angles[:8] = [0.0, -0.0, np.pi / 3, -np.pi / 3, np.pi / 2, np.pi, 1e-9, -1e-300]
-        _ELEMENTWISE_EXACT.append(all(
-            np.array_equal(f(angles), np.array([f(a) for a in angles]))
-            and np.array_equal(f(angles[:7]), np.array([f(a) for a in angles[:7]]))
-            for f in (np.tan, np.arctan, np.cos, np.sin))
-            and all(np.array_equal(np.arcsin(x), np.array([np.arcsin(a) for a in x]))
-                    for x in (np.clip(angles / 7.0, -1, 1), np.clip(angles[:7], -1, 1)))
-            and all(np.array_equal(np.power(x, e), np.array([np.power(a, b) for a, b in zip(x, e)]))
-                    for x, e in ((np.abs(angles) / 3, 3.5 + np.abs(angles) / 7),
-                                 (np.abs(angles[:7]), np.full(7, 4.0)))))
+        sines = np.clip(angles / 7.0, -1, 1)
+        bases, exponents = np.abs(angles) / 3, 3.5 + np.abs(angles) / 7
+
+        def same(f, *args) -> bool:
+            return all(np.array_equal(f(*(a[start:stop] for a in args)),
+                                      np.array([f(*(a[k] for a in args)) for k in range(start, stop)]))
+                       for start, stop in ((0, 1024), (0, 1), (1, 3), (3, 6), (8, 15), (15, 32), (32, 49)))
+
+        _ELEMENTWISE_EXACT.append(all(same(f, angles) for f in (np.tan, np.arctan, np.cos, np.sin))
+                                  and same(np.arcsin, sines) and same(np.power, bases, exponents))
     return _ELEMENTWISE_EXACT[0]
 
 

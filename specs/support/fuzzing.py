@@ -207,7 +207,7 @@ class Property(Protocol):
 
 
 def _q(subject: Subject, obs: np.ndarray) -> np.ndarray:
-    return np.asarray(subject.q_values(np.asarray(obs, dtype=np.float32)[None]))[0]
+    return np.asarray(subject.q_values(np.array(obs, dtype=np.float32)[None]))[0]  # a writable copy for torch
 
 
 def _crossing(scene: Scene, name: str) -> bool:
@@ -226,7 +226,8 @@ class CrossingFirstSlows:
     lead: tuple[float, float] = (0.5, 2.0)
     horizon: float = 5.0
     name: str = "crossing_first_slows"
-    claim: str = "the agent does not keep or raise its target speed when a crossing vehicle reaches the conflict point first"
+    claim: str = ("the agent does not keep or raise its target speed when a crossing vehicle reaches the conflict point "
+                  "first")
     score_label: str = "keep-speed margin"
 
     def space(self, builder: SceneBuilder) -> SceneSpace:
@@ -279,7 +280,7 @@ class CrossingHeadAttendsNearest:
         if nearest is None:
             return NOT_APPLICABLE
         with torch.no_grad():
-            pattern = subject.model.attention(torch.from_numpy(np.asarray(scene.observation, np.float32)[None]))
+            pattern = subject.model.attention(torch.from_numpy(np.array(scene.observation, np.float32)[None]))
         weights = pattern[0, self.head, 0].numpy()
         present = np.asarray(scene.observation)[:, 0] >= 0.5
         present[0] = True
@@ -555,13 +556,17 @@ def search_settings(max_examples: int, *, parent: settings | None = None, shrink
                     **extra)
 
 
+def profile_selected() -> bool:
+    """Whether a hypothesis profile was chosen (``--hypothesis-profile``) rather than left at ``default``."""
+    return settings.get_current_profile_name() not in (None, "default")
+
+
 def profile_settings(max_examples: int, database: Any = None) -> settings:
     """The selected hypothesis profile (``--hypothesis-profile``), or ``ci`` (derandomised, no database) with
     ``max_examples`` when none is. ``database`` replaces a randomised profile's database (e.g. one per property)."""
-    name = settings.get_current_profile_name()
-    if name in (None, "default"):
+    if not profile_selected():
         return search_settings(max_examples, parent=settings.get_profile("ci"))
-    parent = settings.get_profile(name)
+    parent = settings.get_profile(settings.get_current_profile_name())
     if parent.derandomize or database is None:
         return search_settings(parent.max_examples, parent=parent)
     return search_settings(parent.max_examples, parent=parent, database=database)
@@ -601,8 +606,8 @@ def search(prop: Property, subject: Subject, builder: SceneBuilder, *, max_examp
 
     config = config or search_settings(max_examples, derandomize=True, database=None)
     if seed is not None and config.database is not None:
-        raise ValueError("search(seed=...) switches hypothesis' example database off: pass a config with database=None, "
-                         "or no seed to replay and save failures")
+        raise ValueError("search(seed=...) switches hypothesis' example database off: pass a config with "
+                         "database=None, or no seed to replay and save failures")
     test = config(given(strategy)(check_scene))
     if seed is not None:
         test = hypothesis_seed(seed)(test)
@@ -783,4 +788,5 @@ def record_search(evidence, result: SearchResult, builder: SceneBuilder, label: 
         evidence.figure("scene", **scene_figure(builder, result.failure, f"{label}: shrunk failing scene"))
     except Exception as err:  # noqa: BLE001 - a missing picture must not decide a spec
         evidence.note(f"scene figure unavailable: {err}")
-    evidence.note(f"{label}: shrunk failing scenario ({result.failure.scene_class}):\n{result.failure.scenario.to_json()}")
+    failure = result.failure
+    evidence.note(f"{label}: shrunk failing scenario ({failure.scene_class}):\n{failure.scenario.to_json()}")
