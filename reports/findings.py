@@ -23,15 +23,18 @@ def _summary(entry: dict) -> str:
 
 
 def findings_from_evidence(evidence: dict, *, include: set[str] | None = None) -> dict[str, Any]:
-    """The refuted specs of one run (optionally only those named in ``include``), keyed by spec name."""
+    """The refuted specs of one run, and those whose check could not bite on this checkpoint (vacuous: it also
+    held on its negative control), optionally only those named in ``include``, keyed by spec name."""
     identity = evidence["run"]["checkpoint"]["identity"]
     found = {}
     for entry in evidence["specs"]:
         name = entry.get("data", {}).get("name") or entry["nodeid"].split("::")[-1]
-        if entry.get("verdict") != "refuted" or entry.get("outcome") not in ("failed", "xfailed"):
+        vacuous = "vacuous" in (entry.get("reason") or "")
+        if entry.get("outcome") not in ("failed", "xfailed") or not (entry.get("verdict") == "refuted" or vacuous):
             continue
         if include is not None and name not in include:
             continue
         found[name] = {"claim": entry["claim"], "summary": _summary(entry), "nodeid": entry["nodeid"],
+                       "kind": "vacuous on this checkpoint" if vacuous else "refuted",
                        "profile": evidence["run"].get("profile")}
     return {"identity": identity, "findings": found}
