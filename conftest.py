@@ -41,7 +41,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--head-role", action="append", default=[], metavar="ROLE=H",
                     help="pin a head's role instead of resolving it, e.g. --head-role crossing=2")
     group.addoption("--fuzz-minutes", type=float, default=0.0,
-                    help="run the fuzz campaign for M minutes per campaign spec (0: only the small ci/dev fuzz examples)")
+                    help="run each fuzz campaign spec for M minutes per search mode (guided, then random); "
+                         "0: only the small ci/dev fuzz examples")
+    group.addoption("--fuzz-save-regressions", action="store_true",
+                    help="save shrunk fuzz failures as scenario JSON under specs/regressions/ (replayed on every run)")
     group.addoption("--no-rollout-cache", action="store_true", help="simulate every episode even if cached")
 
 

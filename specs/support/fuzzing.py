@@ -445,8 +445,8 @@ class PropertyFailure(AssertionError):
 
 class _OutOfTime(BaseException):
     """The search's wall-clock budget is spent. A BaseException, so hypothesis does not take it for a failure to
-    shrink but lets it through at once (hypothesis has no wall-clock setting, and its target phase can run on for
-    minutes when scores are flat)."""
+    shrink but lets it through (hypothesis has no wall-clock setting, and its target phase can run on for minutes
+    on draws that a filter rejects before the test body runs, so the clock is also checked at every draw)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -506,9 +506,7 @@ class _Evaluator:
         key = scenario.content_hash() if self.remember else ""
         if key in self.cache:
             return self.cache[key]
-        if time.monotonic() > self.stop_at:
-            self.out_of_time = True
-            raise _OutOfTime()
+        self.tick()
         try:
             scene = self.builder.build(scenario, allow_unobserved=True)
         except ScenarioError:
@@ -526,6 +524,12 @@ class _Evaluator:
         if self.remember:
             self.cache[key] = outcome
         return outcome
+
+    def tick(self, _: Any = None) -> None:
+        """Raise ``_OutOfTime`` once the budget is spent (called at every draw and before every new scene)."""
+        if time.monotonic() > self.stop_at:
+            self.out_of_time = True
+            raise _OutOfTime()
 
     def fails(self, outcome: Outcome) -> bool:
         return outcome.applicable and not outcome.holds and outcome.scene_class not in self.exclude
@@ -584,14 +588,16 @@ def search(prop: Property, subject: Subject, builder: SceneBuilder, *, max_examp
     """Search ``prop``'s scene space with hypothesis for a failing scene, shrink it, and return it.
 
     ``config`` defaults to ``search_settings(max_examples)``, derandomised (the same search every run) with no
-    database; ``seconds`` caps the whole search
-    (unseen scenes after it pass unbuilt), ``shrink_seconds`` the time after the first failure. ``exclude`` lists
+    database (a given ``config`` sets max_examples itself). ``seconds`` caps the whole search and
+    ``shrink_seconds`` the time after the first failure: at the cap the search ends and keeps the smallest failure
+    found so far. ``exclude`` lists
     scene classes that count as passing (a campaign's known failures). ``guided`` calls ``hypothesis.target`` with
     the property's score so generation drifts towards failing scenes. ``seed`` fixes hypothesis' random source,
     which (hypothesis' rule) switches its example database off, so it refuses a config with a database.
     """
     evaluator = _Evaluator(prop, subject, builder, seconds, shrink_seconds, frozenset(exclude))
-    strategy = (space or prop.space(builder)).strategy()
+    clock = st.just(None).map(evaluator.tick)  # draws nothing; checks the clock before each scene is drawn
+    strategy = st.tuples(clock, (space or prop.space(builder)).strategy()).map(lambda drawn: drawn[1])
 
     def check_scene(scenario: Scenario) -> None:
         outcome = evaluator(scenario)
@@ -617,6 +623,9 @@ def search(prop: Property, subject: Subject, builder: SceneBuilder, *, max_examp
         pass
     except Unsatisfiable:
         pass  # no scene of the domain was generated: the result says applicable == 0
+    except Exception:
+        if not evaluator.out_of_time:  # stopping mid-draw makes hypothesis call its strategy flaky: not an error
+            raise
     best = evaluator.best
     return SearchResult(prop.name, evaluator.evaluations, evaluator.applicable,
                         best.score if best else float("nan"), best.summary if best else "",
