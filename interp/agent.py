@@ -47,7 +47,7 @@ class Agent:
     @torch.no_grad()
     def q_values(self, obs: np.ndarray | torch.Tensor) -> np.ndarray:
         """Q-values [B, A] of observations [B, N, F] (or one [N, F])."""
-        x = torch.as_tensor(np.asarray(obs, dtype=np.float32))
+        x = torch.as_tensor(np.array(obs, dtype=np.float32))  # a copy: scenes hold read-only arrays
         if x.ndim == 2:
             x = x[None]
         return self.model(x).numpy()
