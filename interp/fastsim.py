@@ -18,15 +18,15 @@ How it stays identical, by construction, in two ways:
 ``tests/test_fastsim.py`` checks whole episodes (every observation, reward, info and the full simulator
 state after every step) against the plain simulator; ``-m slow`` runs 500 episodes.
 
-What is replaced (plain profile share in parentheses, from the benchmark's ``profile()``):
-- ``RoadNetwork.get_closest_lane_index`` (~35 %): all vehicles x all lanes after each frame's move, lane
+What is replaced (share of a plain step's time under cProfile, from the benchmark's ``profile()``):
+- ``RoadNetwork.get_closest_lane_index`` (~33 %): all vehicles x all lanes after each frame's move, lane
   geometry precomputed once per road network (``LaneTable``, ``FastRoadNetwork``);
-- ``RegulatedRoad.enforce_road_rules`` (~20 %): every vehicle's predicted centres at once, exact checks
-  (per needed instant, highway-env's own calls) only for pairs within a car length;
+- ``RegulatedRoad.enforce_road_rules`` (~20 %): all vehicles' predictions at once, the car-length and
+  rectangle checks on arrays, highway-env's own checks only where a margin cannot decide;
 - ``Road.act`` / IDM and MDP ``act`` (~20 %): front vehicles of all vehicles at once (``_Frame``), steering
   and free-road IDM acceleration on arrays, per-vehicle code for the rest;
-- ``Vehicle.step`` kinematics, ``Road.step`` collision pre-checks, ``Road.close_objects_to``, and
-  ``KinematicObservation.observe`` (~15 %, the latter without pandas).
+- ``KinematicObservation.observe`` (~17 %): the same rows without pandas, ``Road.close_objects_to`` on arrays;
+- ``Vehicle.step`` kinematics on arrays, ``Road.step`` collision checks only for pairs not certainly apart.
 
 Installed explicitly and per env instance, never on import: ``enable(env)`` / ``disable(env)`` /
 ``with fast_sim(env):``, or ``interp.env.make_env(config, fast_sim=True)``. It changes the class of that
