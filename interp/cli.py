@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "are cached on disk (keyed by checkpoint identity, resolved env config, seed, "
                                    "intervention, engine and library versions), so a rerun costs nothing.")
     _agent_args(p)
+    p.add_argument("--no-fast-sim", action="store_true",
+                   help="step the plain highway-env simulator instead of interp.fastsim (same trajectories, ~4x slower)")
     p.add_argument("--episodes", type=int, default=100,
                    help="number of episodes (default 100; with --sequential the maximum number of pairs)")
     p.add_argument("--seed", type=int, default=0, help="first seed (default 0; training seeds are >= 1e6)")
@@ -104,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slots", type=int, default=4, help="parallel episodes (default 4; part of the result)")
     p.add_argument("--save-every", type=int, default=250, help="episodes between snapshots (default 250)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its resume.pt")
+    p.add_argument("--no-fast-sim", action="store_true",
+                   help="step the plain highway-env simulator instead of interp.fastsim (same trajectories, ~4x slower)")
 
     b = sub.add_parser("bundle", help="copy a training run (or a snapshot of it) into a checkpoint folder",
                        description="Copy a training run's hypodrive checkpoint (agent.pt), rl-agents file (as latest.tar), "
@@ -219,6 +223,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     cache = None if args.no_cache else (args.cache_dir or "default")
     verdicts: dict = {}
     with RolloutEngine(workers=args.workers, slots=args.slots, backend=args.backend, ray_address=args.ray_address,
+                       fast_sim=not args.no_fast_sim,
                        cache=cache) as engine:
         if args.sequential:
             from interp.stats import SequentialDesign
@@ -281,7 +286,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise HypodriveError(f"{out} already holds a run ({RESUME_FILE}); pass --resume to continue it or choose another --out")
     settings = TrainSettings(agent_config=load_agent_config(args.agent_config), env_config=load_env_config(args.env_config),
                              episodes=args.episodes, seed=args.seed, out=out, workers=args.workers, slots=args.slots,
-                             save_every=args.save_every,
+                             save_every=args.save_every, fast_sim=not args.no_fast_sim,
                              command="python -m interp " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     trainer = Trainer(settings)
     trainer.run(progress=not args.no_progress)

@@ -54,9 +54,9 @@ def shutdown() -> None:
 class _RayWorker:
     """One actor: the envs of its slots (the same code the local worker processes run)."""
 
-    def __init__(self, env_config: Mapping, record_rows: bool) -> None:
+    def __init__(self, env_config: Mapping, record_rows: bool, fast_sim: bool = True) -> None:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
-        self.envs = _SlotEnvs(dict(env_config), record_rows)
+        self.envs = _SlotEnvs(dict(env_config), record_rows, fast_sim)
 
     def run_batch(self, batch: list[tuple[int, Any]]) -> list[tuple[int, StepResult]]:
         return self.envs.run_batch(batch)
@@ -73,7 +73,7 @@ class RayEnvPool:
     """
 
     def __init__(self, env_config: Mapping, n_slots: int, n_workers: int | None = None, *, record_rows: bool = False,
-                 address: str | None = None) -> None:
+                 address: str | None = None, fast_sim: bool = True) -> None:
         ray = ensure_ray(address, num_cpus=n_workers)
         self._ray = ray
         cpus = int(ray.cluster_resources().get("CPU", 1))
@@ -84,7 +84,7 @@ class RayEnvPool:
         self.n_slots = n_slots
         self.n_workers = max(1, min(n_slots, wanted))
         actor = ray.remote(num_cpus=1)(_RayWorker)
-        self._actors = [actor.remote(dict(env_config), record_rows) for _ in range(self.n_workers)]
+        self._actors = [actor.remote(dict(env_config), record_rows, fast_sim) for _ in range(self.n_workers)]
         self._futures: dict[Any, int] = {}  # in-flight batch -> actor index
 
     def worker_of(self, slot: int) -> int:

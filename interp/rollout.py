@@ -269,7 +269,7 @@ class RolloutEngine:
 
     def __init__(self, *, workers: int | None = None, slots: int | None = None, backend: str = "local",
                  ray_address: str | None = None, cache: RolloutCache | str | None = DEFAULT_CACHE,
-                 record_rows: bool = True) -> None:
+                 record_rows: bool = True, fast_sim: bool = True) -> None:
         if slots is None:  # two per worker: a worker never waits for the network, and few envs to build
             slots = 2 * max(default_workers() if workers is None else workers, 1)
         if slots < 1:
@@ -280,6 +280,7 @@ class RolloutEngine:
         self.ray_address = ray_address
         self.cache = _open_cache(cache)
         self.record_rows = record_rows
+        self.fast_sim = fast_sim  # identical records, so not part of the cache key
         self.stats = EngineStats()
         self._pool = None
         self._pool_env: str | None = None
@@ -366,7 +367,7 @@ class RolloutEngine:
         if self._pool is None or self._pool_env != env_json:
             self.close()
             self._pool = make_pool(env, self.slots, self.workers, record_rows=self.record_rows,
-                                   backend=self.backend, address=self.ray_address)
+                                   backend=self.backend, address=self.ray_address, fast_sim=self.fast_sim)
             self._pool_env = env_json
         return self._pool
 

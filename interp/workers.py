@@ -105,9 +105,10 @@ class EpisodeIds:
 class _SlotEnvs:
     """The environments of one worker, created lazily per slot."""
 
-    def __init__(self, env_config: Mapping, record_rows: bool) -> None:
+    def __init__(self, env_config: Mapping, record_rows: bool, fast_sim: bool = True) -> None:
         self.env_config = env_config
         self.record_rows = record_rows
+        self.fast_sim = fast_sim  # interp.fastsim: identical trajectories, ~4x faster; refused off its versions
         self.envs: dict[int, Any] = {}
         self.ids: dict[int, EpisodeIds] = {}
 
@@ -115,7 +116,7 @@ class _SlotEnvs:
         if slot not in self.envs:
             from interp.env import make_env
 
-            env = make_env(self.env_config)
+            env = make_env(self.env_config, fast_sim=self.fast_sim)
             if self.record_rows:
                 from interp.row_identity import install_row_recorder
 
@@ -152,9 +153,9 @@ class _SlotEnvs:
         self.envs.clear()
 
 
-def _worker_main(conn, env_config: Mapping, record_rows: bool) -> None:
+def _worker_main(conn, env_config: Mapping, record_rows: bool, fast_sim: bool = True) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per worker: the workers share the cores
-    envs = _SlotEnvs(env_config, record_rows)
+    envs = _SlotEnvs(env_config, record_rows, fast_sim)
     while True:
         try:
             message = conn.recv()
@@ -179,10 +180,11 @@ class EnvPool:
     round-robin (``worker_of(slot) = slot % n_workers``).
     """
 
-    def __init__(self, env_config: Mapping, n_slots: int, n_workers: int | None = None, *, record_rows: bool = False) -> None:
+    def __init__(self, env_config: Mapping, n_slots: int, n_workers: int | None = None, *, record_rows: bool = False,
+                 fast_sim: bool = True) -> None:
         self.n_slots = n_slots
         self.n_workers = min(n_slots, default_workers() if n_workers is None else n_workers)
-        self._local = _SlotEnvs(env_config, record_rows) if self.n_workers == 0 else None
+        self._local = _SlotEnvs(env_config, record_rows, fast_sim) if self.n_workers == 0 else None
         self._pending: dict[int, Reset | Step] = {}  # in-process mode: commands sent, not yet run
         self._busy: set[int] = set()
         self._conns = []
@@ -191,7 +193,7 @@ class EnvPool:
             ctx = _context()
             for _ in range(self.n_workers):
                 parent, child = ctx.Pipe()
-                proc = ctx.Process(target=_worker_main, args=(child, dict(env_config), record_rows), daemon=True)
+                proc = ctx.Process(target=_worker_main, args=(child, dict(env_config), record_rows, fast_sim), daemon=True)
                 proc.start()
                 child.close()
                 self._conns.append(parent)
@@ -296,17 +298,18 @@ def _context():
 
 
 def make_pool(env_config: Mapping, n_slots: int, n_workers: int | None = None, *, record_rows: bool = False,
+              fast_sim: bool = True,
               backend: str = "local", address: str | None = None):
     """A pool of ``n_slots`` env slots: local worker processes (``backend="local"``, the default) or Ray actors
     (``backend="ray"``, on the cluster at ``address`` or a local Ray instance started for it)."""
     if backend == "local":
         if address is not None:
             raise ValueError("a Ray address only applies to backend='ray'")
-        return EnvPool(env_config, n_slots, n_workers, record_rows=record_rows)
+        return EnvPool(env_config, n_slots, n_workers, record_rows=record_rows, fast_sim=fast_sim)
     if backend == "ray":
         from interp.ray_backend import RayEnvPool
 
-        return RayEnvPool(env_config, n_slots, n_workers, record_rows=record_rows, address=address)
+        return RayEnvPool(env_config, n_slots, n_workers, record_rows=record_rows, address=address, fast_sim=fast_sim)
     raise ValueError(f"unknown rollout backend {backend!r}; use 'local' (worker processes) or 'ray'")
 
 

@@ -1,6 +1,7 @@
 """The DQN trainer on tiny runs: reproducibility, resuming, and the pieces of the learning loop."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -117,3 +118,11 @@ def test_resume_with_other_settings_is_refused(reference_run, tmp_path):
     first.run(progress=False, stop_after_rounds=3)
     with pytest.raises(Exception, match="other settings"):
         Trainer(_settings(tmp_path, workers=0, seed=9)).run(progress=False)
+
+
+def test_the_fast_simulator_trains_the_same_weights(reference_run, tmp_path):
+    plain = Trainer(dataclasses.replace(_settings(tmp_path, workers=0), fast_sim=False))
+    plain.run(progress=False)
+    assert plain.history == reference_run.history
+    a, b = _weights(reference_run), _weights(plain)
+    assert all(torch.equal(a[k], b[k]) for k in a)
