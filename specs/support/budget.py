@@ -26,7 +26,7 @@ class Budget:
 
 PROFILES = {
     "quick": Budget("quick", heldout_episodes=40, max_pairs=40, batch_pairs=20, calibration_scenes=120,
-                    test_scenes=120, sweep_points=8, fuzz_examples=8),
+                    test_scenes=120, sweep_points=8, fuzz_examples=25),
     "default": Budget("default", heldout_episodes=200, max_pairs=200, batch_pairs=50, calibration_scenes=120,
                       test_scenes=120, sweep_points=8, fuzz_examples=25),
     "full": Budget("full", heldout_episodes=500, max_pairs=800, batch_pairs=100, calibration_scenes=300,
