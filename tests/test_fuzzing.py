@@ -188,7 +188,8 @@ def test_saved_regression_replays_and_rebuilds(blind_right, builder, tmp_path):
     from fixtures.__main__ import main as fixtures_main
 
     prop = fz.CrossingFirstSlows()
-    failure = fz.search(prop, blind_right, builder, max_examples=100).failure
+    failure = fz.search(prop, blind_right, builder, max_examples=200).failure
+    assert failure is not None, "the fuzzer missed the planted weakness within 200 examples"
     path = fz.save_regression(failure, blind_right.identity, tmp_path)
     saved = fz.load_regression(path)
     assert saved.property == prop.name and saved.identity == blind_right.identity
@@ -234,7 +235,8 @@ def test_failure_evidence_has_a_rendered_scene_and_the_scenario_json(blind_right
         def note(self, text):
             self.notes.append(text)
 
-    result = fz.search(fz.CrossingFirstSlows(), blind_right, builder, max_examples=100)
+    result = fz.search(fz.CrossingFirstSlows(), blind_right, builder, max_examples=200)
+    assert result.failure is not None, "the fuzzer missed the planted weakness within 200 examples"
     recorder = Recorder()
     fz.record_search(recorder, result, builder)
     (figure,) = recorder.figures
