@@ -146,7 +146,11 @@ def diff_evidence(base: dict, new: dict, *, alpha: float = DEFAULT_ALPHA) -> Evi
 
 def compare_effect(nodeid: str, base: dict, new: dict, *, alpha: float = DEFAULT_ALPHA) -> EffectComparison:
     """Compare one effect across runs: paired exact test where possible, else a z test from value, CI, n."""
-    test, description, p_value, change, detail = _paired_test(base, new) or _unpaired_test(base, new)
+    if base.get("value") is None or new.get("value") is None:  # not measurable in one of the runs
+        test, description, p_value, change, detail = ("none", "not tested: no value in one of the runs", None, None,
+                                                      "value missing")
+    else:
+        test, description, p_value, change, detail = _paired_test(base, new) or _unpaired_test(base, new)
     return EffectComparison(
         nodeid=nodeid, name=new["name"],
         base_value=base["value"], base_ci=tuple(base.get("ci") or (None, None)), base_n=base["n"],

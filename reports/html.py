@@ -269,6 +269,8 @@ def _badge(verdict: str) -> str:
 
 def _estimate(effect: dict) -> str:
     unit = f" {effect['unit']}" if effect.get("unit") else ""
+    if effect.get("value") is None:  # not measurable in this run (e.g. nothing to recover)
+        return "n/a"
     if effect.get("ci") is None:  # a count or deterministic measurement: no interval
         return _e(f"{_fmt(effect['value'])}{unit}")
     lo, hi = effect["ci"]

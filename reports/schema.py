@@ -252,8 +252,8 @@ def _check_effect(problems: list[str], path: str, effect: Any) -> None:
     _unknown(problems, path, effect, _EFFECT_REQUIRED + _EFFECT_OPTIONAL)
     if "name" in effect:
         _require_str(problems, f"{path}.name", effect["name"])
-    if "value" in effect and not _is_finite(effect["value"]):
-        problems.append(f"{path}.value: expected a finite number, got {effect['value']!r}")
+    if effect.get("value") is not None and not _is_finite(effect["value"]):  # null: not measurable in this run
+        problems.append(f"{path}.value: expected a finite number or null, got {effect['value']!r}")
     if effect.get("ci") is not None:  # null: a count or a deterministic measurement, no interval to state
         _check_ci(problems, f"{path}.ci", effect["ci"])
     if "n" in effect and not (_is_int(effect["n"]) and effect["n"] >= 0):

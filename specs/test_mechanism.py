@@ -185,9 +185,10 @@ def test_scrubbing_the_crossing_head_to_its_nearest_crossing_vehicle_recovers_th
                     scene_share=true.scene_share, verdict=true.verdict)
     evidence.effect("recovered (control: number of vehicles)", false.recovered, (false.ci_low, false.ci_high),
                     false.n_evaluable, verdict=false.verdict)
-    evidence.figure("bars", labels=["true hypothesis", "control hypothesis", "zero-ablation deviation"],
-                    values=[true.recovered, false.recovered, true.zero_ablation_deviation],
-                    ylabel=f"share of the margin recovered (threshold {SUPPORT_RECOVERY})")
+    values = [true.recovered, false.recovered, true.zero_ablation_deviation]
+    if all(np.isfinite(values)):  # NaN when ablating the head moves nothing: there is nothing to recover
+        evidence.figure("bars", labels=["true hypothesis", "control hypothesis", "zero-ablation deviation"],
+                        values=values, ylabel=f"share of the margin recovered (threshold {SUPPORT_RECOVERY})")
     evidence.note(f"true: {true.verdict} ({true.reason}); control: {false.verdict} ({false.reason})")
     evidence.control("hypothesis: only the number of vehicles matters", false.verdict == "supported", false.reason)
     if true.verdict == "inconclusive":
