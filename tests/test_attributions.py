@@ -16,14 +16,6 @@ LAYOUT = reference_layout()
 CONTINUOUS = list(LAYOUT.continuous_names)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def model():
     return P.planted_model()
