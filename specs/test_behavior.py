@@ -49,6 +49,12 @@ def test_collision_rate_on_held_out_seeds_is_below_the_bound(agent, untrained, e
     evidence.effect("collision rate", k / n, wilson_interval(k, n), n, p, better="lower", scale="proportion",
                     paired_seeds=seeds, outcomes={"treatment": [int(c) for c in crashed]},
                     rule=f"exact one-sided binomial test against {COLLISION_BOUND} at {ALPHA}")
+    crash = next((r for r in records if r.crashed), None)
+    if crash is not None:  # what a crash looks like, replayed from its seed and actions
+        from specs.support.filmstrip import episode_filmstrip
+
+        evidence.figure("filmstrip", condition="agent", caption=f"a crashed held-out episode (seed {crash.seed})",
+                        **episode_filmstrip(agent.env_config, crash.seed, crash.actions, agent.action_names))
     arrived = sum(r.arrived for r in records)
     evidence.effect("arrival rate", arrived / n, wilson_interval(arrived, n), n, better="higher", scale="proportion",
                     paired_seeds=seeds, outcomes={"treatment": [int(r.arrived) for r in records]})
