@@ -109,3 +109,29 @@ def test_collision_rate_rule_known_answers():
     assert _rate_check([False] * 100, 0.15)[0] == "supported"
     assert _rate_check([True] * 50 + [False] * 50, 0.15)[0] == "refuted"
     assert _rate_check([True] * 2 + [False] * 8, 0.15)[0] == "inconclusive"
+
+
+def test_qk_position_rule_accepts_the_planted_head_and_rejects_uniform_attention(model):
+    from specs.test_probes import _score_tracks_position
+
+    obs = random_observations(200, seed=8, min_present=4)
+    assert _score_tracks_position(model, PLANTED_HEAD, obs)[1].holds  # head 0 scores closeness: |x| + |y|
+    assert not _score_tracks_position(controls.uniform_attention(model), PLANTED_HEAD, obs)[1].holds
+
+
+def test_feature_optimisation_rule_known_answer_and_control(model):
+    from specs.test_probes import _optimised_car_moves_closer
+
+    edited = _slows_for_close_cars(model)  # slows for a car near the centre: ascent must bring the car closer
+    obs = random_observations(24, seed=9, min_present=2, max_present=2)
+    rows = np.array([int(np.flatnonzero(o[1:, 0] > 0.5)[0]) + 1 for o in obs])
+    assert _optimised_car_moves_closer(edited, obs, rows)[1].holds
+    assert not _optimised_car_moves_closer(controls.negated_q(edited), obs, rows)[1].holds
+
+
+def test_ig_rule_needs_more_than_random_networks_reach():
+    from specs.test_probes import _beats_random
+
+    randoms = np.array([0.5, 0.6, 0.7, 0.55, 0.65])
+    assert _beats_random(0.9, randoms, 90, 100, "agent").holds
+    assert not _beats_random(0.68, randoms, 68, 100, "agent").holds
