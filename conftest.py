@@ -46,6 +46,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--fuzz-save-regressions", action="store_true",
                     help="save shrunk fuzz failures as scenario JSON under specs/regressions/ (replayed on every run)")
     group.addoption("--no-rollout-cache", action="store_true", help="simulate every episode even if cached")
+    group.addoption("--seed-offset", type=int, default=0,
+                    help="shift every behavioural spec's episode seeds by N (all stay below the training seeds, >= 1e6): "
+                         "a second run on other seeds, e.g. to check that a diff stays quiet")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -79,6 +82,14 @@ def agent(pytestconfig: pytest.Config):
         state.pop("agent_error", None)
         state["agent"] = _load(pytestconfig, pytestconfig.getoption("--checkpoint"))  # raises the real error
     return state["agent"]
+
+
+@pytest.fixture(scope="session")
+def seed_offset(pytestconfig: pytest.Config) -> int:
+    offset = pytestconfig.getoption("--seed-offset")
+    if not 0 <= offset < 500_000:
+        raise pytest.UsageError("--seed-offset must lie in [0, 500000): episode seeds must stay below the training seeds")
+    return offset
 
 
 @pytest.fixture(scope="session")

@@ -36,11 +36,13 @@ def _rate_check(crashed: list[bool], bound: float) -> tuple[str, float]:
     return "inconclusive", float(p_below)
 
 
-def test_collision_rate_on_held_out_seeds_is_below_the_bound(agent, untrained, engine, budget, evidence, pytestconfig):
+def test_collision_rate_on_held_out_seeds_is_below_the_bound(agent, untrained, engine, budget, evidence, pytestconfig,
+                                                             seed_offset):
     """The agent crashes in fewer than 15 % of greedy episodes on held-out seeds (exact one-sided binomial test)."""
     from conftest import record_seeds
 
-    seeds = list(range(HELDOUT_SEEDS, HELDOUT_SEEDS + budget.heldout_episodes))
+    first = HELDOUT_SEEDS + seed_offset
+    seeds = list(range(first, first + budget.heldout_episodes))
     record_seeds(pytestconfig, "held-out episodes", seeds)
     records = engine.run(agent, seeds, progress=True)
     crashed = [r.crashed for r in records]
@@ -140,11 +142,11 @@ def _design(budget) -> SequentialDesign:
 
 
 @pytest.fixture(scope="module")
-def ablation_run(agent, engine, budget, pytestconfig):
+def ablation_run(agent, engine, budget, pytestconfig, seed_offset):
     """Per-head zero-ablation vs the plain agent on common seeds, sequential, Holm across heads."""
     from conftest import record_seeds
 
-    seeds = range(ABLATION_SEEDS, ABLATION_SEEDS + budget.max_pairs)
+    seeds = range(ABLATION_SEEDS + seed_offset, ABLATION_SEEDS + seed_offset + budget.max_pairs)
     record_seeds(pytestconfig, "head ablation pairs", seeds)
     return run_sequential(engine, agent, _ablation_conditions(agent.n_heads), seeds=seeds, design=_design(budget),
                           batch_pairs=budget.batch_pairs, progress=True,
@@ -152,11 +154,12 @@ def ablation_run(agent, engine, budget, pytestconfig):
                                   for h in range(agent.n_heads)})
 
 
-def _aa_control(engine, agent, budget, baseline_records) -> tuple[bool, str]:
+def _aa_control(engine, agent, budget, baseline_records, seed_offset: int) -> tuple[bool, str]:
     """The same agent on a disjoint seed set, paired index by index with the baseline: no true difference, so the
     sequential test must not call it an increase."""
     base = [r.crashed for r in baseline_records]
-    other = [r.crashed for r in engine.run(agent, range(AA_SEEDS, AA_SEEDS + len(base)))]
+    first = AA_SEEDS + seed_offset
+    other = [r.crashed for r in engine.run(agent, range(first, first + len(base)))]
     test = SequentialPairedTest(alpha=ALPHA, direction="increase", max_pairs=len(base), min_effect=MIN_EFFECT)
     for i in range(0, len(base), budget.batch_pairs):
         if test.stopped:
@@ -166,7 +169,7 @@ def _aa_control(engine, agent, budget, baseline_records) -> tuple[bool, str]:
     return verdict.verdict == "supported", f"A/A on disjoint seeds: {verdict.summary()}"
 
 
-def test_ablating_a_head_raises_collisions(agent, engine, budget, ablation_run, evidence):
+def test_ablating_a_head_raises_collisions(agent, engine, budget, ablation_run, evidence, seed_offset):
     """At least one head is necessary: zero-ablating it raises the collision rate (per head, paired seeds,
     sequential always-valid test, Holm-corrected across heads)."""
     rows = []
@@ -175,7 +178,7 @@ def test_ablating_a_head_raises_collisions(agent, engine, budget, ablation_run, 
         evidence.record(verdict, name=f"{name}: collision rate change", better="lower", scale="proportion")
         rows.append({"label": name, "value": verdict.effect, "ci": list(verdict.ci)})
     evidence.figure("forest", rows=rows, xlabel="paired change in collision rate (ablated - plain)")
-    holds, detail = _aa_control(engine, agent, budget, base)
+    holds, detail = _aa_control(engine, agent, budget, base, seed_offset)
     evidence.control("A/A: the plain agent on disjoint seeds", holds, detail)
     verdicts = [v.verdict for v in ablation_run.verdicts.values()]
     evidence.verdict = "supported" if "supported" in verdicts else (
@@ -186,7 +189,7 @@ def test_ablating_a_head_raises_collisions(agent, engine, budget, ablation_run, 
 
 
 def test_ablating_the_crossing_head_raises_collisions_more_than_ablating_another_head(
-        agent, engine, budget, crossing_head, head_roles, ablation_run, evidence):
+        agent, engine, budget, crossing_head, head_roles, ablation_run, evidence, seed_offset):
     """Ablating the crossing head raises collisions more than ablating the head least attentive to crossing traffic
     (paired seeds, sequential; that head fixed by the calibration shares before any rollout)."""
     shares = head_roles["crossing"].shares
@@ -196,13 +199,14 @@ def test_ablating_the_crossing_head_raises_collisions_more_than_ablating_another
     conditions = {f"ablate head {other}": head_ablation([other], n_heads=agent.n_heads),
                   f"ablate head {crossing_head}": head_ablation([crossing_head], n_heads=agent.n_heads)}
     result = run_sequential(engine, agent, conditions, baseline=f"ablate head {other}",
-                            seeds=range(ABLATION_SEEDS, ABLATION_SEEDS + budget.max_pairs), design=_design(budget),
+                            seeds=range(ABLATION_SEEDS + seed_offset, ABLATION_SEEDS + seed_offset + budget.max_pairs),
+                            design=_design(budget),
                             batch_pairs=budget.batch_pairs)
     verdict = result.verdicts[f"ablate head {crossing_head}"]
     evidence.record(verdict, name=f"crossing head {crossing_head} vs head {other}: collision rate change",
                     better="higher", scale="proportion")
     base = [r for r in ablation_run.records if r.condition == "baseline"]
-    holds, detail = _aa_control(engine, agent, budget, base)
+    holds, detail = _aa_control(engine, agent, budget, base, seed_offset)
     evidence.control("A/A: the plain agent on disjoint seeds", holds, detail)
     if verdict.verdict == "inconclusive":
         evidence.conclude_inconclusive(verdict.summary())
