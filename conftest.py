@@ -8,7 +8,6 @@ written as ``REPORT_DIR/evidence.json`` + ``index.html``.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -261,8 +260,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     for entry in state["evidence"]:
         terminalreporter.write_line(SpecEvidence.summary_line(entry))
     if state.get("diff"):
-        from reports.diff import EvidenceDiff  # noqa: F401  (the text form lives with the diff)
-
         verdict = "REGRESSED" if state["diff"].get("regressed") else "no regression"
         terminalreporter.write_line(f"hypodrive baseline comparison: {verdict} (see the report's comparison section)")
     if state.get("report"):

@@ -20,7 +20,6 @@ import dataclasses
 import json
 import math
 import platform
-import sys
 import time
 from collections import deque
 from pathlib import Path

@@ -9,7 +9,7 @@ from scipy import stats as sps
 
 from fixtures.scenario import EgoSpec, Scenario, VehicleSpec
 from interp.interventions import head_ablation
-from interp.rollout import records_by_condition, run_sequential
+from interp.rollout import run_sequential
 from interp.stats import SequentialDesign, SequentialPairedTest, wilson_interval
 from specs.support import claims, controls
 from specs.support.scenes import TEST_SEED, build_family

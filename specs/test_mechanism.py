@@ -1,8 +1,6 @@
 """Mechanistic claims about the agent's attention heads, each with a negative control that must be rejected."""
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from interp import feature_optimisation as F
 from tests import planted as P
