@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from interp.workers import Reset, Step, StepResult, _SlotEnvs
+from interp.workers import PoolRounds, Reset, Step, StepResult, _SlotEnvs
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,7 +65,7 @@ class _RayWorker:
         self.envs.close()
 
 
-class RayEnvPool:
+class RayEnvPool(PoolRounds):
     """``n_slots`` environments over ``n_workers`` Ray actors (default: one per CPU of the cluster).
 
     Each actor reserves one CPU, so more workers than the cluster's CPUs would wait forever for a place:
@@ -93,13 +93,6 @@ class RayEnvPool:
     @property
     def busy(self) -> bool:
         return bool(self._futures)
-
-    def run(self, commands: Mapping[int, Reset | Step]) -> dict[int, StepResult]:
-        self.send(commands)
-        results: dict[int, StepResult] = {}
-        while self.busy:
-            results.update(self.receive())
-        return results
 
     def send(self, commands: Mapping[int, Reset | Step]) -> None:
         """Dispatch commands; every actor they go to must be idle (its previous results received)."""

@@ -170,7 +170,18 @@ def _worker_main(conn, env_config: Mapping, record_rows: bool, fast_sim: bool = 
     conn.close()
 
 
-class EnvPool:
+class PoolRounds:
+    """``run`` for any pool with ``send``/``receive``/``busy`` (local processes, Ray actors): one lock-step round."""
+
+    def run(self, commands: Mapping[int, Reset | Step]) -> dict[int, StepResult]:
+        self.send(commands)
+        results: dict[int, StepResult] = {}
+        while self.busy:
+            results.update(self.receive())
+        return results
+
+
+class EnvPool(PoolRounds):
     """``n_slots`` environments over ``n_workers`` processes (0 workers: everything in this process).
 
     ``run({slot: Reset|Step})`` executes one command per listed slot and returns their results (lock-step:
@@ -210,13 +221,6 @@ class EnvPool:
     @property
     def busy(self) -> bool:
         return bool(self._busy or self._pending)
-
-    def run(self, commands: Mapping[int, Reset | Step]) -> dict[int, StepResult]:
-        self.send(commands)
-        results: dict[int, StepResult] = {}
-        while self.busy:
-            results.update(self.receive())
-        return results
 
     def send(self, commands: Mapping[int, Reset | Step]) -> None:
         """Dispatch commands; every worker they go to must be idle (its previous results received)."""
