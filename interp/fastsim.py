@@ -882,12 +882,7 @@ def _act_together(vehicles: list) -> None:
         if type(v) is IDMVehicle:
             if v.crashed:
                 continue
-            coordinates = _follow_road(v)
-            if v.enable_lane_change:
-                target = v.target_lane_index
-                v.change_lane_policy()
-                if v.target_lane_index != target:
-                    coordinates = None
+            coordinates = _idm_route_and_lane(v)
         else:
             coordinates = _follow_road(v)
         deciding.append((v, coordinates))
@@ -984,16 +979,23 @@ def _idm_acceleration(v, front) -> float:
     return acceleration
 
 
-def _idm_act(v) -> None:
-    """``IDMVehicle.act()``."""
-    if v.crashed:
-        return
+def _idm_route_and_lane(v):
+    """The start of ``IDMVehicle.act()``: follow the road, then the lane-change policy. Returns the lane
+    coordinates steering may reuse, or None when the target lane changed (steering recomputes them)."""
     coordinates = _follow_road(v)
     if v.enable_lane_change:
         target = v.target_lane_index
         v.change_lane_policy()
         if v.target_lane_index != target:
             coordinates = None
+    return coordinates
+
+
+def _idm_act(v) -> None:
+    """``IDMVehicle.act()``."""
+    if v.crashed:
+        return
+    coordinates = _idm_route_and_lane(v)
     steering = _clip(_steering(v, v.target_lane_index, coordinates), -v.MAX_STEERING_ANGLE, v.MAX_STEERING_ANGLE)
     acceleration = _idm_acceleration(v, _front(v, v.lane_index))
     if v.lane_index != v.target_lane_index:
