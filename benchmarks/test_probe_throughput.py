@@ -7,20 +7,11 @@ Run: python -m pytest benchmarks/test_probe_throughput.py --benchmark-columns=me
 from __future__ import annotations
 
 import pytest
-import torch
 
 from interp import attention, attributions, circuits, qk_ov
 from interp.agent import REFERENCE_DIR, untrained_agent
 from interp.config import load_agent_config, load_env_config
 from tests.planted import random_observations
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_core():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -50,15 +50,6 @@ class SetStatePayload:
         self.__dict__.update(state)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_torch_thread():
-    """Tiny forward passes: one intra-op thread is ~100x faster on the shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def env_config() -> dict:
     return load_env_config(ENV_CONFIG)

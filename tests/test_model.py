@@ -164,16 +164,6 @@ def reference_forward(sd: dict, x: torch.Tensor, heads: int, self_attention_head
 
 # ----------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module", autouse=True)
-def single_torch_thread():
-    """One intra-op thread: on a shared 2-core machine torch's default of 2 threads made these tiny
-    forward passes ~100x slower (0.37 s instead of 3 ms per batch of 64)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 CASES = [(h, sa) for h in HEAD_COUNTS for sa in (False, True)]
 
 
