@@ -12,7 +12,8 @@ import torch
 
 from interp.agent import load_agent, untrained_agent
 from interp.config import load_agent_config, load_env_config
-from interp.train import ReplayMemory, Trainer, TrainSettings, bellman_loss, epsilon, train_seed
+from interp.train import ReplayMemory, SlotEpisode, Trainer, TrainSettings, bellman_loss, epsilon, train_seed
+from interp.workers import StepResult
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENT = load_agent_config(ROOT / "checkpoints" / "reference" / "agent_config.json")
@@ -102,15 +103,47 @@ def test_loss_decreases_on_a_fixed_batch():
     assert losses[-1] < 0.5 * losses[0]
 
 
+def _drive_learning(trainer: Trainer, transitions: int, seed: int = 0) -> list[tuple[int, bool, bool]]:
+    """Feed ``learn`` random transitions one by one; after each, whether the target net equals the value net as it
+    was at the last multiple of target_update (or at init), and whether it equals the value net now."""
+    rng = np.random.default_rng(seed)
+    snapshot = _weights(trainer)  # the target starts as a copy of the value net
+    seen = []
+    for t in range(1, transitions + 1):
+        state = rng.uniform(-1, 1, trainer.obs_shape).astype(np.float32)
+        state[:, 0] = 1.0
+        ep = SlotEpisode(episode=0, seed=0, obs=state)
+        trainer.learn(ep, int(rng.integers(3)), StepResult(obs=state[::-1].copy(), reward=float(rng.normal()),
+                                                           terminated=bool(rng.random() < 0.2)))
+        if t % SMALL["target_update"] == 0:
+            snapshot = _weights(trainer)
+        target = trainer.target_net.state_dict()
+        value = trainer.value_net.state_dict()
+        seen.append((t, all(torch.equal(snapshot[k], target[k]) for k in target),
+                     all(torch.equal(value[k], target[k]) for k in target)))
+    return seen
+
+
 def test_target_network_syncs_every_target_update_transitions(tmp_path):
+    # transition by transition: the target is the value net of the last sync (t a multiple of target_update),
+    # never a later or earlier one; it equals the live value net only right at a sync (the net learns every step)
     trainer = Trainer(_settings(tmp_path, workers=0, episodes=2))
-    trainer.run(progress=False)
-    assert trainer.transitions >= 16
-    # after the last sync, the target equals the value net as it was then; right at a sync they are equal
-    since_sync = trainer.transitions % SMALL["target_update"]
-    same = all(torch.equal(a, b) for a, b in zip(trainer.value_net.state_dict().values(),
-                                                 trainer.target_net.state_dict().values()))
-    assert same == (since_sync == 0 or trainer.updates == 0)
+    assert trainer.transitions == 0 and SMALL["batch_size"] < SMALL["target_update"]
+    seen = _drive_learning(trainer, 3 * SMALL["target_update"] + 5)
+    assert trainer.updates > 0
+    stale = [t for t, matches_last_sync, _ in seen if not matches_last_sync]
+    assert not stale, f"the target is not the value net of the last sync after transitions {stale[:5]}"
+    equal = [t for t, _, now in seen if now and t >= SMALL["batch_size"]]
+    assert equal == [t for t, *_ in seen if t % SMALL["target_update"] == 0], equal
+    # and in a real run: the target moved away from the initial weights (it synced) and is the live net only at a sync
+    run = Trainer(_settings(tmp_path / "run", workers=0, episodes=2))
+    initial = _weights(run)
+    run.run(progress=False)
+    assert run.transitions >= SMALL["target_update"] and run.updates > 0
+    target = run.target_net.state_dict()
+    assert not all(torch.equal(initial[k], target[k]) for k in target), "the target never synced"
+    same = all(torch.equal(a, b) for a, b in zip(run.value_net.state_dict().values(), target.values()))
+    assert same == (run.transitions % SMALL["target_update"] == 0)
 
 
 def test_resume_with_other_settings_is_refused(reference_run, tmp_path):
