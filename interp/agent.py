@@ -53,8 +53,10 @@ class Agent:
         return self.model(x).numpy()
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        """Greedy actions [B]."""
-        return self.q_values(obs).argmax(axis=-1)
+        """Greedy actions [B] by ``interp.policy`` (one row at a time, the near-tie rule), as in rollouts."""
+        from interp.policy import decide
+
+        return decide(self.model, obs).actions
 
     def with_model(self, model: EgoAttentionNetwork, note: str) -> "Agent":
         """A new Agent around an edited model (the original untouched); its identity is recomputed."""

@@ -1,14 +1,12 @@
 """Greedy rollouts of an agent, optionally under interventions, on common starts, over the worker pool.
 
 Every (condition, start) pair is an episode. Environments step in worker processes (``interp.workers``,
-or Ray actors); the network runs in this process, batched per condition over a worker's slots, on batches
-of a fixed shape laid out by slot, with one torch thread. Why the fixed shape: with a different batch size
-the same observation can give Q-values that differ in the last bits (measured here: up to 2e-8 between
-batch 1 and batch 8), enough to flip a near-tied argmax; at a fixed shape a row's result depends neither
-on its position nor on the other rows (``tests/test_rollout.py`` checks this on the running platform). So
-an episode's record depends only on its start, its condition and the agent: not on the number of
-workers, the number of slots, the backend, the order in which workers answer, or which other episodes
-were served from the cache. Conditions run on the same starts (common random numbers).
+or Ray actors); the network runs in this process, one observation per forward pass, with one torch thread,
+and actions are chosen by ``interp.policy`` (one row at a time, a documented near-tie rule). So an
+episode's record depends only on its start, its condition and the agent: not on the number of workers, the
+number of slots, the backend, the order in which workers answer, or which other episodes were served from
+the cache. Across machines, steps decided on a near-tie are counted in each record (``near_ties``).
+Conditions run on the same starts (common random numbers).
 
 Workers are never held in lock-step: whenever one answers, its results are folded in and it gets its next
 commands at once, so a slow worker (a reset, a crowded scene) does not stall the others.
@@ -32,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from interp import policy
 from interp.agent import Agent
 from interp.cache import RolloutCache, record_key, resolved_env_config
 from interp.config import canonical_json
@@ -39,8 +38,7 @@ from interp.hooks import HookFn, NameFilter
 from interp.workers import Reset, Step, StepResult, default_workers, make_pool
 
 Hooks = Sequence[tuple[NameFilter, HookFn]]
-ENGINE_VERSION = "hypodrive-rollout-1"  # bump when a change alters what records contain or how they are made
-BATCH_ROWS = 8  # every forward pass has exactly this many rows (see the module docstring)
+ENGINE_VERSION = "hypodrive-rollout-2"  # bump when a change alters what records contain or how they are made
 PATTERN_HOOK = "attention_layer.hook_pattern"
 DEFAULT_CACHE = "default"  # sentinel: the cache at interp.cache.default_cache_dir()
 
@@ -96,9 +94,10 @@ class Condition:
     run but never cached. ``agent`` replaces the engine's agent for this condition (edited weights, another
     checkpoint); its identity then keys the cache.
 
-    Hooks must be pure functions of the activation (as zero/mean ablations and patches are): a hook that
-    draws random numbers per call (resampling ablation) makes an episode depend on what else shared its
-    forward passes, so its records are neither reproducible across layouts nor safely cacheable.
+    Hooks must be functions of the row they act on (as zero/mean ablations, patches and the resampling
+    ablation, whose draw is keyed by a hash of the row's own observation and its seed, are): the engine
+    runs each row alone, but a hook that drew from a shared random stream would still make an episode
+    depend on which episodes ran before it, and its cached records would lie.
     """
 
     name: str
@@ -193,12 +192,14 @@ class EpisodeRecord:
     actions: tuple[int, ...]
     scenario: str | None = None
     trace: EpisodeTrace | None = None
+    near_ties: int = 0  # steps decided on a near-tie (interp.policy): another CPU might act differently there
 
     def to_dict(self, trace: bool = True) -> dict:
         """Plain values (``return`` spelled out); the trace's arrays stay numpy (``interp.evidence.jsonable``
         turns them into lists)."""
         out = {"condition": self.condition, "seed": self.seed, "scenario": self.scenario, "crashed": self.crashed,
-               "arrived": self.arrived, "length": self.length, "return": self.ret, "actions": list(self.actions)}
+               "arrived": self.arrived, "length": self.length, "return": self.ret, "actions": list(self.actions),
+               "near_ties": self.near_ties}
         if trace and self.trace is not None:
             out["trace"] = self.trace.to_dict()
         return out
@@ -210,7 +211,8 @@ class EpisodeRecord:
                    arrived=bool(data["arrived"]), length=int(data["length"]),
                    ret=float(data["return"] if "return" in data else data["ret"]),
                    actions=tuple(int(a) for a in data["actions"]), scenario=data.get("scenario"),
-                   trace=EpisodeTrace.from_dict(trace) if trace is not None else None)
+                   trace=EpisodeTrace.from_dict(trace) if trace is not None else None,
+                   near_ties=int(data.get("near_ties", 0)))
 
     def without_trace(self) -> "EpisodeRecord":
         return self if self.trace is None else dataclasses.replace(self, trace=None)
@@ -252,6 +254,7 @@ class _Job:
     rows: tuple[int, ...] = ()
     actions: list[int] = dataclasses.field(default_factory=list)
     ret: float = 0.0
+    near_ties: int = 0
     trace: dict[str, list] | None = None
 
 
@@ -359,7 +362,7 @@ class RolloutEngine:
         if start_description is None or not condition.cacheable:
             return None
         return record_key(agent_identity=agent.identity, env_config=resolved_env, start=start_description,
-                          intervention=condition.description, engine_version=f"{ENGINE_VERSION}/batch{BATCH_ROWS}")
+                          intervention=condition.description, engine_version=f"{ENGINE_VERSION}/{policy.RULE}")
 
     # -------------------------------------------------------------- simulation
     def _pool_for(self, env: dict):
@@ -428,41 +431,32 @@ class RolloutEngine:
 
 
 class _Policy:
-    """The greedy policy of one condition: forward passes of exactly ``BATCH_ROWS`` rows, row = slot."""
+    """The greedy policy of one condition, through ``interp.policy``: one row per forward pass."""
 
     def __init__(self, agent: Agent, condition: Condition) -> None:
         self.agent, self.condition = agent, condition
         self.model = agent.model
         self.hooks = condition.resolved_hooks(agent.model)
-        cfg = agent.model.config
-        self.obs_shape = (cfg["in"] // cfg["embedding_layer"]["in"], cfg["embedding_layer"]["in"])
 
-    @torch.no_grad()
     def act(self, jobs: Mapping[int, _Job]) -> dict[int, int]:
-        """Greedy actions of ``jobs`` (slot -> job), in chunks of BATCH_ROWS rows, row = slot % BATCH_ROWS."""
+        """Greedy actions of ``jobs`` (slot -> job); each row alone, so no row depends on another."""
+        slots = sorted(jobs)
+        if not slots:
+            return {}
+        obs = np.stack([jobs[slot].obs for slot in slots]).astype(np.float32)
+        tracing = any(jobs[slot].trace is not None for slot in slots)
+        q, pattern = policy.q_rows(self.model, obs, self.hooks, cache=PATTERN_HOOK if tracing else None)
+        best, near_tie = policy.choose(q)
         actions: dict[int, int] = {}
-        for first in sorted({slot - slot % BATCH_ROWS for slot in jobs}):
-            chunk = {slot: job for slot, job in jobs.items() if first <= slot < first + BATCH_ROWS}
-            batch = np.zeros((BATCH_ROWS, *self.obs_shape), dtype=np.float32)
-            for slot, job in chunk.items():
-                batch[slot - first] = job.obs
-            tracing = any(job.trace is not None for job in chunk.values())
-            x = torch.from_numpy(batch)
-            if tracing:
-                q, cache = self.model.run_with_cache(x, PATTERN_HOOK, fwd_hooks=self.hooks)
-                pattern = cache[PATTERN_HOOK][:, :, 0, :].numpy()
-            else:
-                q = self.model.run_with_hooks(x, self.hooks) if self.hooks else self.model(x)
-            q = q.numpy()
-            best = q.argmax(1)
-            for slot, job in chunk.items():
-                row = slot - first
-                actions[slot] = int(best[row])
-                if job.trace is not None:
-                    job.trace["obs"].append(batch[row].copy())
-                    job.trace["q"].append(q[row].copy())
-                    job.trace["attention"].append(pattern[row].copy())
-                    job.trace["rows"].append(np.asarray(job.rows))
+        for i, slot in enumerate(slots):
+            job = jobs[slot]
+            actions[slot] = int(best[i])
+            job.near_ties += bool(near_tie[i])
+            if job.trace is not None:
+                job.trace["obs"].append(obs[i].copy())
+                job.trace["q"].append(q[i].copy())
+                job.trace["attention"].append(pattern[i][:, 0, :].copy())
+                job.trace["rows"].append(np.asarray(job.rows))
         return actions
 
 
@@ -476,7 +470,7 @@ def _record(job: _Job, last: StepResult) -> EpisodeRecord:
                              rows=np.asarray(t["rows"], np.int64).reshape(-1, n))
     return EpisodeRecord(condition=job.condition.name, seed=job.start.seed, crashed=last.crashed,
                          arrived=last.arrived, length=len(job.actions), ret=job.ret, actions=tuple(job.actions),
-                         scenario=job.start.scenario, trace=trace)
+                         scenario=job.start.scenario, trace=trace, near_ties=job.near_ties)
 
 
 @contextlib.contextmanager

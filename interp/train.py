@@ -29,10 +29,11 @@ import torch
 import torch.nn.functional as F
 
 from interp import checkpoint as ckpt
+from interp import policy
 from interp.agent import build_model
 from interp.config import canonical_json, resolve_agent_config
 from interp.errors import CheckpointError, ConfigError
-from interp.workers import EnvPool, Reset, Step, StepResult, batch_obs
+from interp.workers import EnvPool, Reset, Step, StepResult
 
 TRAIN_SEED_STRIDE = 1_000_000  # training episode k of seed S uses env seed (S + 1) * STRIDE + k
 RESUME_FILE = "resume.pt"
@@ -155,10 +156,12 @@ class Trainer:
 
     # ---------------------------------------------------------------- acting and learning
     def select_actions(self, live: list[int]) -> dict[int, int]:
-        """Epsilon-greedy for every live slot from one batched forward; random draws in slot order."""
-        batch = batch_obs(self.s.slots, {i: self.slots[i].obs for i in live}, self.obs_shape)
-        with torch.no_grad():
-            greedy = self.value_net(torch.from_numpy(batch)).argmax(1).numpy()
+        """Epsilon-greedy for every live slot; the greedy part by ``interp.policy`` (one row at a time, the
+        near-tie rule, as in rollouts), so the weights do not depend on the slot layout; draws in slot order."""
+        obs = np.zeros((len(live), *self.obs_shape), np.float32)
+        for i, slot in enumerate(live):
+            obs[i] = self.slots[slot].obs
+        greedy = dict(zip(live, policy.decide(self.value_net, obs).actions.tolist()))
         eps = epsilon(self.config["exploration"], self.transitions)
         actions = {}
         for slot in live:

@@ -320,10 +320,3 @@ def make_pool(env_config: Mapping, n_slots: int, n_workers: int | None = None, *
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
-
-def batch_obs(n_slots: int, obs_by_slot: Mapping[int, np.ndarray], shape: Sequence[int]) -> np.ndarray:
-    """The network's input laid out by slot: row i is slot i, zeros for idle slots (fixed batch shape)."""
-    batch = np.zeros((n_slots, *shape), dtype=np.float32)
-    for slot, obs in obs_by_slot.items():
-        batch[slot] = obs
-    return batch
