@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("out", help="the checkpoint folder to write")
     b.add_argument("--episode", type=int, default=None, help="bundle the snapshot taken after this many episodes")
     p.add_argument("--no-progress", action="store_true")
+    _replay_parser(sub)
     return parser
 
 
@@ -329,7 +330,70 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay_parser(sub) -> None:
+    p = sub.add_parser("replay", help="watch one greedy episode: scene, per-head attention, Q-values, action taken",
+                       description="Replay the greedy episode of --seed (the one 'evaluate' runs on that seed, taken "
+                                   "from the rollout engine) as a GIF, MP4 or self-contained HTML page: per frame the "
+                                   "rendered scene, lines from the ego to each observed vehicle per head (width and "
+                                   "opacity by attention; vehicles found by the recorded row identity), Q-values and "
+                                   "softmax probabilities per action, the action taken, crash and arrival. With "
+                                   "--ablate-head or --against, the two runs on the seed side by side, the step where "
+                                   "they diverge highlighted. A replay has steps + 1 frames.")
+    _agent_args(p)
+    p.add_argument("--seed", type=int, required=True, help="the episode's seed (as in evaluate)")
+    other = p.add_mutually_exclusive_group()
+    other.add_argument("--ablate-head", type=int, default=None, metavar="H",
+                       help="also run the agent with head H's output z zeroed, side by side")
+    other.add_argument("--against", default=None, metavar="CK",
+                       help="also run another checkpoint (or 'untrained') on the seed, side by side")
+    p.add_argument("--out", required=True, help="output file: .gif, .mp4 (imageio-ffmpeg) or .html (slider, play/pause)")
+    p.add_argument("--json", help="also write per-step actions, Q-values, attention, crashed and arrived as JSON")
+    p.add_argument("--no-cache", action="store_true", help="simulate the episode; neither read nor write the cache")
+    p.add_argument("--cache-dir", default=None, help="episode cache folder (default $HYPODRIVE_CACHE_DIR or .hypodrive-cache)")
+    p.add_argument("--no-fast-sim", action="store_true", help="run the engine on the plain highway-env simulator")
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    import time
+
+    from interp.agent import load_agent, untrained_agent
+    from interp.evidence import jsonable
+    from interp.replay import build_replay
+    from interp.rollout import RolloutEngine
+    from reports.replay import FORMATS, draw_frames, write_replay
+
+    out = Path(args.out)
+    if out.suffix.lower() not in FORMATS:
+        raise HypodriveError(f"--out {out}: write a replay as {', '.join(FORMATS)}")
+    started = time.perf_counter()
+    agent = load_agent(args.checkpoint, args.agent_config, args.env_config)
+    against = None
+    if args.against == "untrained":
+        against = untrained_agent(agent.agent_config, agent.env_config)
+    elif args.against:
+        against = load_agent(args.against)
+    cache = None if args.no_cache else (args.cache_dir or "default")
+    with RolloutEngine(workers=0, slots=1, cache=cache, fast_sim=not args.no_fast_sim) as engine:
+        replay = build_replay(agent, args.seed, ablate_head=args.ablate_head, against=against,
+                              against_label=args.against, engine=engine)
+    write_replay(replay, out, frames=draw_frames(replay))
+    for run in replay.runs:
+        outcome = "crashed" if run.crashed else ("arrived" if run.arrived else "neither crashed nor arrived")
+        names = " ".join(run.action_names[a] for a in run.actions)
+        print(f"[{run.label}] seed {run.seed}: {run.length} steps, {outcome}; actions {names}")
+    if len(replay.runs) > 1:
+        print("the runs take the same actions throughout" if replay.divergence is None
+              else f"the runs diverge at step {replay.divergence}")
+    print(f"wrote {out} ({replay.n_frames} frames, {out.stat().st_size / 1024:.0f} KiB) in "
+          f"{time.perf_counter() - started:.1f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(jsonable(replay.to_dict()), indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
 COMMANDS = {"bundle": cmd_bundle, "inspect": cmd_inspect, "evaluate": cmd_evaluate, "train": cmd_train, "cache": cmd_cache}
+COMMANDS["replay"] = cmd_replay
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -110,6 +110,7 @@ class ReplayRun:
     steps: tuple[ReplayStep, ...]
     frames: tuple[ReplayFrame, ...]
     identity: str | None = None
+    ablated_heads: tuple[int, ...] = ()  # heads whose output is zeroed in this run (their attention is still drawn)
 
     @property
     def length(self) -> int:
@@ -119,7 +120,8 @@ class ReplayRun:
         return {"label": self.label, "condition": self.condition, "seed": self.seed, "identity": self.identity,
                 "action_names": list(self.action_names), "n_heads": self.n_heads, "length": self.length,
                 "actions": list(self.actions), "crashed": self.crashed, "arrived": self.arrived,
-                "return": self.ret, "steps": [s.to_dict() for s in self.steps],
+                "return": self.ret, "ablated_heads": list(self.ablated_heads),
+                "steps": [s.to_dict() for s in self.steps],
                 "positions": [{str(k): [round(x, 3), round(y, 3)] for k, (x, y) in f.positions.items()}
                               for f in self.frames]}
 
@@ -208,8 +210,11 @@ def build_replay(agent, seed: int, *, ablate_head: int | None = None, against: A
         record = by_name[name]
         run_agent = spec if spec is not None and hasattr(spec, "action_names") and hasattr(spec, "model") else agent
         label = "agent" if name == PRIMARY else name.replace("ablate_heads=", "head ablated: ")
-        runs.append(replay_run(record, env, action_names=run_agent.action_names, label=label, render=render,
-                               fast_sim=fast_sim, identity=getattr(run_agent, "identity", None)))
+        run = replay_run(record, env, action_names=run_agent.action_names, label=label, render=render,
+                         fast_sim=fast_sim, identity=getattr(run_agent, "identity", None))
+        if name.startswith("ablate_heads="):
+            run = dataclasses.replace(run, ablated_heads=(int(ablate_head),))
+        runs.append(run)
     divergence = divergence_step(runs[0].actions, runs[1].actions) if len(runs) == 2 else None
     return Replay(seed=int(seed), runs=tuple(runs), divergence=divergence)
 
