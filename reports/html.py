@@ -162,6 +162,10 @@ def _spec_section(i: int, entry: dict) -> str:
             f"{_e(entry['outcome'])} &middot; checkpoint <code>{_e(entry['checkpoint'][:16])}</code>")
     if entry.get("duration_s") is not None:
         meta += f" &middot; {entry['duration_s']:.1f} s"
+    if entry.get("near_ties") is not None:  # episodes with a step decided on a near-tie (interp.policy)
+        ties = entry["near_ties"]
+        meta += (f' &middot; <span class="near-ties">near-tie episodes {ties["with_near_tie"]}/{ties["episodes"]}'
+                 "</span>")
     parts = [f'<section class="spec" id="spec-{i}">',
              f"<h3>{i + 1}. {_e(entry['claim'])} {_badge(entry['verdict'])}</h3>",
              f'<div class="meta">{meta}</div>']

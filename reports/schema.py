@@ -48,7 +48,7 @@ FIGURE_KINDS = ("scene", "filmstrip", "forest", "heatmap", "bars", "line", "atte
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 _ENTRY_REQUIRED = ("nodeid", "claim", "verdict", "outcome", "kind", "checkpoint", "effects", "figures", "notes")
-_ENTRY_OPTIONAL = ("order", "duration_s", "markers", "reason", "controls", "scenes", "data")
+_ENTRY_OPTIONAL = ("order", "duration_s", "markers", "reason", "controls", "scenes", "data", "near_ties")
 _EFFECT_REQUIRED = ("name", "value", "ci", "n")
 _EFFECT_OPTIONAL = ("p_value", "paired_seeds", "outcomes", "better", "scale", "ci_level", "unit", "rule", "note")
 
@@ -225,6 +225,12 @@ def _check_entry_optional(problems: list[str], path: str, entry: dict) -> None:
         problems.append(f"{path}.scenes: expected a list (scene ids or scenario JSON), got {_tname(entry['scenes'])}")
     if "data" in entry and not isinstance(entry["data"], dict):
         problems.append(f"{path}.data: expected an object, got {_tname(entry['data'])}")
+    if "near_ties" in entry:  # episodes behind the verdict, and how many had a step decided on a near-tie
+        ties = entry["near_ties"]
+        if not (isinstance(ties, dict) and set(ties) == {"episodes", "with_near_tie"}
+                and all(_is_int(v) and v >= 0 for v in ties.values()) and ties["with_near_tie"] <= ties["episodes"]):
+            problems.append(f"{path}.near_ties: expected {{'episodes': n, 'with_near_tie': k}} with 0 <= k <= n, "
+                            f"got {_short(ties)}")
     controls = entry.get("controls", [])
     if not isinstance(controls, list):
         problems.append(f"{path}.controls: expected a list of {{'name', 'rejected', 'detail'}}")

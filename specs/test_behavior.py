@@ -45,6 +45,7 @@ def test_collision_rate_on_held_out_seeds_is_below_the_bound(agent, untrained, e
     seeds = list(range(first, first + budget.heldout_episodes))
     record_seeds(pytestconfig, "held-out episodes", seeds)
     records = engine.run(agent, seeds, progress=True)
+    evidence.episodes(records)
     crashed = [r.crashed for r in records]
     verdict, p = _rate_check(crashed, COLLISION_BOUND)
     k, n = sum(crashed), len(crashed)
@@ -174,6 +175,7 @@ def test_ablating_a_head_raises_collisions(agent, engine, budget, ablation_run, 
     sequential always-valid test, Holm-corrected across heads)."""
     rows = []
     base = [r for r in ablation_run.records if r.condition == "baseline"]
+    evidence.episodes(ablation_run.records)
     for name, verdict in ablation_run.verdicts.items():
         evidence.record(verdict, name=f"{name}: collision rate change", better="lower", scale="proportion")
         rows.append({"label": name, "value": verdict.effect, "ci": list(verdict.ci)})
@@ -203,6 +205,7 @@ def test_ablating_the_crossing_head_raises_collisions_more_than_ablating_another
                             design=_design(budget),
                             batch_pairs=budget.batch_pairs)
     verdict = result.verdicts[f"ablate head {crossing_head}"]
+    evidence.episodes(result.records)
     evidence.record(verdict, name=f"crossing head {crossing_head} vs head {other}: collision rate change",
                     better="higher", scale="proportion")
     base = [r for r in ablation_run.records if r.condition == "baseline"]

@@ -43,6 +43,7 @@ class SpecEvidence:
     controls: list[dict] = dataclasses.field(default_factory=list)
     verdict: str | None = None
     data: dict = dataclasses.field(default_factory=dict)
+    near_ties: dict[str, int] | None = None
 
     @classmethod
     def for_item(cls, item: pytest.Item, checkpoint: str | None, budget: Budget) -> "SpecEvidence":
@@ -73,6 +74,14 @@ class SpecEvidence:
         self.effect(name or data.get("claim") or "effect", data.get("effect"), data.get("ci"), data.get("n"),
                     data.get("p_value"), rule=data.get("decision_rule"), **extra)
         self.verdict = data.get("verdict")
+
+    def episodes(self, records) -> None:
+        """Count the rollout episodes behind this verdict and those with a step decided on a near-tie
+        (``interp.policy``): the part of the evidence another CPU might produce differently."""
+        records = list(records)
+        ties = self.near_ties or {"episodes": 0, "with_near_tie": 0}
+        self.near_ties = {"episodes": ties["episodes"] + len(records),
+                          "with_near_tie": ties["with_near_tie"] + sum(r.near_ties > 0 for r in records)}
 
     def control(self, name: str, holds: bool, detail: str) -> None:
         """Record a negative control: the spec's check run where it must fail (``conclude`` judges it)."""
@@ -114,6 +123,8 @@ class SpecEvidence:
                  "verdict": verdict, "outcome": outcome, "effects": self.effects, "figures": self.figures,
                  "notes": "\n".join(self.notes), "controls": self.controls,
                  "data": jsonable({"name": self.name, "profile": self.budget.name, **self.data})}
+        if self.near_ties is not None:
+            entry["near_ties"] = dict(self.near_ties)
         if report is not None:
             entry["duration_s"] = round(report.duration, 3)
             if report.outcome != "passed" and report.longrepr is not None:
@@ -124,7 +135,9 @@ class SpecEvidence:
     def summary_line(entry: dict) -> str:
         effects = "; ".join(_format_effect(e) for e in entry.get("effects", [])[:2])
         name = entry.get("data", {}).get("name") or entry.get("nodeid")
-        return f"[{entry.get('outcome')}/{entry.get('verdict')}] {name}: {effects}"
+        ties = entry.get("near_ties")
+        tie_text = f" (near-tie episodes {ties['with_near_tie']}/{ties['episodes']})" if ties else ""
+        return f"[{entry.get('outcome')}/{entry.get('verdict')}] {name}: {effects}{tie_text}"
 
 
 def _format_effect(e: dict) -> str:
