@@ -59,29 +59,43 @@ def install_row_recorder(env) -> None:
     type) and the observation type's ``observe``.
     """
     unwrapped = env.unwrapped
-    original_define = unwrapped.define_spaces
-
-    def define_spaces() -> None:
-        original_define()
-        _wrap_observe(unwrapped)
-
-    unwrapped.define_spaces = define_spaces
+    unwrapped.define_spaces = _DefineSpaces(unwrapped, unwrapped.define_spaces)
     _wrap_observe(unwrapped)
 
 
-def _wrap_observe(unwrapped) -> None:
-    obs_type = unwrapped.observation_type
-    original_observe = obs_type.observe
+# The patches are small objects, not closures: ``copy.deepcopy`` copies an object's attributes through its
+# memo (so a deep copy of a recorder-equipped env gets patches bound to the copy), while a closure would be
+# shared and keep acting on the original env.
+class _DefineSpaces:
+    """``define_spaces`` (which reset() calls to build a new observation type), then re-wrap its observe()."""
 
-    def observe():
+    def __init__(self, unwrapped, original) -> None:
+        self.unwrapped, self.original = unwrapped, original
+
+    def __call__(self) -> None:
+        self.original()
+        _wrap_observe(self.unwrapped)
+
+
+class _RecordingObserve:
+    """The observation type's own ``observe()``, also recording the vehicle id behind each row."""
+
+    def __init__(self, unwrapped, obs_type, original) -> None:
+        self.unwrapped, self.obs_type, self.original = unwrapped, obs_type, original
+
+    def __call__(self):
+        unwrapped, obs_type = self.unwrapped, self.obs_type
         if not unwrapped.road:
             unwrapped._hypodrive_rows = None
-            return original_observe()
+            return self.original()
         state = unwrapped.np_random.bit_generator.state
         vehicles = observed_vehicles(obs_type)
-        obs = original_observe()
+        obs = self.original()
         ids = [vehicle_id(v) for v in vehicles] + [EMPTY_ROW] * (obs_type.vehicles_count - len(vehicles))
         unwrapped._hypodrive_rows = tuple(int(ids[i]) for i in row_permutation(obs_type, state))
         return obs
 
-    obs_type.observe = observe
+
+def _wrap_observe(unwrapped) -> None:
+    obs_type = unwrapped.observation_type
+    obs_type.observe = _RecordingObserve(unwrapped, obs_type, obs_type.observe)
