@@ -56,6 +56,7 @@ class ReplayStep:
     attention: np.ndarray
     rows: np.ndarray
     near_tie: bool | None = None
+    obs: np.ndarray | None = None  # the observation acted on [N, F] (not written to JSON)
 
     def attention_by_vehicle(self) -> list[dict[int, float]]:
         """Per head, vehicle id -> attention weight (present rows only; the ego's own row included as id 0)."""
@@ -227,12 +228,12 @@ def replay_run(record, env_config: Mapping, *, action_names: Sequence[str], labe
         raise HypodriveError("the record has no trace: run the engine with trace=True")
     if len(trace.q) != record.length:
         raise ReplayMismatch(f"seed {record.seed}: the trace has {len(trace.q)} decisions for {record.length} actions")
-    near = getattr(record, "near_ties", None)
-    near_steps = set(near) if isinstance(near, (list, tuple, set, frozenset)) else set()
+    near_flags = _near_ties(trace.q)
     steps = tuple(
         ReplayStep(t=t, action=int(a), action_name=str(action_names[int(a)]), q=np.asarray(trace.q[t], np.float32),
                    probs=softmax(trace.q[t]), attention=np.asarray(trace.attention[t], np.float32),
-                   rows=np.asarray(trace.rows[t], np.int64), near_tie=(t in near_steps) if near_steps else None)
+                   rows=np.asarray(trace.rows[t], np.int64), near_tie=None if near_flags is None else bool(near_flags[t]),
+                   obs=np.asarray(trace.obs[t], np.float32))
         for t, a in enumerate(record.actions))
     frames = _resimulate(record, env_config, render=render, fast_sim=fast_sim)
     return ReplayRun(label=label or record.condition, condition=record.condition, seed=int(record.seed),
@@ -240,6 +241,16 @@ def replay_run(record, env_config: Mapping, *, action_names: Sequence[str], labe
                      actions=tuple(int(a) for a in record.actions), crashed=bool(record.crashed),
                      arrived=bool(record.arrived), ret=float(record.ret), steps=steps, frames=tuple(frames),
                      identity=identity)
+
+
+def _near_ties(q: np.ndarray) -> np.ndarray | None:
+    """Per step, whether the decision was a near-tie by ``interp.policy``'s rule (None where there is no policy
+    module). Only a flag for the picture: the actions themselves are always the engine's."""
+    try:
+        from interp.policy import choose
+    except ImportError:
+        return None
+    return np.asarray(choose(np.asarray(q))[1], dtype=bool) if len(q) else np.zeros(0, bool)
 
 
 def _resimulate(record, env_config: Mapping, *, render: bool, fast_sim: bool) -> list[ReplayFrame]:

@@ -1,19 +1,32 @@
-"""The evidence.json schema (version 1): what a spec run records, checked before anything reads it.
+"""The evidence contract (schema version 2): the one definition of what a spec run records, checked before
+anything reads it. Spec-side code (``specs/support/evidence.py``), the report, the diff and the findings all take
+the vocabulary from here: evidence ``KINDS``, ``VERDICTS``, effect fields and ``FIGURE_KINDS``.
 
 One file per run::
 
-    {"schema": 1,
+    {"schema": 2,
      "run": {"checkpoint": {"identity", "source", ...}, "profile", "agent_config", "env_config", "seeds",
-             "versions", "git_commit", "started", "finished", "head_roles", ...},
+             "versions", "git_commit", "started", "finished", "head_roles", "role_map", ...},
      "specs": [entry, ...]}
 
 Each spec entry::
 
     {"nodeid", "claim", "verdict", "outcome", "kind", "checkpoint",
      "effects": [{"name", "value", "ci": [lo, hi], "n", "p_value"?, "paired_seeds"?, "outcomes"?,
-                  "better"?, "scale"?, "ci_level"?, "unit"?, "rule"?, "note"?}],
+                  "better"?, "scale"?, "ci_level"?, "unit"?, "rule"?, "note"?, "verdict"?}],
      "figures": [{"kind": ..., ...}], "notes",
-     "order"?, "duration_s"?, "markers"?, "reason"?, "controls"?, "scenes"?, "data"?}
+     "order"?, "duration_s"?, "markers"?, "reason"?, "controls"?, "scenes"?, "data"?, "spec_id"?}
+
+**Verdicts** (a spec's, or one effect's): ``supported`` (the check held and its negative controls were
+rejected), ``refuted`` (the check failed), ``inconclusive`` (the budget ran out before a decision), ``vacuous``
+(the check also held on a negative control, so it could not fail here), ``not-applicable`` (the spec's
+precondition does not hold on this agent, e.g. a head role it needs did not resolve: a skip with the reason).
+A spec that ended without reaching a verdict (an exception, a setup error, a plain skip) has verdict ``null``
+and says why under ``reason``.
+
+Version 1 files (verdicts ``error`` and ``xfail``) are read by :func:`upgrade` (called by :func:`load` and
+:func:`merge`): ``error`` whose reason says "vacuous" becomes ``vacuous``, any other ``error`` becomes ``null``,
+``xfail`` becomes ``refuted``.
 
 Spec entries, effects and figures are closed (an unknown key is a typo until the schema says otherwise;
 free-form extras go into an entry's ``data``); ``run`` is open, since run metadata grows. Figures are
@@ -22,6 +35,7 @@ the report cannot draw without the simulator) travel as base64 PNG.
 
 Why so strict: evidence files are compared across checkpoints and months (``python -m reports diff``), and
 a misspelt field would silently drop out of a comparison. ``validate`` lists every problem with its path.
+Over 500 lines because the figure kinds' checks belong with the contract that defines them.
 """
 from __future__ import annotations
 
@@ -43,7 +57,7 @@ SCHEMA_VERSION = 1
 VERDICTS = ("supported", "refuted", "inconclusive", "error", "xfail")
 OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
 KINDS = ("behavior", "mechanism", "invariance", "fuzz")
-FIGURE_KINDS = ("scene", "filmstrip", "forest", "heatmap", "bars", "line", "attention_scene", "table")
+FIGURE_KINDS = ("scene", "filmstrip", "forest", "heatmap", "bars", "line", "attention_scene", "table", "replay")
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -62,7 +76,10 @@ _FIGURE_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "line": (("x", "series"), ("bands", "xlabel", "ylabel", "reference")),
     "attention_scene": (("ego", "vehicles", "heads"), ("seed",)),
     "table": (("columns", "rows"), ()),
+    # an episode replay (reports.replay.replay_figure): drawn frames, one label each; runs side by side
+    "replay": (("frames_png_base64", "seed"), ("frame_labels", "runs", "divergence")),
 }
+FIGURE_KINDS = tuple(_FIGURE_KEYS)
 _FIGURE_COMMON = ("kind", "title", "caption")
 
 
@@ -74,12 +91,13 @@ class EvidenceError(HypodriveError, ValueError):
 
 
 def validate(evidence: Any) -> dict:
-    """Check a whole evidence dict against schema version 1; return it unchanged or raise EvidenceError."""
+    """Check a whole evidence dict against the current schema; return it unchanged or raise EvidenceError.
+    (Older readable versions go through :func:`upgrade` first; ``load`` and ``merge`` do that.)"""
     problems: list[str] = []
     if not isinstance(evidence, dict):
         raise EvidenceError(f"evidence must be a JSON object, got {type(evidence).__name__}")
     version = evidence.get("schema")
-    if version != SCHEMA_VERSION:
+    if version != SCHEMA_VERSION:  # readers call upgrade() first (load and merge do)
         hint = ("written by a newer hypodrive; upgrade this checkout" if isinstance(version, int)
                 and not isinstance(version, bool) and version > SCHEMA_VERSION
                 else f'add "schema": {SCHEMA_VERSION} at the top level')
@@ -109,6 +127,34 @@ def validate_entry(entry: Any) -> dict:
     _check_entry(problems, "entry", entry)
     _raise_if(problems, "spec entry")
     return entry
+
+
+def validate_effect(effect: Any) -> dict:
+    """Check one effect (the spec-side evidence calls this as each effect is recorded, so a bad one fails the
+    spec that made it, naming the field)."""
+    problems: list[str] = []
+    _check_effect(problems, "effect", effect)
+    _raise_if(problems, "effect")
+    return effect
+
+
+def upgrade(evidence: Any) -> Any:
+    """An evidence dict of any readable version as the current version (version 1: verdict ``error`` with a
+    reason saying "vacuous" -> ``vacuous``, other ``error`` -> null, ``xfail`` -> ``refuted``). Anything else
+    is returned unchanged, for ``validate`` to judge."""
+    if not isinstance(evidence, dict) or evidence.get("schema") != 1 or not isinstance(evidence.get("specs"), list):
+        return evidence
+    specs = []
+    for entry in evidence["specs"]:
+        if isinstance(entry, dict):
+            entry = dict(entry)
+            verdict = entry.get("verdict")
+            if verdict == "error":
+                entry["verdict"] = "vacuous" if "vacuous" in str(entry.get("reason") or "") else None
+            elif verdict == "xfail":
+                entry["verdict"] = "refuted"
+        specs.append(entry)
+    return {**evidence, "schema": SCHEMA_VERSION, "specs": specs}
 
 
 def validate_figure(figure: Any) -> dict:
@@ -184,7 +230,9 @@ def _check_entry(problems: list[str], path: str, entry: Any) -> None:
     for key in ("nodeid", "claim", "checkpoint"):
         if key in entry:
             _require_str(problems, f"{path}.{key}", entry[key])
-    _check_choice(problems, f"{path}.verdict", entry.get("verdict", ...), VERDICTS)
+    _check_choice(problems, f"{path}.verdict", entry.get("verdict", ...), VERDICTS, optional=True)
+    if entry.get("spec_id") is not None:
+        _require_str(problems, f"{path}.spec_id", entry["spec_id"])
     _check_choice(problems, f"{path}.outcome", entry.get("outcome", ...), OUTCOMES)
     _check_choice(problems, f"{path}.kind", entry.get("kind", ...), KINDS)
     if "notes" in entry and not isinstance(entry["notes"], str):
@@ -269,6 +317,7 @@ def _check_effect(problems: list[str], path: str, effect: Any) -> None:
         problems.append(f"{path}.p_value: expected a number in [0, 1] or null, got {p!r}")
     _check_choice(problems, f"{path}.better", effect.get("better", ...), ("higher", "lower"), optional=True)
     _check_choice(problems, f"{path}.scale", effect.get("scale", ...), ("proportion", "continuous"), optional=True)
+    _check_choice(problems, f"{path}.verdict", effect.get("verdict", ...), VERDICTS, optional=True)
     level = effect.get("ci_level")
     if level is not None and not (_is_number(level) and 0.0 < level < 1.0):
         problems.append(f"{path}.ci_level: expected a confidence level in (0, 1), e.g. 0.95, got {level!r}")
@@ -507,7 +556,16 @@ def _check_table(problems: list[str], path: str, fig: dict) -> None:
 _FIGURE_CHECKS = {
     "scene": _check_scene, "filmstrip": _check_filmstrip, "forest": _check_forest, "heatmap": _check_heatmap,
     "bars": _check_bars, "line": _check_line, "attention_scene": _check_attention_scene, "table": _check_table,
+    "replay": lambda problems, path, fig: _check_replay(problems, path, fig),
 }
+
+
+def _check_replay(problems: list[str], path: str, fig: dict) -> None:
+    _check_filmstrip(problems, path, fig)
+    if fig.get("runs") is not None and not _is_str_list(fig["runs"]):
+        problems.append(f"{path}.runs: expected the runs' labels (strings)")
+    if fig.get("divergence") is not None and not _is_int(fig["divergence"]):
+        problems.append(f"{path}.divergence: expected the step (an int) where the runs' actions first differ")
 
 
 def _check_png(problems: list[str], path: str, value: Any) -> None:
@@ -582,7 +640,7 @@ def _tname(value: Any) -> str:
 
 
 def new_evidence(run: dict, specs: Sequence[dict] = ()) -> dict:
-    """A schema-1 evidence dict from run metadata and spec entries (validated)."""
+    """A current-schema evidence dict from run metadata and spec entries (validated)."""
     return validate({"schema": SCHEMA_VERSION, "run": dict(run), "specs": list(specs)})
 
 
@@ -614,7 +672,7 @@ def load(path: str | os.PathLike) -> dict:
     except json.JSONDecodeError as exc:
         raise EvidenceError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
     try:
-        return validate(evidence)
+        return validate(upgrade(evidence))
     except EvidenceError as exc:
         raise EvidenceError(f"{path}: {exc}") from None
 
@@ -647,6 +705,7 @@ def merge(parts: Sequence[dict]) -> dict:
     """
     if not parts:
         raise EvidenceError("merge: no partial evidence to merge (did any worker write its file?)")
+    parts = [upgrade(p) for p in parts]
     for i, part in enumerate(parts):
         try:
             validate(part)

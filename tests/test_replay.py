@@ -1,0 +1,187 @@
+"""Replays (``python -m interp replay``): the episode ``evaluate`` counted, drawn frame by frame.
+
+On the bundled reference agent, seed 5 crashes (6 steps) and seed 0 arrives (9 steps), both checked here so
+that a change of agent or engine that moves them shows up as a failure naming the seed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from interp import cli
+from interp.agent import load_agent
+from interp.replay import ReplayMismatch, build_replay, divergence_step, replay_run, softmax
+from interp.rollout import EpisodeTrace, RolloutEngine
+from reports.replay import draw_frames, frame_captions, replay_figure, write_replay
+from tests.planted import ROOT
+
+REFERENCE = ROOT / "checkpoints" / "reference"
+CRASH_SEED, SAFE_SEED = 5, 0
+
+
+@pytest.fixture(scope="module")
+def agent():
+    return load_agent(REFERENCE)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    with RolloutEngine(workers=0, slots=1, cache=None) as engine:
+        yield engine
+
+
+@pytest.fixture(scope="module")
+def replays(agent, engine):
+    return {seed: build_replay(agent, seed, engine=engine) for seed in (CRASH_SEED, SAFE_SEED)}
+
+
+def _evaluate_json(tmp_path, seed: int) -> dict:
+    out = tmp_path / f"evaluate-{seed}.json"
+    rc = cli.main(["evaluate", "--checkpoint", str(REFERENCE), "--seed", str(seed), "--episodes", "1", "--workers", "0",
+                   "--no-cache", "--no-progress", "--json", str(out)])
+    assert rc == 0
+    (episode,) = json.loads(out.read_text())["episodes"]
+    return episode
+
+
+@pytest.mark.parametrize("seed, crashes", [(CRASH_SEED, True), (SAFE_SEED, False)])
+def test_replay_actions_equal_the_evaluate_records(tmp_path, seed, crashes):
+    """The replay CLI shows the very episode `evaluate --json` recorded for the seed (both simulated afresh)."""
+    record = _evaluate_json(tmp_path, seed)
+    assert record["crashed"] is crashes, f"seed {seed} no longer {'crashes' if crashes else 'survives'}; pick another"
+    gif, data = tmp_path / "r.gif", tmp_path / "r.json"
+    assert cli.main(["replay", "--checkpoint", str(REFERENCE), "--seed", str(seed), "--no-cache",
+                     "--out", str(gif), "--json", str(data)]) == 0
+    replay = json.loads(data.read_text())
+    assert replay["actions"] == record["actions"]
+    assert (replay["crashed"], replay["arrived"], replay["length"]) == (record["crashed"], record["arrived"], record["length"])
+    assert [s["action"] for s in replay["steps"]] == record["actions"]
+    assert replay["n_frames"] == record["length"] + 1
+    with Image.open(gif) as image:
+        assert image.n_frames == record["length"] + 1
+
+
+def test_json_holds_q_values_softmax_and_attention_per_step(replays):
+    data = replays[CRASH_SEED].to_dict()
+    run = replays[CRASH_SEED].runs[0]
+    assert data["action_names"] == ["SLOWER", "IDLE", "FASTER"]
+    assert len(data["steps"]) == data["length"] == run.length
+    for step in data["steps"]:
+        assert len(step["q"]) == len(step["probs"]) == 3
+        assert np.isclose(sum(step["probs"]), 1.0) and np.argmax(step["probs"]) == np.argmax(step["q"])
+        assert len(step["attention"]) == run.n_heads and all(len(h) == len(step["rows"]) for h in step["attention"])
+        for head in step["attention_by_vehicle"]:  # attention over present rows sums to one (absent rows get none)
+            assert np.isclose(sum(head.values()), 1.0, atol=1e-5)
+    assert data["crashed"] is True and data["arrived"] is False
+    json.dumps(data)  # plain JSON
+
+
+def test_frames_find_each_recorded_vehicle_where_its_observation_row_puts_it(replays):
+    """The recorded row identity, not coordinates, finds the vehicles; here the coordinates confirm it: the
+    vehicle behind each row sits where that row's (absolute, /100) x and y say."""
+    for replay in replays.values():
+        run = replay.runs[0]
+        checked = 0
+        for step, frame in zip(run.steps, run.frames):
+            obs = step.obs
+            for row, vid in enumerate(step.rows):
+                if vid < 0 or abs(obs[row, 1]) >= 1 or abs(obs[row, 2]) >= 1:  # empty or clipped at the range
+                    continue
+                x, y = frame.positions[int(vid)]
+                assert abs(x / 100 - obs[row, 1]) < 1e-4 and abs(y / 100 - obs[row, 2]) < 1e-4
+                assert int(vid) in frame.pixels
+                checked += 1
+        assert checked >= run.length * 2
+
+
+def test_a_replay_has_steps_plus_one_frames_in_every_format(replays, tmp_path):
+    import imageio.v3 as iio
+
+    for seed, replay in replays.items():
+        run = replay.runs[0]
+        frames = draw_frames(replay)
+        assert len(frames) == run.length + 1 == replay.n_frames
+        assert all(f.shape == frames[0].shape and f.dtype == np.uint8 for f in frames)
+        assert frames[0].std() > 20, "frames must show a rendered scene, not a blank picture"
+        for suffix in (".gif", ".mp4", ".html"):
+            path = write_replay(replay, tmp_path / f"{seed}{suffix}", frames=frames)
+            assert path.stat().st_size > 1000
+        with Image.open(tmp_path / f"{seed}.gif") as gif:
+            assert gif.n_frames == run.length + 1
+        video = iio.imread(tmp_path / f"{seed}.mp4", index=None)
+        assert video.shape[0] == run.length + 1
+        page = (tmp_path / f"{seed}.html").read_text()
+        assert f'max="{run.length}"' in page and page.count('src="data:image/png;base64,') == 1
+        payload = json.loads(re.search(r'<script type="application/json">(.*?)</script>', page, re.S).group(1))
+        assert len(payload["frames"]) == len(payload["labels"]) == run.length + 1
+        assert "http" not in page.replace("http-equiv", ""), "the page must be self-contained"
+
+
+def test_crash_and_arrival_are_marked(replays):
+    crash, safe = replays[CRASH_SEED], replays[SAFE_SEED]
+    assert crash.runs[0].frames[-1].crashed and not any(f.crashed for f in crash.runs[0].frames[:-1])
+    assert safe.runs[0].frames[-1].arrived
+    assert "CRASHED" in frame_captions(crash)[-1] and "ARRIVED" in frame_captions(safe)[-1]
+    last, before = draw_frames(crash)[-1], draw_frames(crash)[-2]
+    red = lambda f: int(((f[..., 0] > 180) & (f[..., 1] < 60) & (f[..., 2] < 60)).sum())  # noqa: E731
+    assert red(last) > red(before) + 2000, "the crash frame carries a red frame and banner"
+
+
+def test_ablation_side_by_side_highlights_the_divergence(agent, engine, replays):
+    replay = build_replay(agent, CRASH_SEED, ablate_head=1, engine=engine)
+    plain, ablated = replay.runs
+    assert plain.actions == replays[CRASH_SEED].runs[0].actions
+    assert ablated.ablated_heads == (1,) and ablated.condition == "ablate_heads=1"
+    assert replay.divergence == divergence_step(plain.actions, ablated.actions)
+    frames = draw_frames(replay)
+    assert len(frames) == max(plain.length, ablated.length) + 1
+    assert frames[0].shape[1] > 2 * 500, "two panels side by side"
+    if replay.divergence is not None:
+        orange = lambda f: int(((f[..., 0] > 220) & (abs(f[..., 1].astype(int) - 88) < 20) & (f[..., 2] < 40)).sum())  # noqa: E731
+        k = replay.divergence
+        assert orange(frames[k]) > 2000 and orange(frames[k]) > orange(frames[min(k + 1, len(frames) - 1)])
+        assert "diverge" in frame_captions(replay)[k]
+
+
+def test_divergence_step():
+    assert divergence_step([1, 2, 2], [1, 2, 2]) is None
+    assert divergence_step([1, 2, 2], [1, 0, 2]) == 1
+    assert divergence_step([1, 2], [1, 2, 0]) == 2
+    assert np.allclose(softmax(np.array([0.0, 0.0])), [0.5, 0.5])
+
+
+def test_a_re_simulation_that_departs_from_the_trace_fails_loudly(agent, engine):
+    """If the re-simulated observation is not the recorded one, the replay refuses to draw another episode."""
+    (record,) = engine.run(agent, [CRASH_SEED], trace=True)
+    tampered_obs = record.trace.obs.copy()
+    tampered_obs[2, 1, 1] += 1e-3
+    bad = dataclasses.replace(record, trace=dataclasses.replace(record.trace, obs=tampered_obs))
+    with pytest.raises(ReplayMismatch, match="step 2"):
+        replay_run(bad, agent.env_config, action_names=agent.action_names, render=False)
+    rows = record.trace.rows.copy()
+    rows[1] = np.roll(rows[1], 1)
+    bad = dataclasses.replace(record, trace=EpisodeTrace(obs=record.trace.obs, q=record.trace.q,
+                                                         attention=record.trace.attention, rows=rows))
+    with pytest.raises(ReplayMismatch, match="row identity"):
+        replay_run(bad, agent.env_config, action_names=agent.action_names, render=False)
+
+
+def test_replay_figure_for_the_report(replays):
+    from reports.schema import validate_figure
+
+    figure = replay_figure(replays[CRASH_SEED], title="a crashed episode")
+    validate_figure(figure)
+    assert figure["kind"] == "replay" and len(figure["frames_png_base64"]) == replays[CRASH_SEED].n_frames
+
+
+def test_cli_refuses_unknown_formats_and_both_comparisons(tmp_path, capsys):
+    assert cli.main(["replay", "--checkpoint", str(REFERENCE), "--seed", "0", "--out", str(tmp_path / "x.avi")]) == 2
+    assert "gif" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["replay", "--checkpoint", "c", "--seed", "0", "--out", "x.gif",
+                                       "--ablate-head", "1", "--against", "other"])
