@@ -137,7 +137,8 @@ def load_agent(checkpoint: str | Path, agent_config: str | Path | Mapping | None
         stored_agent, stored_env, metadata = ckpt.project_payload(raw, path)
     else:
         stored_agent, stored_env = _sibling_configs(path)
-    agent_cfg = _as_config(agent_config, load_agent_config) or stored_agent
+    explicit_agent = _as_config(agent_config, load_agent_config)
+    agent_cfg = explicit_agent or stored_agent
     env_cfg = _as_config(env_config, load_env_config) or stored_env
     if agent_cfg is None:
         raise CheckpointError(
@@ -147,12 +148,37 @@ def load_agent(checkpoint: str | Path, agent_config: str | Path | Mapping | None
     if env_cfg is None:
         env_cfg = load_env_config(DEFAULT_ENV_CONFIG)
     model, names = build_model(agent_cfg, env_cfg)
+    if explicit_agent is not None and stored_agent is not None:
+        _check_same_heads(model, build_model(stored_agent, env_cfg)[0], path, fmt)
     ckpt.check_state_dict(model.state_dict(), state_dict, str(path))
     model.load_state_dict(state_dict)
     model.eval()
     return Agent(model=model, agent_config=dict(agent_cfg), env_config=dict(env_cfg), action_names=names,
                  identity=ckpt.weights_identity(model.state_dict(), model.config), source=str(path),
                  format=fmt, metadata=metadata)
+
+
+def _check_same_heads(given: EgoAttentionNetwork, stored: EgoAttentionNetwork, path: Path, fmt: str) -> None:
+    """Refuse an agent config whose head count disagrees with the one stored with the checkpoint.
+
+    Parameter shapes do not depend on the head count (heads split ``feature_size``), so a 4-head checkpoint
+    loads silently into a 2-head network: a different function under a different identity. Where the files
+    say which count is right (the one-file format's config, a bundled folder's or an rl-agents run's
+    metadata), the two must agree."""
+    def heads(config: Mapping, layer: str) -> int | None:
+        return (config.get(layer) or {}).get("heads")
+
+    mismatched = [(layer, heads(given.config, layer), heads(stored.config, layer))
+                  for layer in ("attention_layer", "self_attention_layer")
+                  if heads(given.config, layer) != heads(stored.config, layer)]
+    if mismatched:
+        where = "inside the checkpoint" if fmt == "hypodrive" else "beside the checkpoint (agent_config.json or metadata.*.json)"
+        detail = "; ".join(f"{name}.heads: given {g}, stored {s_}" for name, g, s_ in mismatched)
+        raise CheckpointError(
+            f"{path}: the --agent-config disagrees with the agent config stored {where}: {detail}. The weights "
+            "would load into a network with another head count (same parameter shapes, a different function). "
+            "Drop --agent-config to use the stored one, or fix its 'heads'."
+        )
 
 
 def save_agent(agent: Agent, path: str | Path, *, optimizer_state: Mapping | None = None,

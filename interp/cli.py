@@ -140,7 +140,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                                               "attention_layer.hook_pattern", fwd_hooks=hooks)
     np.savez(args.out, q_values=q.numpy(), attention=cache["attention_layer.hook_pattern"].numpy(),
              action_names=np.array(agent.action_names))
-    print(f"wrote {args.out}: q_values {tuple(q.shape)}, attention {tuple(cache['attention_layer.hook_pattern'].shape)}")
+    print(f"wrote {args.out}: q_values {tuple(q.shape)}, attention {tuple(cache['attention_layer.hook_pattern'].shape)} "
+          f"(checkpoint identity {agent.identity}, heads {agent.n_heads})")
     return 0
 
 
@@ -240,7 +241,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             records = engine.run(agent, seeds, conditions, progress=not args.no_progress)
     grouped = records_by_condition(records)
     used = sorted({r.seed for r in records})
-    print(f"checkpoint {agent.source}  identity {agent.identity}  seeds {used[0]}..{used[-1]} ({len(used)})  "
+    print(f"checkpoint {agent.source}  identity {agent.identity}  heads {agent.n_heads}  "
+          f"seeds {used[0]}..{used[-1]} ({len(used)})  "
           f"simulated {engine.stats.simulated} episodes, {engine.stats.cached} from the cache")
     for name in conditions:
         if grouped.get(name):
@@ -251,7 +253,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"[{name} vs agent] {verdict.summary()}")
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "identity": agent.identity, "source": agent.source,
+            "identity": agent.identity, "source": agent.source, "heads": agent.n_heads,
             "episodes": [r.to_dict(trace=False) for r in records],
             "verdicts": {name: v.to_dict() for name, v in verdicts.items()},
         }, indent=1))

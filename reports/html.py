@@ -103,7 +103,8 @@ def _summary(specs: list[dict]) -> str:
 def _run_section(run: dict) -> str:
     checkpoint = run["checkpoint"]
     rows = [("checkpoint identity", f"<code>{_e(checkpoint['identity'])}</code>"),
-            ("checkpoint source", _e(checkpoint.get("source") or ""))]
+            ("checkpoint source", _e(checkpoint.get("source") or "")),
+            ("heads", _e(checkpoint.get("heads", "unknown")))]  # the head count the weights were loaded with
     baseline = run.get("baseline_checkpoint")
     if baseline:
         rows.append(("baseline checkpoint",

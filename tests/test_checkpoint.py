@@ -320,3 +320,29 @@ def test_configs_next_to_an_rl_agents_checkpoint_are_used(tmp_path, agent):
     (folder / "env_config.json").write_text(ENV_CONFIG.read_text())
     loaded = load_agent(path)
     assert loaded.format == "rl-agents" and loaded.identity == agent.identity
+
+
+def _head_mismatch(tmp_path, agent, where: str) -> Path:
+    """A 4-head checkpoint whose files say so: the one-file format, a bundled folder, or an rl-agents run."""
+    if where == "hypodrive":
+        path = tmp_path / "agent.pt"
+        save_agent(agent, path)
+        return path
+    if where == "bundled folder":
+        path = _rl_agents_file(tmp_path / "bundle" / "latest.tar", agent.model.state_dict())
+        (path.parent / "agent_config.json").write_text(AGENT_CONFIG_4H.read_text())
+        return path
+    path = _rl_agents_file(tmp_path / "run" / "saved_models" / "latest.tar", agent.model.state_dict())
+    meta = {"agent": json.loads(AGENT_CONFIG_4H.read_text()), "env": json.loads(ENV_CONFIG.read_text())}
+    (tmp_path / "run" / "metadata.1234.json").write_text(json.dumps(meta))
+    return path
+
+
+@pytest.mark.parametrize("where", ["hypodrive", "bundled folder", "rl-agents run"])
+def test_an_agent_config_with_another_head_count_than_the_stored_one_is_refused(tmp_path, agent, where):
+    """Parameter shapes do not depend on the head count, so only the stored config can tell: it must agree."""
+    path = _head_mismatch(tmp_path, agent, where)
+    message = _load_error(path, agent_config=AGENT_CONFIG_2H, env_config=ENV_CONFIG)
+    assert "heads" in message and "given 2, stored 4" in message and "--agent-config" in message
+    same = load_agent(path, agent_config=AGENT_CONFIG_4H, env_config=ENV_CONFIG)  # the control: agreeing configs load
+    assert same.n_heads == 4 and same.identity == agent.identity
