@@ -398,3 +398,69 @@ def _steps_table(run) -> str:
     outcome = "crashed" if run.crashed else ("arrived" if run.arrived else "neither crashed nor arrived")
     return (f"<h2>{html.escape(run.label)}: {run.length} steps, {outcome}</h2>"
             f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+# ---------------------------------------------------------------------------------------------- in the report
+
+MAX_EMBEDDED_REPLAY_BYTES = 1_500_000  # one replay larger than this is written beside index.html and linked
+MAX_EMBEDDED_TOTAL_BYTES = 4_000_000  # all embedded replays of a page together; later ones are linked
+
+
+class ReplayEmbedder:
+    """Puts ``replay`` figures into the report: inline players while they fit the size caps, otherwise a
+    standalone player page written beside ``index.html`` (``files``: relative path -> HTML) and, inline, the
+    replay's first and last frames with a link to it. Keeps ``index.html`` small enough to open and mail."""
+
+    def __init__(self, *, max_replay_bytes: int | None = None, max_total_bytes: int | None = None,
+                 folder: str = "replays") -> None:
+        self.max_replay_bytes = MAX_EMBEDDED_REPLAY_BYTES if max_replay_bytes is None else max_replay_bytes
+        self.max_total_bytes = MAX_EMBEDDED_TOTAL_BYTES if max_total_bytes is None else max_total_bytes
+        self.folder = folder
+        self.embedded_bytes = 0
+        self.files: dict[str, str] = {}
+        self.count = 0
+
+    @property
+    def used(self) -> bool:
+        return self.count > 0
+
+    def figure_html(self, fig: dict) -> str:
+        self.count += 1
+        frames, labels = fig["frames_png_base64"], fig.get("frame_labels") or [
+            f"frame {i}" for i in range(len(fig["frames_png_base64"]))]
+        runs = " vs ".join(fig.get("runs") or [])
+        alt = fig.get("title") or f"replay of seed {fig['seed']}" + (f" ({runs})" if runs else "")
+        size = sum(len(f) for f in frames)
+        caption = _figcaption(fig, len(frames))
+        if size <= self.max_replay_bytes and self.embedded_bytes + size <= self.max_total_bytes:
+            self.embedded_bytes += size
+            player = player_html(frames, labels, alt=alt, element_id=f"replay-{self.count}")
+            return f'<figure class="fig-replay">{player}{caption}</figure>'
+        name = f"{self.folder}/replay-{self.count}-seed{fig['seed']}.html"
+        self.files[name] = _standalone_page(fig, frames, labels, alt)
+        thumbs = "".join(f'<img src="data:image/png;base64,{frames[i]}" alt="{html.escape(alt + " - " + labels[i])}" '
+                         'style="max-width:49%">' for i in sorted({0, len(frames) - 1}))
+        link = (f'<p><a href="{html.escape(name)}">open the interactive replay ({len(frames)} frames, '
+                f'{size / 1e6:.1f} MB, written beside this page)</a> &mdash; too large to embed here</p>')
+        return f'<figure class="fig-replay">{thumbs}{link}{caption}</figure>'
+
+
+def _figcaption(fig: dict, n_frames: int) -> str:
+    parts = []
+    if fig.get("title"):
+        parts.append(f"<strong>{html.escape(fig['title'])}</strong>")
+    if fig.get("caption"):
+        parts.append(html.escape(fig["caption"]))
+    detail = f"seed {fig['seed']}, {n_frames} frames"
+    if fig.get("divergence") is not None:
+        detail += f"; the runs' actions diverge at step {fig['divergence']}"
+    parts.append(html.escape(f"({detail})"))
+    return f"<figcaption>{' '.join(parts)}</figcaption>"
+
+
+def _standalone_page(fig: dict, frames: Sequence[str], labels: Sequence[str], alt: str) -> str:
+    title = html.escape(fig.get("title") or f"replay of seed {fig['seed']}")
+    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{title}</title><style>body{{font-family:system-ui,sans-serif;margin:24px}}{PLAYER_CSS}</style>"
+            f"</head><body><h1>{title}</h1>{player_html(frames, labels, alt=alt)}{_figcaption(fig, len(frames))}"
+            f'<p><a href="../index.html">back to the report</a></p><script>{PLAYER_JS}</script></body></html>')

@@ -185,3 +185,59 @@ def test_cli_refuses_unknown_formats_and_both_comparisons(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["replay", "--checkpoint", "c", "--seed", "0", "--out", "x.gif",
                                        "--ablate-head", "1", "--against", "other"])
+
+
+def _report_with(figures, tmp_path):
+    from reports.html import write_report
+    from tests.test_reports import entry, synthetic_run
+
+    evidence = synthetic_run(0, 1)
+    evidence["specs"].append(entry("specs/t.py::test_replays", "replays of episodes", figures_=figures))
+    return write_report(evidence, tmp_path / "report")
+
+
+def test_report_embeds_a_replay_player_and_links_replays_past_the_size_cap(replays, tmp_path, monkeypatch):
+    import reports.replay as rr
+
+    small = replay_figure(replays[CRASH_SEED], title="a crashed episode")
+    page = _report_with([small], tmp_path).read_text()
+    assert page.count('class="replay"') == 1 and "<script>" in page and 'type="range"' in page
+    assert not (tmp_path / "report" / "replays").exists()
+    size = sum(len(f) for f in small["frames_png_base64"])
+    monkeypatch.setattr(rr, "MAX_EMBEDDED_REPLAY_BYTES", size - 1)
+    page = _report_with([small, small], tmp_path).read_text()
+    linked = sorted((tmp_path / "report" / "replays").glob("*.html"))
+    assert len(linked) == 2 and page.count('class="replay"') == 0
+    for path in linked:
+        assert f'href="replays/{path.name}"' in page
+        assert 'class="replay"' in path.read_text() and 'type="range"' in path.read_text()
+    assert len(page) < size, "past the cap, index.html carries thumbnails and links, not the frames"
+
+
+def test_every_image_in_the_report_has_alt_text(replays, tmp_path):
+    from html.parser import HTMLParser
+
+    page = _report_with([replay_figure(replays[SAFE_SEED])], tmp_path).read_text()
+
+    class Images(HTMLParser):
+        alts: list = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "img":
+                self.alts.append(dict(attrs).get("alt"))
+
+    parser = Images()
+    parser.feed(page)
+    assert parser.alts and all(alt and alt.strip() for alt in parser.alts)
+
+
+def test_head_roles_are_a_table_not_a_repr(tmp_path):
+    from reports.html import write_report
+    from tests.test_reports import synthetic_run
+
+    evidence = synthetic_run(0, 1)
+    evidence["run"]["head_roles"] = {"crossing": {"role": "crossing", "head": 1, "pinned": False, "reason": "resolved",
+                                                  "shares": [{"head": 0, "share": 0.25}, {"head": 1, "share": 0.61}]}}
+    page = write_report(evidence, tmp_path / "r").read_text()
+    assert 'class="head-roles"' in page and "<th>share</th>" in page and "0.61" in page
+    assert "{&#x27;head&#x27;" not in page and "[{" not in page
