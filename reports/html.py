@@ -1,8 +1,9 @@
 """Write the run's report: REPORT_DIR/index.html (self-contained, figures embedded as PNG data URIs) and
 REPORT_DIR/evidence.json.
 
-Plain HTML and inline CSS, no scripts and no external resources, so the page can be attached to a CI run,
-mailed, or opened years later. Everything taken from the evidence is HTML-escaped. A figure that cannot be
+Plain HTML and inline CSS, no external resources, so the page can be attached to a CI run, mailed, or
+opened years later; its one script drives the replay players (slider, play/pause) and is included only when the
+page has a replay. Replays past a size cap are written beside index.html and linked (``reports.replay``). Everything taken from the evidence is HTML-escaped. A figure that cannot be
 drawn shows its error in place instead of losing the whole report.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from reports import figures as figures_mod
+from reports.replay import PLAYER_CSS, PLAYER_JS, ReplayEmbedder
 from reports.schema import save, validate
 
 VERDICT_STYLE = {  # verdict -> (text colour, background, label)
@@ -61,13 +63,19 @@ def write_report(evidence: dict, out_dir: str | os.PathLike, *, diff: dict | Non
     save(evidence, out / "evidence.json")
     page = out / "index.html"
     tmp = page.with_name(f".index.html.{os.getpid()}.tmp")
-    tmp.write_text(build_html(evidence, diff=diff), encoding="utf-8")
+    replays = ReplayEmbedder()  # replays past its size cap become files beside index.html
+    tmp.write_text(build_html(evidence, diff=diff, replays=replays), encoding="utf-8")
+    for name, text in replays.files.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(text, encoding="utf-8")
     os.replace(tmp, page)
     return page
 
 
-def build_html(evidence: dict, *, diff: dict | None = None) -> str:
-    """The whole page as a string (validated evidence assumed)."""
+def build_html(evidence: dict, *, diff: dict | None = None, replays: ReplayEmbedder | None = None) -> str:
+    """The whole page as a string (validated evidence assumed). Replays too large to embed are left in
+    ``replays.files`` for the caller to write beside the page (``write_report`` does)."""
+    replays = replays if replays is not None else ReplayEmbedder()
     run, specs = evidence["run"], evidence["specs"]
     identity = run["checkpoint"]["identity"]
     parts = [
@@ -75,7 +83,7 @@ def build_html(evidence: dict, *, diff: dict | None = None) -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>hypodrive evidence: {_e(identity[:16])}</title>",
-        f"<style>{_CSS}</style></head><body><main>",
+        f"<style>{_CSS}{PLAYER_CSS}</style></head><body><main>",
         "<h1>hypodrive evidence report</h1>",
         f'<div class="meta">checkpoint <code>{_e(identity)}</code> &middot; profile {_e(run.get("profile"))}'
         f' &middot; schema {evidence["schema"]}</div>',
@@ -84,7 +92,9 @@ def build_html(evidence: dict, *, diff: dict | None = None) -> str:
     if diff is not None:
         parts.append(_diff_section(diff))
     parts += [_run_section(run), _spec_table(specs), "<h2>Specs in detail</h2>"]
-    parts += [_spec_section(i, entry) for i, entry in enumerate(specs)]
+    parts += [_spec_section(i, entry, replays) for i, entry in enumerate(specs)]
+    if replays.used:
+        parts.append(f"<script>{PLAYER_JS}</script>")
     parts.append("</main></body></html>")
     return "\n".join(parts)
 
@@ -132,16 +142,35 @@ def _run_section(run: dict) -> str:
 
 
 def _head_roles(roles: dict) -> str:
-    items = []
-    for role, value in roles.items():
-        if isinstance(value, dict):
-            extra = ", ".join(f"{_e(k)}: {_e(v)}" for k, v in value.items() if k != "head")
-            head = value.get("head")
-        else:
-            extra, head = "", value
-        shown = "unresolved" if head is None else f"head {head}"
-        items.append(f"<li><strong>{_e(role)}</strong>: {_e(shown)}{' (' + extra + ')' if extra else ''}</li>")
-    return f"<ul>{''.join(items)}</ul>"
+    """One row per role (its head, then its other fields as columns); lists of records (e.g. per-head
+    shares) as nested tables, never as a Python repr."""
+    values = {role: (value if isinstance(value, dict) else {"head": value}) for role, value in roles.items()}
+    keys = [k for k in dict.fromkeys(k for v in values.values() for k in v) if k not in ("head", "role")]
+    head = "<tr><th>role</th><th>head</th>" + "".join(f"<th>{_e(k)}</th>" for k in keys) + "</tr>"
+    rows = []
+    for role, value in values.items():
+        shown = "unresolved" if value.get("head") is None else f"head {value['head']}"
+        cells = "".join(f"<td>{_cell(value.get(k))}</td>" for k in keys)
+        rows.append(f"<tr><td><strong>{_e(role)}</strong></td><td>{_e(shown)}</td>{cells}</tr>")
+    return f'<table class="head-roles"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _cell(value: Any) -> str:
+    """A value in a table cell: records as a nested table, lists joined, numbers short, text escaped."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return _e(f"{value:.3g}")
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        cols = list(dict.fromkeys(k for v in value for k in v))
+        head = "".join(f"<th>{_e(c)}</th>" for c in cols)
+        body = "".join("<tr>" + "".join(f"<td>{_cell(v.get(c))}</td>" for c in cols) + "</tr>" for v in value)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return "<br>".join(f"{_e(k)}: {_cell(v)}" for k, v in value.items())
+    return _e(value)
 
 
 def _spec_table(specs: list[dict]) -> str:
@@ -158,7 +187,7 @@ def _spec_table(specs: list[dict]) -> str:
     return f'<h2>Specs</h2><table class="specs"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
 
 
-def _spec_section(i: int, entry: dict) -> str:
+def _spec_section(i: int, entry: dict, replays: ReplayEmbedder | None = None) -> str:
     meta = (f"<code>{_e(entry['nodeid'])}</code> &middot; {_e(entry['kind'])} &middot; outcome "
             f"{_e(entry['outcome'])} &middot; checkpoint <code>{_e(entry['checkpoint'][:16])}</code>")
     if entry.get("duration_s") is not None:
@@ -176,7 +205,7 @@ def _spec_section(i: int, entry: dict) -> str:
         parts.append(_effects_table(entry["effects"]))
     if entry.get("controls"):
         parts.append(_controls(entry["controls"]))
-    parts += [_figure(fig) for fig in entry["figures"]]
+    parts += [_figure(fig, replays) for fig in entry["figures"]]
     if entry["notes"]:
         parts.append(f'<pre class="notes">{_e(entry["notes"])}</pre>')
     if entry.get("scenes"):
@@ -211,10 +240,12 @@ def _controls(controls: list[dict]) -> str:
     return f"<ul class='controls'>{''.join(items)}</ul>"
 
 
-def _figure(fig: dict) -> str:
+def _figure(fig: dict, replays: ReplayEmbedder | None = None) -> str:
     caption = fig.get("caption") or ""
     if fig["kind"] == "table":
         return _table_figure(fig)
+    if fig["kind"] == "replay":  # an interactive player, or a link past the size cap
+        return (replays if replays is not None else ReplayEmbedder()).figure_html(fig)
     try:
         png = figures_mod.render(fig)
     except Exception as exc:  # noqa: BLE001 - one bad figure must not lose the report
