@@ -56,6 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
     torch.set_num_threads(1)  # tiny networks: one thread is fastest on a shared 2-core machine, and reproducible
     import fixtures.strategies  # noqa: F401  registers hypothesis profiles (selected by --hypothesis-profile)
 
+    config.addinivalue_line("markers", "spec_id(id): the spec's stable id for findings (keep the old name when renaming)")
     profile = config.getoption("--profile", default="default")
     config.stash[SESSION] = {"budget": PROFILES[profile], "evidence": [], "started": time.time(), "agent": None,
                              "seeds": {}}
@@ -86,8 +87,11 @@ def agent(pytestconfig: pytest.Config):
 @pytest.fixture(scope="session")
 def seed_offset(pytestconfig: pytest.Config) -> int:
     offset = pytestconfig.getoption("--seed-offset")
-    if not 0 <= offset < 500_000:
-        raise pytest.UsageError("--seed-offset must lie in [0, 500000): episode seeds must stay below the training seeds")
+    from interp.seeds import MAX_SEED_OFFSET
+
+    if not 0 <= offset < MAX_SEED_OFFSET:  # each seed range (interp/seeds.py) is 100,000 wide
+        raise pytest.UsageError(f"--seed-offset must lie in [0, {MAX_SEED_OFFSET}): shifted seeds must stay inside "
+                                "their own range (interp/seeds.py)")
     return offset
 
 
@@ -144,33 +148,64 @@ def test_scenes(scene_builder, budget):
     return crossing_scenes(scene_builder, budget.test_scenes, TEST_SEED)
 
 
-def resolve_roles(model, calibration, pins: dict[str, int]):
+def _roles_state(config: pytest.Config, data: dict) -> dict:
+    """role -> RoleResolution from a role map, with ``--head-role`` pins; noted for the report."""
     from specs.support import roles
-    from specs.support.scenes import nearest_crossing_rows, observations
 
-    if "crossing" in pins:
-        return {"crossing": roles.pinned("crossing", pins["crossing"], model.n_heads)}
-    obs = observations(calibration)
-    return {"crossing": roles.resolve_crossing(model, obs, nearest_crossing_rows(calibration))}
-
-
-@pytest.fixture(scope="session")
-def head_roles(pytestconfig, agent, calibration_scenes):
-    """Role name -> RoleResolution for the agent under test (``--head-role`` pins override)."""
-    from specs.support.roles import parse_pins
-
-    resolved = resolve_roles(agent.model, calibration_scenes, parse_pins(pytestconfig.getoption("--head-role")))
-    _session(pytestconfig)["head_roles"] = {name: r.to_dict() for name, r in resolved.items()}
+    state = _session(config)
+    resolved = roles.resolutions(data, roles.parse_pins(config.getoption("--head-role")), data["n_heads"])
+    state["role_map"] = data
+    state["head_roles"] = {name: r.to_dict() for name, r in resolved.items()}
     return resolved
 
 
 @pytest.fixture(scope="session")
+def head_roles(pytestconfig, agent, scene_builder):
+    """Role name -> RoleResolution for the agent under test: attention roles (``interp.roles``, cached per
+    checkpoint identity); causal roles are added by the ``safety_head`` / ``progress_head`` fixtures."""
+    from specs.support import roles
+
+    return _roles_state(pytestconfig, roles.role_map(agent, builder=scene_builder,
+                                                     use_cache=not pytestconfig.getoption("--no-rollout-cache")))
+
+
+@pytest.fixture(scope="session")
+def causal_head_roles(request, pytestconfig, agent, scene_builder, budget, head_roles):
+    """Role name -> RoleResolution including the causal roles (rollouts on the calibration seeds, cached). Under
+    the ``quick`` profile they are not measured (too costly) and specs needing them are not applicable."""
+    from specs.support import roles
+
+    if budget.name == "quick":
+        return _roles_state(pytestconfig, roles.role_map(
+            agent, builder=scene_builder, skip_causal_reason="causal roles need rollouts; not measured under the "
+                                                            "quick profile (run --profile default)"))
+    data = roles.role_map(agent, engine=request.getfixturevalue("engine"), causal=True, builder=scene_builder,
+                          use_cache=not pytestconfig.getoption("--no-rollout-cache"), progress=True)
+    return _roles_state(pytestconfig, data)
+
+
+@pytest.fixture(scope="session")
 def crossing_head(head_roles) -> int:
-    """The head playing the ``crossing`` role; a spec needing it fails with the reason if none does."""
-    role = head_roles["crossing"]
-    if role.head is None:
-        pytest.fail(f"the crossing head role did not resolve: {role.reason}")
-    return role.head
+    """The first head holding the ``crossing`` role; a spec needing it is not applicable if none does."""
+    from specs.support.roles import require
+
+    return require(head_roles["crossing"])
+
+
+@pytest.fixture(scope="session")
+def safety_head(causal_head_roles) -> int:
+    """The head whose ablation raises collisions most (``safety``); not applicable if none does."""
+    from specs.support.roles import require
+
+    return require(causal_head_roles["safety"])
+
+
+@pytest.fixture(scope="session")
+def progress_head(causal_head_roles) -> int:
+    """The head whose ablation lowers arrivals most (``progress``); not applicable if none does."""
+    from specs.support.roles import require
+
+    return require(causal_head_roles["progress"])
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -200,13 +235,41 @@ def evidence(request: pytest.FixtureRequest) -> SpecEvidence:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
+    if not _is_spec(item) or report.when == "teardown" or item.stash.get(_RECORDED, False):
+        return
+    if report.when == "setup" and report.outcome == "passed":
+        return
+    # Every collected spec gets one entry: its call, or the setup that errored or skipped it (e.g. not-applicable).
+    state = _session(item.config)
     ev = item.stash.get(EVIDENCE_KEY, None)
-    if ev is not None and report.when == "call":
-        entry = ev.to_dict(report)
-        roles = _session(item.config).get("head_roles")
-        if roles:  # travels with the entry so the xdist controller can name the roles in the report
-            entry["data"]["head_roles"] = roles
-        report.user_properties.append(("hypodrive_evidence", json.dumps(entry)))
+    if ev is None:
+        agent = state.get("agent")
+        ev = SpecEvidence.for_item(item, checkpoint=agent.identity if agent else None, budget=state["budget"])
+    entry = ev.to_dict(report)
+    judged = findings_mod.apply(item, report, entry["verdict"])  # a known finding: expected only with its verdict
+    if judged is not None:
+        entry["outcome"] = "xfailed" if judged == "xfailed" else ("error" if report.when == "setup" else "failed")
+        entry["reason"] = getattr(report, "wasxfail", None) or _reason_text(report)
+    elif report.when == "setup" and report.outcome == "failed":
+        entry["outcome"] = "error"
+    item.stash[_RECORDED] = True
+    roles = state.get("head_roles")
+    if roles:  # travels with the entry so the xdist controller can name the roles in the report
+        entry["data"]["head_roles"] = roles
+    report.user_properties.append(("hypodrive_evidence", json.dumps(entry)))
+
+
+_RECORDED = pytest.StashKey[bool]()
+
+
+def _is_spec(item: pytest.Item) -> bool:
+    return str(item.fspath).startswith(str(ROOT / "specs"))
+
+
+def _reason_text(report) -> str:
+    from specs.support.evidence import _reason
+
+    return _reason(report) if report.longrepr is not None else ""
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -239,7 +302,7 @@ def _agent_if_loadable(config: pytest.Config):
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Known findings of the agent under test become strict xfails, for that checkpoint identity only."""
+    """Known findings of the agent under test are expected (with their verdict), for that checkpoint identity only."""
     if not any(str(item.fspath).startswith(str(ROOT / "specs")) for item in items):
         return  # a run of the machinery's tests only: no agent needed
     agent = _agent_if_loadable(config)
@@ -247,9 +310,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     known = findings_mod.findings_for(agent.identity)
     for item in items:
-        finding = known.get(item.originalname if hasattr(item, "originalname") else item.name)
-        if finding:
-            item.add_marker(pytest.mark.xfail(strict=True, reason=f"known finding on {agent.identity}: {finding['summary']}"))
+        finding = known.get(findings_mod.spec_id(item))
+        if finding:  # expected only if the spec ends with this same verdict (see specs/support/findings.py)
+            findings_mod.expect(item, finding["verdict"], agent.identity, finding["summary"], "findings.json")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -272,7 +335,12 @@ def _write_report(config: pytest.Config, entries: list[dict]) -> Path | None:
 
     state = _session(config)
     out = Path(config.getoption("--report-dir"))
-    evidence = {"schema": 1, "run": run_metadata(config, state), "specs": entries}
+    from reports.schema import SCHEMA_VERSION
+
+    run = run_metadata(config, state)
+    if state.get("role_map"):
+        run["role_map"] = state["role_map"]
+    evidence = {"schema": SCHEMA_VERSION, "run": run, "specs": entries}
     diff = _baseline_diff(config, evidence, out)
     if diff is not None:
         state["diff"] = diff
@@ -323,6 +391,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _agent_if_loadable(config)  # the xdist controller never collected, so it has not loaded the agent yet
     if not state.get("head_roles"):
         state["head_roles"] = next((e["data"]["head_roles"] for e in state["evidence"] if e["data"].get("head_roles")), None)
+    if state.get("head_roles") and not state.get("role_map") and state.get("agent") is not None:
+        from specs.support.roles import cached_role_map  # xdist controller: the workers cached it on disk
+
+        state["role_map"] = cached_role_map(state["agent"])
     from reports.schema import EvidenceError
 
     try:

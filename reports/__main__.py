@@ -27,8 +27,9 @@ Specs are matched by pytest node id, effects by name. Effects are compared with 
 per-seed outcomes; otherwise with an unpaired z test from value, CI and n (two-proportion when the effect
 is a proportion). Overlapping CIs are never used as a test. Each comparison says which test it used.
 
-A regression is a verdict that got worse (supported > inconclusive > refuted = xfail > error) or an effect
-that changed significantly in the direction its 'better' field calls worse.
+A regression is a verdict that got worse (supported > inconclusive > refuted = vacuous = not-applicable >
+no verdict), an effect that changed significantly in the direction its 'better' field calls worse, or a head
+role that resolved on the baseline and is lost in the new run. Schema-1 files are read too.
 Exit status: 1 on a regression, 0 otherwise, 2 if an input is missing or invalid."""
 
 

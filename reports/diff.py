@@ -11,9 +11,14 @@ Effects are matched by (spec nodeid, effect name) and compared with a real test,
   ``"scale": "proportion"``, else a Wald z test with standard errors read off each CI (``ci_level``,
   0.95 unless stated). Effects with no uncertainty recorded (zero-width CIs) or n = 0 are not tested.
 
-A regression is a verdict that got worse (supported > inconclusive > refuted = xfail > error) or a
-significant change of an effect in its worse direction (the effect's ``better``: ``higher`` / ``lower``;
-effects without a direction are reported when they change but never count as regressions).
+A regression is a verdict that got worse (supported > inconclusive > refuted = vacuous = not-applicable >
+no verdict), a significant change of an effect in its worse direction (the effect's ``better``: ``higher`` /
+``lower``; effects without a direction are reported when they change but never count as regressions), or a
+head role that resolved on the baseline and is missing in the new run. A role held by another head is reported
+but is not a regression (head indices are arbitrary per training run).
+
+Both runs are read through ``reports.schema.upgrade``, so a schema-1 file compares with a schema-2 file (its
+``error`` verdicts whose reason says vacuous read as ``vacuous``).
 """
 from __future__ import annotations
 
@@ -24,7 +29,9 @@ from typing import Any
 
 from scipy import stats
 
-VERDICT_RANK = {"supported": 3, "inconclusive": 2, "refuted": 1, "xfail": 1, "error": 0}
+from reports.schema import upgrade
+
+VERDICT_RANK = {"supported": 3, "inconclusive": 2, "refuted": 1, "vacuous": 1, "not-applicable": 1, None: 0}
 DEFAULT_ALPHA = 0.01
 
 
@@ -44,6 +51,24 @@ class VerdictChange:
     @property
     def better(self) -> bool:
         return VERDICT_RANK[self.new] > VERDICT_RANK[self.base]
+
+
+@dataclasses.dataclass(frozen=True)
+class RoleChange:
+    """A head role resolved on the baseline that is missing (lost: a regression) or held by other heads."""
+
+    role: str
+    base_heads: tuple[int, ...]
+    new_heads: tuple[int, ...]
+
+    @property
+    def lost(self) -> bool:
+        return not self.new_heads
+
+    def describe(self) -> str:
+        if self.lost:
+            return f"role {self.role!r} lost (held by head(s) {list(self.base_heads)} on the baseline, unresolved now)"
+        return f"role {self.role!r} held by head(s) {list(self.new_heads)} (baseline: {list(self.base_heads)})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +110,7 @@ class EvidenceDiff:
     effects: tuple[EffectComparison, ...]
     only_in_base: tuple[str, ...]
     only_in_new: tuple[str, ...]
+    role_changes: tuple[RoleChange, ...] = ()
 
     @property
     def significant_effects(self) -> tuple[EffectComparison, ...]:
@@ -96,6 +122,7 @@ class EvidenceDiff:
         lines = [f"{c.nodeid}: verdict {c.base} -> {c.new}" for c in self.verdict_changes if c.worse]
         lines += [f"{e.nodeid}: effect {e.name!r} worsened ({_num(e.base_value)} -> {_num(e.new_value)}, "
                   f"{e.test}, p = {_p(e.p_value)})" for e in self.effects if e.worse]
+        lines += [c.describe() for c in self.role_changes if c.lost]
         return tuple(lines)
 
     @property
@@ -115,6 +142,8 @@ class EvidenceDiff:
                          "worse": e.worse} for e in self.effects],
             "only_in_base": list(self.only_in_base),
             "only_in_new": list(self.only_in_new),
+            "role_changes": [{"role": c.role, "base_heads": list(c.base_heads), "new_heads": list(c.new_heads),
+                              "lost": c.lost} for c in self.role_changes],
         }
 
     def format_text(self) -> str:
@@ -125,6 +154,7 @@ def diff_evidence(base: dict, new: dict, *, alpha: float = DEFAULT_ALPHA) -> Evi
     """Compare two validated evidence dicts (see the module docstring for the tests used)."""
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    base, new = upgrade(base), upgrade(new)
     base_specs = {e["nodeid"]: e for e in base["specs"]}
     new_specs = {e["nodeid"]: e for e in new["specs"]}
     shared = [nodeid for nodeid in new_specs if nodeid in base_specs]
@@ -141,7 +171,31 @@ def diff_evidence(base: dict, new: dict, *, alpha: float = DEFAULT_ALPHA) -> Evi
         base_run=_run_summary(base["run"]), new_run=_run_summary(new["run"]), alpha=alpha,
         verdict_changes=verdict_changes, effects=tuple(effects),
         only_in_base=tuple(n for n in base_specs if n not in new_specs),
-        only_in_new=tuple(n for n in new_specs if n not in base_specs))
+        only_in_new=tuple(n for n in new_specs if n not in base_specs),
+        role_changes=role_changes(base["run"].get("head_roles"), new["run"].get("head_roles")))
+
+
+def _role_heads(value: Any) -> tuple[int, ...]:
+    if isinstance(value, dict):
+        heads = value.get("heads")
+        if heads is None:
+            heads = [] if value.get("head") is None else [value["head"]]
+        return tuple(int(h) for h in heads)
+    return () if value is None else (int(value),)
+
+
+def role_changes(base: dict | None, new: dict | None) -> tuple[RoleChange, ...]:
+    """Roles resolved on the baseline that the new run lost, or that other heads hold now (``run.head_roles``
+    of each run: role -> {"head", "heads"?} or a head index). A role the new run never resolved counts as lost."""
+    changes = []
+    for role, value in (base or {}).items():
+        base_heads = _role_heads(value)
+        if not base_heads:
+            continue
+        new_heads = _role_heads((new or {}).get(role))
+        if set(new_heads) != set(base_heads) or not new_heads:
+            changes.append(RoleChange(role, base_heads, new_heads))
+    return tuple(changes)
 
 
 def compare_effect(nodeid: str, base: dict, new: dict, *, alpha: float = DEFAULT_ALPHA) -> EffectComparison:
@@ -274,6 +328,9 @@ def format_diff(diff: EvidenceDiff) -> str:
         counts[effect.test] = counts.get(effect.test, 0) + 1
     if counts:
         lines.append("  tests used: " + ", ".join(f"{test} x{n}" for test, n in sorted(counts.items())))
+    if diff.role_changes:
+        lines += ["", f"Head role changes ({len(diff.role_changes)}):"]
+        lines += [f"  {'REGRESSION' if c.lost else 'changed':<10}  {c.describe()}" for c in diff.role_changes]
     if diff.only_in_base:
         lines += ["", f"Specs only in base ({len(diff.only_in_base)}): " + ", ".join(diff.only_in_base)]
     if diff.only_in_new:

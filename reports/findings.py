@@ -1,12 +1,17 @@
-"""Findings: the claims an evidence run refuted, written next to the checkpoint they were found on.
+"""Findings: the claims an evidence run refuted (or found vacuous), written next to the checkpoint they were
+found on.
 
-``checkpoints/<name>/findings.json`` = {"identity": ..., "findings": {spec name: {claim, summary, evidence}}}.
-The spec plugin turns each into a strict xfail for that identity only. Written by a person's decision
-(``python -m reports findings``), never automatically: a refuted claim is a finding only once reviewed.
+``checkpoints/<name>/findings.json`` = ``{"identity", "format": 2, "findings": {spec id: {"verdict", "claim",
+"summary", "nodeid", "profile"}}}``. The spec plugin expects each for that identity only, and only with that
+same verdict (``specs/support/findings.py``). Written by a person's decision (``python -m reports findings``),
+never automatically: a refuted claim is a finding only once reviewed.
 """
 from __future__ import annotations
 
 from typing import Any
+
+FORMAT = 2
+FINDING_VERDICTS = ("refuted", "vacuous")
 
 
 def _summary(entry: dict) -> str:
@@ -23,18 +28,16 @@ def _summary(entry: dict) -> str:
 
 
 def findings_from_evidence(evidence: dict, *, include: set[str] | None = None) -> dict[str, Any]:
-    """The refuted specs of one run, and those whose check could not bite on this checkpoint (vacuous: it also
-    held on its negative control), optionally only those named in ``include``, keyed by spec name."""
+    """The specs of one run (a validated, current-schema evidence dict) that ended refuted or vacuous, optionally
+    only those named in ``include`` (spec ids or function names), keyed by spec id."""
     identity = evidence["run"]["checkpoint"]["identity"]
     found = {}
     for entry in evidence["specs"]:
-        name = entry.get("data", {}).get("name") or entry["nodeid"].split("::")[-1]
-        vacuous = "vacuous" in (entry.get("reason") or "")
-        if entry.get("outcome") not in ("failed", "xfailed") or not (entry.get("verdict") == "refuted" or vacuous):
+        name = entry.get("spec_id") or entry.get("data", {}).get("name") or entry["nodeid"].split("::")[-1]
+        if entry.get("outcome") not in ("failed", "xfailed") or entry.get("verdict") not in FINDING_VERDICTS:
             continue
         if include is not None and name not in include:
             continue
-        found[name] = {"claim": entry["claim"], "summary": _summary(entry), "nodeid": entry["nodeid"],
-                       "kind": "vacuous on this checkpoint" if vacuous else "refuted",
-                       "profile": evidence["run"].get("profile")}
-    return {"identity": identity, "findings": found}
+        found[name] = {"verdict": entry["verdict"], "claim": entry["claim"], "summary": _summary(entry),
+                       "nodeid": entry["nodeid"], "profile": evidence["run"].get("profile")}
+    return {"identity": identity, "format": FORMAT, "findings": found}

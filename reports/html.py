@@ -23,8 +23,9 @@ VERDICT_STYLE = {  # verdict -> (text colour, background, label)
     "supported": ("#14532d", "#bbf7d0", "supported"),
     "refuted": ("#7f1d1d", "#fecaca", "refuted"),
     "inconclusive": ("#713f12", "#fde68a", "inconclusive"),
-    "error": ("#ffffff", "#7e22ce", "error"),
-    "xfail": ("#1e3a8a", "#dbeafe", "known finding (xfail)"),
+    "vacuous": ("#ffffff", "#7e22ce", "vacuous"),
+    "not-applicable": ("#374151", "#e5e7eb", "not applicable"),
+    None: ("#ffffff", "#6b7280", "no verdict"),
 }
 
 _CSS = """

@@ -52,19 +52,22 @@ from typing import Any
 
 from interp.errors import HypodriveError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # load() and merge() upgrade version 1 in memory
 
-VERDICTS = ("supported", "refuted", "inconclusive", "error", "xfail")
+VERDICTS = ("supported", "refuted", "inconclusive", "vacuous", "not-applicable")
 OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
-KINDS = ("behavior", "mechanism", "invariance", "fuzz")
-FIGURE_KINDS = ("scene", "filmstrip", "forest", "heatmap", "bars", "line", "attention_scene", "table", "replay")
+KINDS = ("behavior", "mechanism", "invariance", "fuzz", "other")
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 _ENTRY_REQUIRED = ("nodeid", "claim", "verdict", "outcome", "kind", "checkpoint", "effects", "figures", "notes")
-_ENTRY_OPTIONAL = ("order", "duration_s", "markers", "reason", "controls", "scenes", "data", "near_ties")
-_EFFECT_REQUIRED = ("name", "value", "ci", "n")
-_EFFECT_OPTIONAL = ("p_value", "paired_seeds", "outcomes", "better", "scale", "ci_level", "unit", "rule", "note")
+_ENTRY_OPTIONAL = ("order", "duration_s", "markers", "reason", "controls", "scenes", "data", "near_ties", "spec_id")
+EFFECT_REQUIRED = ("name", "value", "ci", "n")
+EFFECT_OPTIONAL = ("p_value", "paired_seeds", "outcomes", "better", "scale", "ci_level", "unit", "rule", "note",
+                   "verdict")
+EFFECT_FIELDS = EFFECT_REQUIRED + EFFECT_OPTIONAL
+_EFFECT_REQUIRED, _EFFECT_OPTIONAL = EFFECT_REQUIRED, EFFECT_OPTIONAL
 
 # kind -> (required keys, optional keys); "kind", "title" and "caption" are allowed on every figure.
 _FIGURE_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {

@@ -8,6 +8,7 @@ import pytest
 from scipy import stats as sps
 
 from fixtures.scenario import EgoSpec, Scenario, VehicleSpec
+from interp import seeds as seedmap
 from interp.interventions import head_ablation
 from interp.rollout import run_sequential
 from interp.stats import SequentialDesign, SequentialPairedTest, wilson_interval
@@ -19,9 +20,9 @@ pytestmark = pytest.mark.behavior
 COLLISION_BOUND = 0.15  # the agent crashes in fewer than 15 % of held-out episodes
 ALPHA = 0.05
 MIN_EFFECT = 0.05  # a head "matters" if ablating it raises the collision rate by at least 5 points
-HELDOUT_SEEDS = 0  # first seed of the held-out evaluation episodes
-ABLATION_SEEDS = 100_000  # first seed of the paired ablation episodes
-AA_SEEDS = 200_000  # a disjoint seed set of the same agent: the A/A control
+HELDOUT_SEEDS = seedmap.first("heldout")  # first seed of the held-out evaluation episodes (interp/seeds.py)
+ABLATION_SEEDS = seedmap.first("ablation")  # first seed of the paired ablation episodes
+AA_SEEDS = seedmap.first("aa")  # a disjoint seed set of the same agent: the A/A control
 
 
 def _rate_check(crashed: list[bool], bound: float) -> tuple[str, float]:

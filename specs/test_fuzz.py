@@ -55,8 +55,8 @@ def _conclude(pytestconfig, evidence, prop, result: fz.SearchResult, builder, id
     fz.record_search(evidence, result, builder)
     if result.failure is not None:
         _keep(pytestconfig, evidence, result.failure, identity)
-        pytest.fail(f"{prop.claim}: fails on a shrunk scene [{result.failure.scene_class}]: "
-                    f"{result.failure.outcome.summary}")
+        evidence.refute(f"{prop.claim}: fails on a shrunk scene [{result.failure.scene_class}]: "
+                        f"{result.failure.outcome.summary}")
     if result.applicable == 0:
         evidence.conclude_inconclusive(f"no generated scene was in the property's domain ({result.evaluations} built)")
 
@@ -109,8 +109,10 @@ def test_saved_fuzz_failure_scene_passes(path, agent, scene_builder, evidence, r
     """A scene the fuzzer once shrunk to a failure (specs/regressions/) satisfies its property on this agent; on the
     checkpoint that failed it, it must still fail (strict xfail: the saved failure replays)."""
     saved = fz.load_regression(path)
-    if saved.identity == agent.identity:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=f"saved failure of this checkpoint ({path.name})"))
+    if saved.identity == agent.identity:  # expected to fail again, refuted, and nothing else (specs/support/findings.py)
+        from specs.support import findings
+
+        findings.expect(request.node, "refuted", agent.identity, "saved failure of this checkpoint", path.name)
     head = request.getfixturevalue("crossing_head") if saved.property == "crossing_head_attends_nearest" else None
     prop = fz.make_property(saved.property, head)
     outcome = fz.replay(prop, agent, scene_builder, saved.scenario)
@@ -124,7 +126,7 @@ def test_saved_fuzz_failure_scene_passes(path, agent, scene_builder, evidence, r
         evidence.effect(prop.score_label, outcome.score, None, 1, rule="score > 0 (or a crash braking avoids) fails")
     assert outcome.applicable, (f"{path.name} is no longer in the domain of {prop.name}: rebuild it with "
                                 f"`python -m fixtures build {path}` and check the property's definition")
-    assert outcome.holds, f"{prop.claim}: fails again on {path.name}: {outcome.summary}"
+    evidence.conclude(outcome.holds, f"{prop.claim}: fails again on {path.name}: {outcome.summary}")
 
 
 # ------------------------------------------------------------------------------------------ campaign

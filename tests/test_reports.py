@@ -26,7 +26,7 @@ from reports import figures
 from reports.__main__ import main
 from reports.diff import diff_evidence
 from reports.html import build_html, write_report
-from reports.schema import (EvidenceError, load, merge, merge_files, new_evidence, png_to_base64, save, validate,
+from reports.schema import (SCHEMA_VERSION, EvidenceError, load, merge, merge_files, new_evidence, png_to_base64, save, validate,
                             validate_entry, validate_figure)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,8 +160,8 @@ def test_validate_lists_every_problem_and_checks_the_version():
     with pytest.raises(EvidenceError, match=r"2 problem\(s\)"):
         validate(evidence)
     with pytest.raises(EvidenceError, match="newer hypodrive"):
-        validate({**synthetic_run(0, 1), "schema": 2})
-    with pytest.raises(EvidenceError, match='add "schema": 1'):
+        validate({**synthetic_run(0, 1), "schema": SCHEMA_VERSION + 1})
+    with pytest.raises(EvidenceError, match=f'add "schema": {SCHEMA_VERSION}'):
         validate({"run": {}, "specs": []})
     with pytest.raises(EvidenceError, match="missing required key 'notes'"):
         validate_entry({k: v for k, v in entry("a::b", "c").items() if k != "notes"})

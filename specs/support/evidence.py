@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 
 from interp.evidence import jsonable
+from reports.schema import EFFECT_OPTIONAL, KINDS, VERDICTS, validate_effect, validate_figure
 from specs.support.budget import Budget
 
-KINDS = ("behavior", "mechanism", "invariance", "fuzz")
-EFFECT_FIELDS = ("better", "scale", "unit", "rule", "paired_seeds", "outcomes", "ci_level", "note")
+EFFECT_FIELDS = EFFECT_OPTIONAL  # the schema's optional effect fields, kept as fields (reports/schema.py)
+NOT_APPLICABLE_PREFIX = "not-applicable:"
 
 
 def _short(value: Any) -> str:
@@ -25,7 +26,7 @@ def _reason(report) -> str:
     if crash is not None:
         return crash.message
     if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:  # a skip: (path, line, reason)
-        return str(report.longrepr[2])
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
     return str(report.longrepr).splitlines()[-1][:500]
 
 
@@ -44,6 +45,8 @@ class SpecEvidence:
     verdict: str | None = None
     data: dict = dataclasses.field(default_factory=dict)
     near_ties: dict[str, int] | None = None
+    spec_id: str | None = None
+    ended: bool = False  # the spec's own decision raised its failure/skip (conclude, refute, conclude_inconclusive)
 
     @classmethod
     def for_item(cls, item: pytest.Item, checkpoint: str | None, budget: Budget) -> "SpecEvidence":
@@ -51,22 +54,33 @@ class SpecEvidence:
         doc = inspect.getdoc(getattr(item, "function", None)) or item.name
         claim = " ".join(doc.split("\n\n")[0].split())
         kind = next((k for k in KINDS if item.get_closest_marker(k)), "other")
+        from specs.support.findings import spec_id
+
         return cls(nodeid=item.nodeid, name=getattr(item, "originalname", item.name), claim=claim, kind=kind,
-                   checkpoint=checkpoint, budget=budget)
+                   checkpoint=checkpoint, budget=budget, spec_id=spec_id(item))
 
     def effect(self, name: str, value: float, ci: tuple[float, float] | None, n: int, p_value: float | None = None,
                **extra: Any) -> None:
         """A measured quantity: point estimate, 95 % CI (or the stated level), sample size, optional p-value.
 
-        Keys the report schema knows (better, scale, unit, rule, paired_seeds, outcomes, ci_level, note) are
-        kept as fields; any other keyword is appended to the effect's note as ``key=value``.
+        Keys the report schema knows (``reports.schema.EFFECT_OPTIONAL``: better, scale, unit, rule,
+        paired_seeds, outcomes, ci_level, note, verdict) are kept as fields; any other keyword is appended to
+        the effect's note as ``key=value``. The effect is checked against the schema here, so a malformed one
+        fails this spec at once with an ``EvidenceError`` naming the field.
         """
         known = {k: extra.pop(k) for k in list(extra) if k in EFFECT_FIELDS}
         if extra:
             text = ", ".join(f"{k}={_short(v)}" for k, v in extra.items())
             known["note"] = f"{known['note']}; {text}" if known.get("note") else text
-        self.effects.append(jsonable({"name": name, "value": value, "ci": list(ci) if ci is not None else None,
-                                      "n": n, "p_value": p_value, **known}))
+        effect = jsonable({"name": name, "value": value, "ci": list(ci) if ci is not None else None,
+                           "n": n, "p_value": p_value, **known})
+        validate_effect(effect)
+        if any(e.get("name") == effect["name"] for e in self.effects):
+            from reports.schema import EvidenceError
+
+            raise EvidenceError(f"invalid effect: name {effect['name']!r} already recorded by this spec; the diff "
+                                "matches effects by name")
+        self.effects.append(effect)
 
     def record(self, verdict, name: str | None = None, **extra: Any) -> None:
         """Record an ``interp.stats.Verdict`` as an effect, and as this spec's statistical verdict."""
@@ -91,24 +105,39 @@ class SpecEvidence:
         """The spec's outcome: refuted if its check fails on the agent; else vacuous (a failure too) if the
         check also held on any recorded negative control; else supported."""
         if not holds:
-            self.verdict = self.verdict or "refuted"
-            pytest.fail(f"refuted: {message}", pytrace=False)
+            self.refute(message)
         vacuous = [c for c in self.controls if not c["rejected"]]
         if vacuous:
-            self.verdict = "error"
+            self.verdict, self.ended = "vacuous", True
             pytest.fail("vacuous: the check also holds on its negative control "
                         + "; ".join(f"{c['name']}: {c['detail']}" for c in vacuous), pytrace=False)
         self.verdict = self.verdict or "supported"
 
+    def refute(self, message: str) -> None:
+        """The check failed on the agent: verdict refuted (unless a recorded statistical verdict says more)."""
+        if self.verdict not in ("refuted", "inconclusive"):
+            self.verdict = "refuted"
+        self.ended = True
+        pytest.fail(f"{self.verdict}: {message}", pytrace=False)
+
+    def not_applicable(self, why: str) -> None:
+        """The spec's precondition does not hold on this agent (e.g. a head role did not resolve): a skip."""
+        self.verdict, self.ended = "not-applicable", True
+        pytest.skip(f"{NOT_APPLICABLE_PREFIX} {why}")
+
     def figure(self, kind: str, **spec: Any) -> None:
-        self.figures.append(jsonable({"kind": kind, **spec}))
+        """A declarative figure (``reports.schema.FIGURE_KINDS``); checked here, so a malformed one fails this
+        spec at once with an ``EvidenceError`` naming the field."""
+        figure = jsonable({"kind": kind, **spec})
+        validate_figure(figure)
+        self.figures.append(figure)
 
     def note(self, text: str) -> None:
         self.notes.append(text)
 
     def conclude_inconclusive(self, why: str) -> None:
         """Budget exhausted without a decision: a skip (with the evidence as reason), a failure under ``full``."""
-        self.verdict = "inconclusive"
+        self.verdict, self.ended = "inconclusive", True
         message = f"inconclusive within the {self.budget.name} budget: {why}"
         if self.budget.inconclusive_fails:
             pytest.fail(message)
@@ -118,13 +147,15 @@ class SpecEvidence:
         outcome = report.outcome if report is not None else None
         if report is not None and hasattr(report, "wasxfail"):
             outcome = "xfailed" if report.skipped else "xpassed"
-        verdict = self.verdict or {"passed": "supported", "failed": "refuted", "xfailed": "refuted"}.get(outcome, "error")
+        verdict = entry_verdict(self.verdict, self.ended, outcome, report)
         entry = {"nodeid": self.nodeid, "claim": self.claim, "kind": self.kind, "checkpoint": self.checkpoint,
                  "verdict": verdict, "outcome": outcome, "effects": self.effects, "figures": self.figures,
                  "notes": "\n".join(self.notes), "controls": self.controls,
                  "data": jsonable({"name": self.name, "profile": self.budget.name, **self.data})}
         if self.near_ties is not None:
             entry["near_ties"] = dict(self.near_ties)
+        if self.spec_id is not None:
+            entry["spec_id"] = self.spec_id
         if report is not None:
             entry["duration_s"] = round(report.duration, 3)
             if report.outcome != "passed" and report.longrepr is not None:
@@ -138,6 +169,24 @@ class SpecEvidence:
         ties = entry.get("near_ties")
         tie_text = f" (near-tie episodes {ties['with_near_tie']}/{ties['episodes']})" if ties else ""
         return f"[{entry.get('outcome')}/{entry.get('verdict')}] {name}: {effects}{tie_text}"
+
+
+def entry_verdict(verdict: str | None, ended: bool, outcome: str | None, report=None) -> str | None:
+    """The verdict an entry records (``reports.schema.VERDICTS`` or None: the spec did not reach one).
+
+    A pass is ``supported`` unless the spec recorded otherwise; a failure or skip keeps a verdict only if the
+    spec's own decision raised it (``conclude``, ``refute``, ``conclude_inconclusive``, ``not_applicable``):
+    an exception, even after a verdict was recorded, leaves no verdict. A skip whose reason starts with
+    ``not-applicable:`` (e.g. from a role fixture) is ``not-applicable``."""
+    if outcome == "passed":
+        return verdict if verdict in VERDICTS else "supported"
+    if outcome == "skipped" and report is not None and _reason(report).startswith(NOT_APPLICABLE_PREFIX):
+        return "not-applicable"
+    if outcome == "xfailed":  # a known finding that reproduced (verdict matched by specs.support.findings)
+        return verdict
+    if ended and verdict in VERDICTS:
+        return verdict
+    return None
 
 
 def _format_effect(e: dict) -> str:

@@ -1,26 +1,124 @@
-"""Findings: claims refuted on a bundled checkpoint, recorded against its identity.
+"""Findings: claims refuted (or vacuous) on a bundled checkpoint, recorded against its identity and matched on
+their verdict.
 
-``checkpoints/<name>/findings.json`` maps spec names to {claim, summary}; the file names the identity it
-belongs to. The plugin marks those specs ``xfail(strict=True)`` only when the agent under test has that
-identity, so on any other checkpoint the spec runs plainly, and if the finding ever stops reproducing
-the strict xfail turns red.
+``checkpoints/<name>/findings.json`` = ``{"identity", "format": 2, "findings": {spec id: {"verdict", "claim",
+"summary", "nodeid", "profile"}}}``. A finding is *expected* only on the agent with that identity, and only if
+the spec ends with that same verdict (``refuted`` or ``vacuous``); then it is reported as an expected failure
+(xfailed). Anything else fails the run: a pass (the finding no longer reproduces), a different verdict (e.g.
+refuted -> vacuous, or not-applicable), an exception or a setup error. On any other checkpoint the spec runs
+plainly. Saved fuzz regressions (``specs/regressions/``) follow the same rule with verdict ``refuted``.
+
+**Spec ids.** A finding is keyed by the spec's stable id: the function's name, unless the spec says
+``@pytest.mark.spec_id("...")``. Renaming a spec keeps its findings if the renamed function carries its old id
+in that marker. Format 1 files (``"kind": "refuted"`` / ``"vacuous on this checkpoint"``, no ``verdict``) are
+read as format 2.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
+import pytest
+
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
+FORMAT = 2
+FINDING_VERDICTS = ("refuted", "vacuous")
+EXPECTED_KEY = pytest.StashKey["Expected"]()
 
 
-def all_findings() -> dict[str, dict]:
-    """identity -> {spec name -> finding}."""
+@dataclasses.dataclass(frozen=True)
+class Expected:
+    """A finding this spec must reproduce on the agent under test: the same verdict, nothing else."""
+
+    verdict: str
+    identity: str
+    summary: str
+    source: str  # "findings.json" file or saved regression it came from
+
+
+def spec_id(item: pytest.Item) -> str:
+    """A spec's stable id: its ``spec_id`` marker's argument, else the test function's name."""
+    marker = item.get_closest_marker("spec_id")
+    if marker is not None and marker.args:
+        return str(marker.args[0])
+    return getattr(item, "originalname", None) or item.name
+
+
+def _verdict_of(finding: dict) -> str:
+    verdict = finding.get("verdict")
+    if verdict is None:  # format 1
+        verdict = "vacuous" if "vacuous" in str(finding.get("kind", "")) else "refuted"
+    if verdict not in FINDING_VERDICTS:
+        raise ValueError(f"a finding's verdict must be one of {FINDING_VERDICTS}, got {verdict!r}")
+    return verdict
+
+
+def read_findings(path: Path) -> dict:
+    """One findings file as format 2 (format 1 upgraded in memory)."""
+    data = json.loads(Path(path).read_text())
+    findings = {name: {**f, "verdict": _verdict_of(f)} for name, f in data.get("findings", {}).items()}
+    for f in findings.values():
+        f.pop("kind", None)
+    return {"identity": data["identity"], "format": FORMAT, "findings": findings}
+
+
+def all_findings(folder: Path = CHECKPOINTS) -> dict[str, dict]:
+    """identity -> {spec id -> finding}."""
     found: dict[str, dict] = {}
-    for path in sorted(CHECKPOINTS.glob("*/findings.json")):
-        data = json.loads(path.read_text())
-        found.setdefault(data["identity"], {}).update(data.get("findings", {}))
+    for path in sorted(Path(folder).glob("*/findings.json")):
+        data = read_findings(path)
+        found.setdefault(data["identity"], {}).update(
+            {k: {**v, "_source": str(path)} for k, v in data["findings"].items()})
     return found
 
 
-def findings_for(identity: str) -> dict[str, dict]:
-    return all_findings().get(identity, {})
+def findings_for(identity: str, folder: Path = CHECKPOINTS) -> dict[str, dict]:
+    return all_findings(folder).get(identity, {})
+
+
+def expect(item: pytest.Item, verdict: str, identity: str, summary: str, source: str) -> None:
+    """Mark ``item`` as expected to end with ``verdict`` (a finding or a saved fuzz failure)."""
+    item.stash[EXPECTED_KEY] = Expected(verdict, identity, summary, source)
+
+
+def expected(item: pytest.Item) -> Expected | None:
+    return item.stash.get(EXPECTED_KEY, None)
+
+
+def judge(expected: Expected, when: str, outcome: str, verdict: str | None) -> tuple[str, str]:
+    """What a spec with an expected finding really did: ("xfailed", why) if it ended with the expected verdict
+    in its call phase, else ("failed", why). ``outcome`` is pytest's (passed / failed / skipped), ``verdict`` the
+    evidence entry's (None: no verdict, e.g. an exception)."""
+    label = f"known finding on {expected.identity} ({expected.verdict}; {expected.source})"
+    if when == "call" and outcome == "failed" and verdict == expected.verdict:
+        return "xfailed", f"{label}: reproduced. {expected.summary}"
+    if outcome == "passed" and when == "call":
+        got = "passed (supported): the finding no longer reproduces"
+    elif verdict is None:
+        got = f"{'an error in ' + when if when != 'call' else 'an exception'} and no verdict"
+    else:
+        got = f"verdict {verdict}"
+    return "failed", f"{label}: expected verdict {expected.verdict}, got {got}"
+
+
+def apply(item: pytest.Item, report: pytest.TestReport, verdict: str | None) -> str | None:
+    """Turn ``report`` into an expected failure or a failure according to ``judge`` (in place). Returns the new
+    outcome ("xfailed" / "failed") or None when the item expects nothing or the phase is irrelevant."""
+    exp = expected(item)
+    if exp is None or report.when == "teardown" or (report.when == "setup" and report.outcome == "passed"):
+        return None
+    outcome, why = judge(exp, report.when, report.outcome, verdict)
+    if outcome == "xfailed":
+        report.outcome = "skipped"
+        report.wasxfail = why
+    else:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        if report.outcome != "failed" or report.longrepr is None:
+            report.longrepr = why
+        elif crash is not None:  # keep the traceback; say first why it fails the run
+            crash.message = f"{why}\n{crash.message}"
+        else:
+            report.sections.append(("hypodrive finding", why))
+        report.outcome = "failed"
+    return outcome
