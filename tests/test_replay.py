@@ -241,3 +241,33 @@ def test_head_roles_are_a_table_not_a_repr(tmp_path):
     page = write_report(evidence, tmp_path / "r").read_text()
     assert 'class="head-roles"' in page and "<th>share</th>" in page and "0.61" in page
     assert "{&#x27;head&#x27;" not in page and "[{" not in page
+
+
+def test_spec_helpers_make_replay_pair_and_attention_scene_figures(agent, engine):
+    """What the collision, paired-ablation and attention specs put into the report, on real episodes and scenes."""
+    from fixtures.builder import SceneBuilder
+    from fixtures.canonical import CANONICAL
+    from interp.interventions import head_ablation
+    from reports.figures import render
+    from reports.schema import validate_figure
+    from specs.support.filmstrip import (ablation_pair_figures, attention_scene_figure, discordant_pairs,
+                                         episode_replay_figures)
+
+    records = engine.run(agent, [CRASH_SEED, SAFE_SEED], {"baseline": None})
+    figures, notes = episode_replay_figures(agent, engine, [r for r in records if r.crashed])
+    assert not notes and len(figures) == 1 and figures[0]["seed"] == CRASH_SEED
+    assert len(figures[0]["frames_png_base64"]) == records[0].length + 1
+    ablated = engine.run(agent, [CRASH_SEED, SAFE_SEED],
+                         {"baseline": None, "ablate head 1": head_ablation([1], n_heads=agent.n_heads)})
+    pairs = discordant_pairs(ablated, "baseline", "ablate head 1")
+    assert all(s in (CRASH_SEED, SAFE_SEED) for s in pairs)
+    pair_figures, notes = ablation_pair_figures(agent, engine, [SAFE_SEED], 1)
+    assert not notes and pair_figures[0]["runs"] == ["agent", "head ablated: 1"]
+    for figure in figures + pair_figures:
+        validate_figure(figure)
+    builder = SceneBuilder(agent.env_config, snapshot=True)
+    scene = builder.build(next(s for s in CANONICAL.values() if s.vehicles))
+    figure = attention_scene_figure(agent, scene, title="attention")
+    validate_figure(figure)
+    assert set(figure["heads"]) == {f"head {h}" for h in range(agent.n_heads)}
+    assert render(figure).startswith(b"\x89PNG")
