@@ -120,6 +120,10 @@ class RayEnvPool(PoolRounds):
         try:
             for payload in self._ray.get(ready):
                 results.update(payload)
+        except self._ray.exceptions.RayActorError as err:  # the actor's process is gone: reschedule
+            from interp.workers import WorkerDied
+
+            raise WorkerDied(f"a Ray environment worker died mid-command: {err}") from None
         except self._ray.exceptions.RayError as err:
             raise RuntimeError(f"a Ray environment worker failed:\n{err}") from None
         return results

@@ -24,6 +24,7 @@ import dataclasses
 import hashlib
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -35,11 +36,12 @@ from interp.agent import Agent
 from interp.cache import RolloutCache, record_key, resolved_env_config
 from interp.config import canonical_json
 from interp.hooks import HookFn, NameFilter
-from interp.workers import Reset, Step, StepResult, default_workers, make_pool
+from interp.workers import Reset, Step, StepResult, WorkerDied, default_workers, make_pool
 
 Hooks = Sequence[tuple[NameFilter, HookFn]]
 ENGINE_VERSION = "hypodrive-rollout-2"  # bump when a change alters what records contain or how they are made
 PATTERN_HOOK = "attention_layer.hook_pattern"
+MAX_RESTARTS = 3  # pool restarts after worker deaths before a run gives up
 DEFAULT_CACHE = "default"  # sentinel: the cache at interp.cache.default_cache_dir()
 
 
@@ -236,6 +238,7 @@ class EngineStats:
     cached: int = 0
     steps: int = 0
     sim_seconds: float = 0.0
+    restarts: int = 0  # pools restarted after a worker died (its episodes rerun from their starts)
 
     @property
     def steps_per_second(self) -> float:
@@ -313,11 +316,15 @@ class RolloutEngine:
             if records[job.index] is not None:
                 bar.episode(job.condition.name, cached=True)
         try:
-            if misses:
-                for job, record in self._simulate(agent, env, misses, trace, bar):
-                    records[job.index] = record
-                    if job.key is not None and self.cache is not None:
-                        self.cache.set(job.key, record.to_dict())  # at once: a crash keeps what is done
+            while misses:
+                try:
+                    for job, record in self._simulate(agent, env, misses, trace, bar):
+                        records[job.index] = record
+                        if job.key is not None and self.cache is not None:
+                            self.cache.set(job.key, record.to_dict())  # at once: a crash keeps what is done
+                    misses = []
+                except WorkerDied as died:
+                    misses = self._after_worker_death(died, [job for job in misses if records[job.index] is None])
         except BaseException:
             self.close()  # workers may be mid-command: the next run starts a fresh pool
             raise
@@ -336,6 +343,21 @@ class RolloutEngine:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def _after_worker_death(self, died: WorkerDied, unfinished: list[_Job]) -> list[_Job]:
+        """Restart the pool and rerun the unfinished episodes from their starts (a worker that keeps dying
+        fails the run after ``MAX_RESTARTS``, saying so)."""
+        self.close()
+        self.stats.restarts += 1
+        if self.stats.restarts > MAX_RESTARTS:
+            raise RuntimeError(f"{died}\nworkers died {self.stats.restarts} times in this engine's life; giving up. "
+                               "Finished episodes are cached: fix the cause (memory? a set-up that crashes?) "
+                               "and rerun to resume.") from None
+        warnings.warn(f"{died}; restarting the pool and rerunning {len(unfinished)} unfinished episode(s) from "
+                      f"their starts (restart {self.stats.restarts} of at most {MAX_RESTARTS})", RuntimeWarning,
+                      stacklevel=3)
+        return [dataclasses.replace(job, obs=None, rows=(), actions=[], ret=0.0, near_ties=0, trace=None)
+                for job in unfinished]
 
     # -------------------------------------------------------------- cache
     def _serve_from_cache(self, agent: Agent, env: dict, jobs: list[_Job], records: list, trace: bool) -> list[_Job]:

@@ -170,6 +170,13 @@ def _worker_main(conn, env_config: Mapping, record_rows: bool, fast_sim: bool = 
     conn.close()
 
 
+class WorkerDied(RuntimeError):
+    """An environment worker process (or Ray actor) vanished mid-command: killed, out of memory, crashed.
+
+    Its slots' episodes are lost mid-way; the rollout engine restarts the pool and reruns them from their
+    starts (episodes are deterministic, so the records are the same as if nothing had happened)."""
+
+
 class PoolRounds:
     """``run`` for any pool with ``send``/``receive``/``busy`` (local processes, Ray actors): one lock-step round."""
 
@@ -252,8 +259,10 @@ class EnvPool(PoolRounds):
             try:
                 status, payload = self._conns[i].recv()
             except (EOFError, ConnectionError) as err:
-                raise RuntimeError(f"environment worker {i} died ({type(err).__name__}); "
-                                   "see its output above") from None
+                proc = self._procs[i]
+                proc.join(timeout=1)
+                raise WorkerDied(f"environment worker {i} (pid {proc.pid}) died mid-command "
+                                 f"({type(err).__name__}, exit code {proc.exitcode}); see its output above") from None
             if status == "error":
                 errors.append(payload)
             else:

