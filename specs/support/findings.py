@@ -63,17 +63,17 @@ def read_findings(path: Path) -> dict:
     return {"identity": data["identity"], "format": FORMAT, "findings": findings}
 
 
-def all_findings(folder: Path = CHECKPOINTS) -> dict[str, dict]:
-    """identity -> {spec id -> finding}."""
+def all_findings(folder: Path | None = None) -> dict[str, dict]:
+    """identity -> {spec id -> finding} over ``folder/*/findings.json`` (default: the bundled checkpoints)."""
     found: dict[str, dict] = {}
-    for path in sorted(Path(folder).glob("*/findings.json")):
+    for path in sorted(Path(folder or CHECKPOINTS).glob("*/findings.json")):
         data = read_findings(path)
         found.setdefault(data["identity"], {}).update(
             {k: {**v, "_source": str(path)} for k, v in data["findings"].items()})
     return found
 
 
-def findings_for(identity: str, folder: Path = CHECKPOINTS) -> dict[str, dict]:
+def findings_for(identity: str, folder: Path | None = None) -> dict[str, dict]:
     return all_findings(folder).get(identity, {})
 
 
