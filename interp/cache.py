@@ -9,7 +9,9 @@ of another checkpoint, config, start, intervention or library version.
 Storage is ``diskcache`` (SQLite + files): each record is one committed entry, so a run killed mid-way
 leaves only whole records, and several processes (pytest-xdist workers) may read and write at once.
 Values are plain dicts of builtins and numpy arrays (no pickled project classes), so a changed record class
-cannot unpickle into something stale: bump ``ENGINE_VERSION`` in ``interp.rollout`` instead.
+cannot unpickle into something stale: bump ``ENGINE_VERSION`` in ``interp.rollout`` instead. Each entry
+carries a SHA-256 of its bytes: bytes overwritten on disk are detected on read, warned about
+(``CacheCorruptionWarning``) and recomputed, never served.
 
 Location: ``$HYPODRIVE_CACHE_DIR`` or ``<project root>/.hypodrive-cache`` (gitignored). ``cache=None`` in
 the engine (``--no-cache`` on the command line) bypasses it; ``clear()`` empties it.
@@ -21,6 +23,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,18 @@ ENV_VAR = "HYPODRIVE_CACHE_DIR"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = PROJECT_ROOT / ".hypodrive-cache"
 KEY_SCHEMA = 1  # bump if the set of key fields changes
+ENTRY_MAGIC = b"hypodrive-record-1\0"  # entry = magic + sha256(payload) + payload (a pickle of the record dict)
+
+
+class CacheCorruptionWarning(RuntimeWarning):
+    """A cache entry's bytes changed on disk (or cannot be read): it is ignored and recomputed."""
+
+
+def _warn_corrupt(key: str, why: str) -> None:
+    import warnings
+
+    warnings.warn(f"rollout cache entry {key[:16]}... is corrupt: {why}; recomputing the episode "
+                  "(the new record replaces it)", CacheCorruptionWarning, stacklevel=3)
 VERSIONED_LIBRARIES = ("highway-env", "gymnasium", "torch", "numpy")
 
 
@@ -117,14 +132,31 @@ class RolloutCache:
         return cls(default_cache_dir())
 
     def get(self, key: str) -> dict | None:
+        """The record under ``key``, or None (a miss) if absent, stale or corrupt (corrupt: with a warning)."""
         try:
-            value = self._cache.get(key, default=None, retry=True)
-        except Exception:  # an unreadable entry (e.g. written by an incompatible numpy): recompute it
+            stored = self._cache.get(key, default=None, retry=True)
+        except Exception as err:  # the database itself could not be read for this entry
+            _warn_corrupt(key, f"unreadable ({type(err).__name__}: {err})")
+            return None
+        if stored is None:
+            return None
+        if not (isinstance(stored, bytes) and stored.startswith(ENTRY_MAGIC)):
+            return None  # written by an older hypodrive (a plain dict): recompute rather than trust it
+        digest, payload = stored[len(ENTRY_MAGIC):len(ENTRY_MAGIC) + 32], stored[len(ENTRY_MAGIC) + 32:]
+        if hashlib.sha256(payload).digest() != digest:
+            _warn_corrupt(key, "its checksum does not match its bytes")
+            return None
+        try:
+            value = pickle.loads(payload)  # only bytes this class wrote (the checksum matched)
+        except Exception as err:
+            _warn_corrupt(key, f"it does not decode ({type(err).__name__})")
             return None
         return value if isinstance(value, dict) else None
 
     def set(self, key: str, value: Mapping) -> None:
-        self._cache.set(key, dict(value), retry=True)
+        """Store a record with a SHA-256 of its bytes, so that bytes changed on disk are detected on read."""
+        payload = pickle.dumps(dict(value), protocol=5)
+        self._cache.set(key, ENTRY_MAGIC + hashlib.sha256(payload).digest() + payload, retry=True)
 
     def __contains__(self, key: str) -> bool:
         return key in self._cache

@@ -37,3 +37,47 @@ def test_a_worker_that_keeps_dying_fails_the_run_with_a_message_that_says_so(age
     with RolloutEngine(workers=1, slots=2, cache=None) as engine:
         with pytest.warns(RuntimeWarning), pytest.raises(RuntimeError, match="giving up.*rerun to resume"):
             engine.run(agent, _starts(tmp_path / "m", always=True))
+
+
+def _overwrite_record_bytes(cache_dir) -> int:
+    """Overwrite bytes inside every stored record, in the database files themselves (as a bad disk would)."""
+    from interp.cache import ENTRY_MAGIC
+
+    hits = 0
+    for path in cache_dir.iterdir():
+        if path.is_file() and path.name.startswith("cache.db"):
+            data = bytearray(path.read_bytes())
+            start = data.find(ENTRY_MAGIC)
+            while start >= 0:
+                at = start + len(ENTRY_MAGIC) + 32 + 40  # inside the payload, past the checksum
+                data[at:at + 4] = bytes(255 - b for b in data[at:at + 4])
+                hits += 1
+                start = data.find(ENTRY_MAGIC, start + 1)
+            path.write_bytes(bytes(data))
+    return hits
+
+
+def test_a_corrupted_cache_entry_is_detected_recomputed_and_replaced(agent, tmp_path):
+    from interp.cache import CacheCorruptionWarning
+
+    with RolloutEngine(workers=0, slots=2, cache=tmp_path / "c") as engine:
+        expected = engine.run(agent, SEEDS[:3])
+    assert _overwrite_record_bytes(tmp_path / "c") >= 1
+    with RolloutEngine(workers=0, slots=2, cache=tmp_path / "c") as engine:
+        with pytest.warns(CacheCorruptionWarning, match="corrupt"):
+            got = engine.run(agent, SEEDS[:3])
+        assert engine.stats.simulated >= 1  # recomputed, not served
+    assert got == expected
+    with RolloutEngine(workers=0, slots=2, cache=tmp_path / "c") as engine:  # the recomputed records replaced them
+        assert engine.run(agent, SEEDS[:3]) == expected and engine.stats.cached == 3
+
+
+def test_control_an_intact_cache_is_served_without_warnings(agent, tmp_path):
+    import warnings
+
+    with RolloutEngine(workers=0, slots=2, cache=tmp_path / "c") as engine:
+        expected = engine.run(agent, SEEDS[:3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with RolloutEngine(workers=0, slots=2, cache=tmp_path / "c") as engine:
+            assert engine.run(agent, SEEDS[:3]) == expected and engine.stats.cached == 3
