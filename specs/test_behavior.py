@@ -53,12 +53,15 @@ def test_collision_rate_on_held_out_seeds_is_below_the_bound(agent, untrained, e
     evidence.effect("collision rate", k / n, wilson_interval(k, n), n, p, better="lower", scale="proportion",
                     paired_seeds=seeds, outcomes={"treatment": [int(c) for c in crashed]},
                     rule=f"exact one-sided binomial test against {COLLISION_BOUND} at {ALPHA}")
-    crash = next((r for r in records if r.crashed), None)
-    if crash is not None:  # what a crash looks like, replayed from its seed and actions
-        from specs.support.filmstrip import episode_filmstrip
+    crashes = [r for r in records if r.crashed]
+    if crashes:  # what a crash looks like: interactive replays, attention and action values per step
+        from specs.support.filmstrip import episode_replay_figures
 
-        evidence.figure("filmstrip", condition="agent", caption=f"a crashed held-out episode (seed {crash.seed})",
-                        **episode_filmstrip(agent.env_config, crash.seed, crash.actions, agent.action_names))
+        replays, notes = episode_replay_figures(agent, engine, crashes, limit=2, what="crashed held-out")
+        for figure in replays:
+            evidence.figure(**figure)
+        for note in notes:
+            evidence.note(note)
     arrived = sum(r.arrived for r in records)
     evidence.effect("arrival rate", arrived / n, wilson_interval(arrived, n), n, better="higher", scale="proportion",
                     paired_seeds=seeds, outcomes={"treatment": [int(r.arrived) for r in records]})
@@ -181,6 +184,7 @@ def test_ablating_a_head_raises_collisions(agent, engine, budget, ablation_run, 
         evidence.record(verdict, name=f"{name}: collision rate change", better="lower", scale="proportion")
         rows.append({"label": name, "value": verdict.effect, "ci": list(verdict.ci)})
     evidence.figure("forest", rows=rows, xlabel="paired change in collision rate (ablated - plain)")
+    _discordant_pair_figures(agent, engine, ablation_run, evidence)
     holds, detail = _aa_control(engine, agent, budget, base, seed_offset)
     evidence.control("A/A: the plain agent on disjoint seeds", holds, detail)
     verdicts = [v.verdict for v in ablation_run.verdicts.values()]
@@ -189,6 +193,22 @@ def test_ablating_a_head_raises_collisions(agent, engine, budget, ablation_run, 
     if evidence.verdict == "inconclusive":
         evidence.conclude_inconclusive(ablation_run.summary())
     evidence.conclude(evidence.verdict == "supported", f"no head's ablation raises collisions:\n{ablation_run.summary()}")
+
+
+def _discordant_pair_figures(agent, engine, ablation_run, evidence) -> None:
+    """Side-by-side replays of discordant pairs (plain survived, ablated crashed), for the head with the largest
+    effect."""
+    from specs.support.filmstrip import ablation_pair_figures, discordant_pairs
+
+    if not ablation_run.verdicts:
+        return
+    name = max(ablation_run.verdicts, key=lambda n: ablation_run.verdicts[n].effect or 0.0)
+    seeds = discordant_pairs(ablation_run.records, "baseline", name)
+    figures, notes = ablation_pair_figures(agent, engine, seeds, int(name.rsplit(" ", 1)[1]), limit=1)
+    for figure in figures:
+        evidence.figure(**figure)
+    for note in notes:
+        evidence.note(note)
 
 
 def test_ablating_the_crossing_head_raises_collisions_more_than_ablating_another_head(

@@ -38,7 +38,18 @@ def test_crossing_head_attends_most_to_the_nearest_crossing_vehicle(agent, calib
                     control.numbers["n"])
     evidence.control("a further randomly initialised network", control.holds, control.summary)
     _scene_figure(evidence, agent, test_scenes[0], crossing_head)
+    _attention_scene(evidence, agent, test_scenes[0], f"every head's attention (crossing head: {crossing_head})")
     evidence.conclude(check.holds, check.summary)
+
+
+def _attention_scene(evidence, agent, scene, title: str) -> None:
+    """Each head's attention drawn from the ego to every observed vehicle of a built scene (best effort)."""
+    try:
+        from specs.support.filmstrip import attention_scene_figure
+
+        evidence.figure(**attention_scene_figure(agent, scene, title=title))
+    except Exception as err:  # a missing picture must not decide a spec
+        evidence.note(f"attention scene figure unavailable: {err}")
 
 
 def _scene_figure(evidence, agent, scene, head: int) -> None:
