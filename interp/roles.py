@@ -25,8 +25,12 @@ A role held by several heads lists them by effect size (largest first); specs us
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import os
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,6 +53,7 @@ CAUSAL_ALPHA = 0.05
 CAUSAL_MIN_EFFECT = 0.05
 CAUSAL_MAX_PAIRS = 200
 CAUSAL_BATCH_PAIRS = 50
+CACHE_VERSION = 1  # bump when the rules or the calibration family change (cached role maps are then ignored)
 
 
 # ------------------------------------------------------------------------------------------ attention profiles
@@ -324,3 +329,88 @@ def format_roles(data: dict) -> str:
                  f"categories; profile correlation {corr:.3f}" if corr is not None else
                  "split-half stability: n/a")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ cache per identity
+def _cache_dir() -> Path:
+    from interp.cache import default_cache_dir
+
+    return default_cache_dir() / "roles"
+
+
+def _key(agent, part: str, **settings) -> str:
+    payload = json.dumps({"v": CACHE_VERSION, "identity": agent.identity, "env": agent.env_config, "part": part,
+                          **settings}, sort_keys=True, default=str)
+    return f"{agent.identity}-{part}-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
+
+
+def _load(key: str) -> dict | None:
+    path = _cache_dir() / f"{key}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _save(key: str, data: dict) -> None:
+    folder = _cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{key}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, folder / f"{key}.json")
+    except OSError:  # a read-only cache costs a recomputation next time, nothing else
+        pass
+
+
+def role_map(agent, calibration: Callable[[], tuple[np.ndarray, dict]], *, engine=None, causal: bool = False,
+             skip_causal_reason: str = "", use_cache: bool = True, max_pairs: int = CAUSAL_MAX_PAIRS,
+             progress: bool = False) -> dict:
+    """The agent's role map (``RoleMap.to_dict()``), cached as JSON per checkpoint identity (and env config and
+    settings) under the rollout cache folder, ``roles/``: attention roles always, causal roles only with
+    ``causal`` and an engine (rollouts; their episodes are cached too). ``calibration()`` returns (observations
+    [B, N, F], category masks) of the role-calibration scenes (``fixtures.role_scenes.calibration``); it is
+    called only on a cache miss."""
+    att_key = _key(agent, "attention", n_null=N_NULL, n_scenes=N_SCENES)
+    data = _load(att_key) if use_cache else None
+    if data is None:
+        obs, masks = calibration()
+        data = find_roles(agent, obs, masks, causal=False).to_dict()
+        _save(att_key, data)
+    if causal and engine is not None:
+        cz_key = _key(agent, "causal", max_pairs=max_pairs, alpha=CAUSAL_ALPHA, min_effect=CAUSAL_MIN_EFFECT)
+        cz = _load(cz_key) if use_cache else None
+        if cz is None:  # episodes come from the rollout cache when they were simulated before
+            result = causal_roles(engine, agent, max_pairs=max_pairs, progress=progress)
+            cz = {"effects": result.effects, "roles": result.roles, "reasons": result.reasons,
+                  "seeds": list(result.seeds), "max_pairs": result.max_pairs}
+            _save(cz_key, cz)
+        return merge_causal(data, cz)
+    reason = skip_causal_reason or "causal roles need rollouts and were not requested in this run"
+    return merge_causal(data, {"effects": {}, "roles": {r: [] for r in CAUSAL_ROLES},
+                               "reasons": {r: f"not measured: {reason}" for r in CAUSAL_ROLES},
+                               "seeds": [0, 0], "max_pairs": 0, "measured": False})
+
+
+def cached_role_map(agent) -> dict | None:
+    """The cached attention role map of ``agent`` (with its causal roles if those were cached), or None."""
+    data = _load(_key(agent, "attention", n_null=N_NULL, n_scenes=N_SCENES))
+    if data is None:
+        return None
+    cz = _load(_key(agent, "causal", max_pairs=CAUSAL_MAX_PAIRS, alpha=CAUSAL_ALPHA,
+                    min_effect=CAUSAL_MIN_EFFECT))
+    return merge_causal(data, cz) if cz else data
+
+
+def merge_causal(data: dict, cz: dict) -> dict:
+    """A role map with its causal part replaced by ``cz`` (effects per metric and head, roles, reasons)."""
+    data = json.loads(json.dumps(data))
+    data["roles"] = {**{r: h for r, h in data["roles"].items() if r not in CAUSAL_ROLES}, **cz["roles"]}
+    data["reasons"] = {**{r: t for r, t in data["reasons"].items() if r not in CAUSAL_ROLES}, **cz["reasons"]}
+    for entry in data["heads"]:
+        h = entry["head"]
+        entry["effects"] = {metric: {k: per_head[h].get(k) for k in ("effect", "ci", "n", "p_value", "verdict")}
+                            for metric, per_head in cz["effects"].items()}
+        entry["roles"] = [r for r, hs in data["roles"].items() if h in hs]
+    data["causal"] = {"measured": cz.get("measured", True), "seeds": cz["seeds"], "max_pairs": cz["max_pairs"]}
+    return data

@@ -10,10 +10,6 @@ fixture skips it with a reason starting ``not-applicable:`` (never a pytest ERRO
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import os
-from pathlib import Path
 
 import pytest
 
@@ -21,7 +17,6 @@ from interp import roles as R
 
 ROLES = R.ROLES
 NOT_APPLICABLE = "not-applicable"
-CACHE_VERSION = 1  # bump when interp.roles' rule or the calibration family changes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,94 +92,13 @@ def require(resolution: RoleResolution) -> int:
 
 
 # ------------------------------------------------------------------------------------------ computing + cache
-def _cache_dir() -> Path:
-    from interp.cache import default_cache_dir
-
-    return default_cache_dir() / "roles"
-
-
-def _key(agent, part: str, **settings) -> str:
-    payload = json.dumps({"v": CACHE_VERSION, "identity": agent.identity, "env": agent.env_config, "part": part,
-                          **settings}, sort_keys=True, default=str)
-    return f"{agent.identity}-{part}-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
-
-
-def _load(key: str) -> dict | None:
-    path = _cache_dir() / f"{key}.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _save(key: str, data: dict) -> None:
-    folder = _cache_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{key}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, folder / f"{key}.json")
-    except OSError:  # a read-only cache costs a recomputation next time, nothing else
-        pass
-
-
-def calibration(agent, builder=None):
-    """(observations [B, N, F], category masks) of the role-calibration scenes for this agent's env."""
-    import numpy as np
-
-    from fixtures.builder import SceneBuilder
-    from fixtures.role_scenes import role_scenes, row_categories
-    from interp.seeds import SCENES
-
-    builder = builder or SceneBuilder(agent.env_config, snapshot=False)
-    scenes = role_scenes(builder, R.N_SCENES, SCENES["roles"])
-    return np.stack([s.observation for s in scenes]).astype(np.float32), row_categories(scenes, R.CATEGORIES)
-
-
 def role_map(agent, *, engine=None, causal: bool = False, skip_causal_reason: str = "", builder=None,
-             use_cache: bool = True, max_pairs: int = R.CAUSAL_MAX_PAIRS, progress: bool = False) -> dict:
-    """The agent's role map (``RoleMap.to_dict()``), cached per checkpoint identity: attention roles always,
-    causal roles only with ``causal`` and an engine (rollouts; their episodes are cached too)."""
-    att_key = _key(agent, "attention", n_null=R.N_NULL, n_scenes=R.N_SCENES)
-    data = _load(att_key) if use_cache else None
-    if data is None:
-        obs, masks = calibration(agent, builder)
-        data = R.find_roles(agent, obs, masks, causal=False).to_dict()
-        _save(att_key, data)
-    if causal and engine is not None:
-        cz_key = _key(agent, "causal", max_pairs=max_pairs, alpha=R.CAUSAL_ALPHA, min_effect=R.CAUSAL_MIN_EFFECT)
-        cz = _load(cz_key) if use_cache else None
-        if cz is None:
-            result = R.causal_roles(engine, agent, max_pairs=max_pairs, progress=progress)
-            cz = {"effects": result.effects, "roles": result.roles, "reasons": result.reasons,
-                  "seeds": list(result.seeds), "max_pairs": result.max_pairs}
-            _save(cz_key, cz)
-        return merge_causal(data, cz)
-    reason = skip_causal_reason or "causal roles need rollouts and were not requested in this run"
-    return merge_causal(data, {"effects": {}, "roles": {r: [] for r in R.CAUSAL_ROLES},
-                               "reasons": {r: f"not measured: {reason}" for r in R.CAUSAL_ROLES},
-                               "seeds": [0, 0], "max_pairs": 0, "measured": False})
+             use_cache: bool = True, progress: bool = False) -> dict:
+    """The agent's role map (``interp.roles.role_map``), calibration scenes from ``fixtures.role_scenes``."""
+    from fixtures.role_scenes import calibration
+
+    return R.role_map(agent, lambda: calibration(agent.env_config, builder), engine=engine, causal=causal,
+                      skip_causal_reason=skip_causal_reason, use_cache=use_cache, progress=progress)
 
 
-def cached_role_map(agent) -> dict | None:
-    """The cached attention role map of ``agent`` (with its causal roles if those were cached), or None."""
-    data = _load(_key(agent, "attention", n_null=R.N_NULL, n_scenes=R.N_SCENES))
-    if data is None:
-        return None
-    cz = _load(_key(agent, "causal", max_pairs=R.CAUSAL_MAX_PAIRS, alpha=R.CAUSAL_ALPHA,
-                    min_effect=R.CAUSAL_MIN_EFFECT))
-    return merge_causal(data, cz) if cz else data
-
-
-def merge_causal(data: dict, cz: dict) -> dict:
-    """A role map with its causal part replaced by ``cz`` (effects per metric and head, roles, reasons)."""
-    data = json.loads(json.dumps(data))
-    data["roles"] = {**{r: h for r, h in data["roles"].items() if r not in R.CAUSAL_ROLES}, **cz["roles"]}
-    data["reasons"] = {**{r: t for r, t in data["reasons"].items() if r not in R.CAUSAL_ROLES}, **cz["reasons"]}
-    for entry in data["heads"]:
-        h = entry["head"]
-        entry["effects"] = {metric: {k: per_head[h].get(k) for k in ("effect", "ci", "n", "p_value", "verdict")}
-                            for metric, per_head in cz["effects"].items()}
-        entry["roles"] = [r for r, hs in data["roles"].items() if h in hs]
-    data["causal"] = {"measured": cz.get("measured", True), "seeds": cz["seeds"], "max_pairs": cz["max_pairs"]}
-    return data
+cached_role_map = R.cached_role_map
