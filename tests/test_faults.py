@@ -81,3 +81,79 @@ def test_control_an_intact_cache_is_served_without_warnings(agent, tmp_path):
         warnings.simplefilter("error")
         with RolloutEngine(workers=0, slots=2, cache=tmp_path / "c") as engine:
             assert engine.run(agent, SEEDS[:3]) == expected and engine.stats.cached == 3
+
+
+def _cached_entries(directory) -> int:
+    from interp.cache import RolloutCache
+
+    if not directory.exists():
+        return 0
+    with RolloutCache(directory) as cache:
+        return len(cache)
+
+
+def _interrupt_when_cached(args: list[str], cache_dir, at_least: int, env: dict | None = None):
+    """Start ``args``, send SIGINT (Ctrl-C) once ``at_least`` records are cached; return the process."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.planted import ROOT
+
+    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, **(env or {})})
+    for _ in range(1200):  # polls, not a wall-clock bound on the test's outcome
+        if proc.poll() is not None or _cached_entries(cache_dir) >= at_least:
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None, "the run finished before it could be interrupted: give it more episodes"
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    return proc
+
+
+def test_ctrl_c_in_evaluate_then_a_rerun_resumes_from_the_cache_and_gives_the_same_result(tmp_path):
+    import json
+
+    from interp.cli import main
+    from tests.planted import ROOT
+
+    reference = str(ROOT / "checkpoints" / "reference")
+    common = ["evaluate", "--checkpoint", reference, "--episodes", "24", "--seed", "300", "--workers", "1",
+              "--no-progress"]
+    cache = tmp_path / "cache"
+    proc = _interrupt_when_cached(["-m", "interp", *common, "--cache-dir", str(cache)], cache, at_least=3)
+    assert proc.returncode == 130
+    cached = _cached_entries(cache)
+    assert 3 <= cached < 24
+    assert main([*common, "--cache-dir", str(cache), "--json", str(tmp_path / "resumed.json")]) == 0
+    assert main([*common, "--no-cache", "--json", str(tmp_path / "clean.json")]) == 0
+    resumed, clean = (json.loads((tmp_path / f"{n}.json").read_text())["episodes"] for n in ("resumed", "clean"))
+    assert resumed == clean and _cached_entries(cache) == 24
+
+
+def test_ctrl_c_in_pytest_specs_then_a_rerun_resumes_and_reaches_the_same_verdict(tmp_path):
+    """The held-out collision spec, interrupted mid-rollout, then rerun on the same cache: the same evidence
+    (verdict and effects) as an uninterrupted run on a fresh cache."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.planted import ROOT
+
+    spec = ["-m", "pytest", "specs/test_behavior.py", "-k", "collision_rate", "--profile", "quick", "-q",
+            "-p", "no:randomly"]
+    cache, fresh = tmp_path / "cache", tmp_path / "fresh"
+    proc = _interrupt_when_cached([*spec, f"--report-dir={tmp_path / 'r0'}"], cache, at_least=5,
+                                  env={"HYPODRIVE_CACHE_DIR": str(cache)})
+    assert proc.returncode != 0 and _cached_entries(cache) >= 5
+    import os
+
+    for name, directory in (("resumed", cache), ("clean", fresh)):
+        subprocess.run([sys.executable, *spec, f"--report-dir={tmp_path / name}"], cwd=ROOT, check=False,
+                       capture_output=True, env={**os.environ, "HYPODRIVE_CACHE_DIR": str(directory)}, timeout=600)
+    resumed, clean = (json.loads((tmp_path / n / "evidence.json").read_text())["specs"] for n in ("resumed", "clean"))
+    assert [(s["verdict"], s["effects"]) for s in resumed] == [(s["verdict"], s["effects"]) for s in clean]
+    assert resumed and resumed[0]["effects"]
