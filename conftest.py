@@ -19,6 +19,7 @@ from specs.support import findings as findings_mod
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "reference"
+SPECS_DIR = ROOT / "specs"  # tests under it are specs: each gets an evidence entry
 SESSION = pytest.StashKey[dict]()
 
 
@@ -263,7 +264,7 @@ _RECORDED = pytest.StashKey[bool]()
 
 
 def _is_spec(item: pytest.Item) -> bool:
-    return str(item.fspath).startswith(str(ROOT / "specs"))
+    return str(item.fspath).startswith(str(SPECS_DIR))
 
 
 def _reason_text(report) -> str:
@@ -303,7 +304,7 @@ def _agent_if_loadable(config: pytest.Config):
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Known findings of the agent under test are expected (with their verdict), for that checkpoint identity only."""
-    if not any(str(item.fspath).startswith(str(ROOT / "specs")) for item in items):
+    if not any(_is_spec(item) for item in items):
         return  # a run of the machinery's tests only: no agent needed
     agent = _agent_if_loadable(config)
     if agent is None:
