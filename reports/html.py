@@ -92,7 +92,12 @@ def build_html(evidence: dict, *, diff: dict | None = None, replays: ReplayEmbed
     ]
     if diff is not None:
         parts.append(_diff_section(diff))
-    parts += [_run_section(run), _spec_table(specs), "<h2>Specs in detail</h2>"]
+    parts += [_run_section(run)]
+    if run.get("role_map"):  # heads x categories and heads x ablation effects (reports/roles.py)
+        from reports.roles import role_map_html
+
+        parts.append(role_map_html(run["role_map"]))
+    parts += [_spec_table(specs), "<h2>Specs in detail</h2>"]
     parts += [_spec_section(i, entry, replays) for i, entry in enumerate(specs)]
     if replays.used:
         parts.append(f"<script>{PLAYER_JS}</script>")
@@ -134,7 +139,7 @@ def _run_section(run: dict) -> str:
         if run.get(key) is not None:
             rows.append((key.replace("_", " "), _json_details(run[key])))
     known = {"checkpoint", "baseline_checkpoint", "profile", "started", "finished", "git_commit", "head_roles",
-             "seeds", "versions", "agent_config", "env_config"}
+             "seeds", "versions", "agent_config", "env_config", "role_map"}
     for key in sorted(set(run) - known):
         value = run[key]
         rows.append((key, _e(value) if isinstance(value, (str, int, float)) else _json_details(value)))

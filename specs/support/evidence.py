@@ -168,7 +168,10 @@ class SpecEvidence:
         name = entry.get("data", {}).get("name") or entry.get("nodeid")
         ties = entry.get("near_ties")
         tie_text = f" (near-tie episodes {ties['with_near_tie']}/{ties['episodes']})" if ties else ""
-        return f"[{entry.get('outcome')}/{entry.get('verdict')}] {name}: {effects}{tie_text}"
+        if not effects and entry.get("reason"):
+            effects = entry["reason"].splitlines()[0][:160]
+        verdict = entry.get("verdict") or "no verdict"
+        return f"[{entry.get('outcome')}/{verdict}] {name}: {effects}{tie_text}"
 
 
 def entry_verdict(verdict: str | None, ended: bool, outcome: str | None, report=None) -> str | None:
