@@ -107,10 +107,11 @@ def attention_scene_figure(agent, scene, *, title: str | None = None) -> dict:
                 "length": float(vehicle.LENGTH), "width": float(vehicle.WIDTH), "label": label}
 
     observed = [name for name, row in scene.rows.items() if name != "ego" and row is not None]
-    vehicles = [shape(name, name + (" (nearest crossing)" if name == scene.nearest_crossing else ""))
-                for name in observed]
+    vehicles = [shape(name, name) for name in observed]
     heads = {f"head {h}": [float(pattern[h, scene.rows[name]]) for name in observed] for h in range(pattern.shape[0])}
-    figure = {"kind": "attention_scene", "ego": shape("ego", "ego"), "vehicles": vehicles, "heads": heads}
+    figure = {"kind": "attention_scene", "ego": shape("ego", "ego"), "vehicles": vehicles, "heads": heads,
+              "caption": f"nearest crossing vehicle: {scene.nearest_crossing or 'none'}; line width and shade by "
+                         "attention weight"}
     if title:
         figure["title"] = title
     return figure
