@@ -79,6 +79,9 @@ def test_attention_to_a_crossing_vehicle_rises_as_it_nears_the_conflict_point(ag
     evidence.figure("line", x=check.numbers["distances"], xlabel="distance to conflict point [m]",
                     ylabel=f"head {crossing_head} attention to the crossing car",
                     series={f"sweep {i}": c for i, c in enumerate(check.numbers["curves"])})
+    if sweeps:  # the first sweep's farthest and nearest scenes, every head's attention drawn on them
+        for scene, d in ((sweeps[0].scenes[0], sweeps[0].distances[0]), (sweeps[0].scenes[-1], sweeps[0].distances[-1])):
+            _attention_scene(evidence, agent, scene, f"sweep 0, crossing car {d:.0f} m from the conflict point")
     control = claims.attention_rises_when_nearer(controls.uniform_attention(agent.model), crossing_head, sweeps)
     evidence.control("uniform attention (zero queries)", control.holds, control.summary)
     evidence.note(f"agent: {check.summary}")
