@@ -369,6 +369,18 @@ def _baseline_diff(config: pytest.Config, evidence: dict, out: Path) -> dict | N
     return diff_evidence(load(path), evidence).to_dict()
 
 
+def _rescue_evidence(evidence) -> str:
+    """Save the measured evidence in the temp folder when the report folder cannot take it; say where."""
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / f"hypodrive-evidence-{int(time.time())}.json"
+    try:
+        path.write_text(json.dumps(evidence, indent=1, default=str))
+    except OSError:
+        return " The evidence could not be saved elsewhere either."
+    return f" The evidence measured in this run was saved to {path}."
+
+
 def _without_baseline_options(args) -> list[str]:
     """The invocation's arguments minus ``--baseline-*`` options and their values."""
     out, skip = [], False
@@ -398,8 +410,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state["role_map"] = cached_role_map(state["agent"])
     from reports.schema import EvidenceError
 
+    from reports.atomic import ReportWriteError
+
     try:
         state["report"] = _write_report(config, state["evidence"])
+    except ReportWriteError as err:  # full or read-only disk: nothing half-written; keep the evidence elsewhere
+        state["report"] = f"NOT written: {err}{_rescue_evidence(state['evidence'])}"
+        session.exitstatus = session.exitstatus or 1
+        return
     except EvidenceError as err:  # a spec recorded malformed evidence: keep what was measured, say what is wrong
         out = Path(config.getoption("--report-dir"))
         out.mkdir(parents=True, exist_ok=True)

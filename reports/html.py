@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from reports import figures as figures_mod
+from reports.atomic import write_files
 from reports.replay import PLAYER_CSS, PLAYER_JS, ReplayEmbedder
-from reports.schema import save, validate
+from reports.schema import validate
 
 VERDICT_STYLE = {  # verdict -> (text colour, background, label)
     "supported": ("#14532d", "#bbf7d0", "supported"),
@@ -60,17 +61,12 @@ def write_report(evidence: dict, out_dir: str | os.PathLike, *, diff: dict | Non
     """
     validate(evidence)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save(evidence, out / "evidence.json")
-    page = out / "index.html"
-    tmp = page.with_name(f".index.html.{os.getpid()}.tmp")
     replays = ReplayEmbedder()  # replays past its size cap become files beside index.html
-    tmp.write_text(build_html(evidence, diff=diff, replays=replays), encoding="utf-8")
-    for name, text in replays.files.items():
-        (out / name).parent.mkdir(parents=True, exist_ok=True)
-        (out / name).write_text(text, encoding="utf-8")
-    os.replace(tmp, page)
-    return page
+    page = build_html(evidence, diff=diff, replays=replays)
+    evidence_text = json.dumps(evidence, indent=1, allow_nan=False) + "\n"
+    # All files or none, never half of one (a full or read-only disk raises ReportWriteError, changing nothing).
+    write_files(out, {**replays.files, "evidence.json": evidence_text, "index.html": page})
+    return out / "index.html"
 
 
 def build_html(evidence: dict, *, diff: dict | None = None, replays: ReplayEmbedder | None = None) -> str:

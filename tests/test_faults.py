@@ -161,3 +161,54 @@ def test_ctrl_c_in_pytest_specs_then_a_rerun_resumes_and_reaches_the_same_verdic
     resumed, clean = (json.loads((tmp_path / n / "evidence.json").read_text())["specs"] for n in ("resumed", "clean"))
     assert [(s["verdict"], s["effects"]) for s in resumed] == [(s["verdict"], s["effects"]) for s in clean]
     assert resumed and resumed[0]["effects"]
+
+
+def _write_report_limited(out, *limit: str):
+    import subprocess
+    import sys
+
+    from tests.planted import ROOT
+
+    return subprocess.run([sys.executable, "-m", "tests.report_writer", str(out), *limit], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _earlier_report(folder):
+    folder.mkdir()
+    for name in ("evidence.json", "index.html"):
+        (folder / name).write_text(f"earlier {name}\n")
+    return {p.name: p.read_text() for p in folder.iterdir()}
+
+
+def test_a_report_on_a_full_disk_fails_clearly_and_leaves_the_earlier_report_whole(tmp_path):
+    out = tmp_path / "report"
+    before = _earlier_report(out)
+    done = _write_report_limited(out, "fsize", "4096")  # every file this process writes stops at 4 kB
+    assert done.returncode == 3, done.stderr
+    assert "could not write the report" in done.stdout and "File too large" in done.stdout
+    assert "--report-dir" in done.stdout
+    assert {p.name: p.read_text() for p in out.iterdir()} == before  # no half file, no temp file left
+
+
+def test_a_report_in_a_read_only_folder_fails_clearly_and_changes_nothing(tmp_path):
+    import os
+
+    out = tmp_path / "report"
+    before = _earlier_report(out)
+    os.chmod(tmp_path, 0o755)
+    os.chmod(out, 0o555)
+    try:
+        done = _write_report_limited(out, "user")
+    finally:
+        os.chmod(out, 0o755)
+    assert done.returncode == 3, done.stderr
+    assert "could not write the report" in done.stdout and "Permission denied" in done.stdout
+    assert {p.name: p.read_text() for p in out.iterdir()} == before
+
+
+def test_control_the_same_writer_without_a_limit_writes_both_files(tmp_path):
+    out = tmp_path / "report"
+    _earlier_report(out)
+    done = _write_report_limited(out, "none")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (out / "evidence.json").read_text().startswith("{") and "<html" in (out / "index.html").read_text()
