@@ -210,7 +210,7 @@ def build_replay(agent, seed: int, *, ablate_head: int | None = None, against: A
     for name, spec in conditions.items():
         record = by_name[name]
         run_agent = spec if spec is not None and hasattr(spec, "action_names") and hasattr(spec, "model") else agent
-        label = "agent" if name == PRIMARY else name.replace("ablate_heads=", "head ablated: ")
+        label = "agent" if name == PRIMARY else name.replace("ablate_heads=", "head ablated: ").removeprefix("checkpoint ")
         run = replay_run(record, env, action_names=run_agent.action_names, label=label, render=render,
                          fast_sim=fast_sim, identity=getattr(run_agent, "identity", None))
         if name.startswith("ablate_heads="):

@@ -66,6 +66,24 @@ def test_replay_actions_equal_the_evaluate_records(tmp_path, seed, crashes):
         assert image.n_frames == record["length"] + 1
 
 
+def test_side_by_side_replay_equals_the_evaluate_records_of_both_conditions(tmp_path):
+    """Seed 3: the plain agent arrives, with head 1 ablated it crashes (a discordant pair); both runs of the
+    replay are the episodes `evaluate --ablate-head 1 --compare` recorded."""
+    out = tmp_path / "evaluate.json"
+    assert cli.main(["evaluate", "--checkpoint", str(REFERENCE), "--seed", "3", "--episodes", "1", "--workers", "0",
+                     "--ablate-head", "1", "--compare", "--no-cache", "--no-progress", "--json", str(out)]) == 0
+    records = {e["condition"]: e for e in json.loads(out.read_text())["episodes"]}
+    data = tmp_path / "pair.json"
+    assert cli.main(["replay", "--checkpoint", str(REFERENCE), "--seed", "3", "--ablate-head", "1", "--no-cache",
+                     "--out", str(tmp_path / "pair.mp4"), "--json", str(data)]) == 0
+    replay = json.loads(data.read_text())
+    for run in replay["runs"]:
+        record = records[run["condition"]]
+        assert (run["actions"], run["crashed"], run["arrived"]) == (record["actions"], record["crashed"], record["arrived"])
+    assert replay["divergence"] == divergence_step(*(r["actions"] for r in replay["runs"]))
+    assert replay["n_frames"] == max(r["length"] for r in replay["runs"]) + 1
+
+
 def test_json_holds_q_values_softmax_and_attention_per_step(replays):
     data = replays[CRASH_SEED].to_dict()
     run = replays[CRASH_SEED].runs[0]
