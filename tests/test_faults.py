@@ -212,3 +212,22 @@ def test_control_the_same_writer_without_a_limit_writes_both_files(tmp_path):
     done = _write_report_limited(out, "none")
     assert done.returncode == 0, done.stdout + done.stderr
     assert (out / "evidence.json").read_text().startswith("{") and "<html" in (out / "index.html").read_text()
+
+
+def test_two_runs_sharing_one_cache_at_once_get_the_same_records(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from interp.cli import main
+    from tests.planted import ROOT
+
+    common = ["-m", "interp", "evaluate", "--checkpoint", str(ROOT / "checkpoints" / "reference"), "--episodes", "8",
+              "--seed", "400", "--workers", "1", "--no-progress", "--cache-dir", str(tmp_path / "shared")]
+    procs = [subprocess.Popen([sys.executable, *common, "--json", str(tmp_path / f"run{i}.json")], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (0, 1)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outputs]
+    assert main(common[2:-2] + ["--no-cache", "--json", str(tmp_path / "alone.json")]) == 0
+    runs = [json.loads((tmp_path / f"{name}.json").read_text())["episodes"] for name in ("run0", "run1", "alone")]
+    assert runs[0] == runs[1] == runs[2]
