@@ -165,7 +165,7 @@ class SpecEvidence:
     @staticmethod
     def summary_line(entry: dict) -> str:
         effects = "; ".join(_format_effect(e) for e in entry.get("effects", [])[:2])
-        name = entry.get("data", {}).get("name") or entry.get("nodeid")
+        name = entry.get("nodeid", "").split("::")[-1] or entry.get("data", {}).get("name")  # params shown
         ties = entry.get("near_ties")
         tie_text = f" (near-tie episodes {ties['with_near_tie']}/{ties['episodes']})" if ties else ""
         if not effects and entry.get("reason"):
