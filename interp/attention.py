@@ -23,9 +23,10 @@ from interp.errors import ConfigError
 from interp.evidence import Evidence
 from interp.interventions import Observations, to_tensor
 from interp.model import EgoAttentionNetwork
+from interp import names
 
 EMPTY_ROW = -1
-PATTERN_HOOK = "attention_layer.hook_pattern"
+PATTERN_HOOK = names.PATTERN
 
 
 def _presence(model: EgoAttentionNetwork, x: torch.Tensor) -> np.ndarray:

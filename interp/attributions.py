@@ -42,6 +42,7 @@ from captum.metrics import infidelity, sensitivity_max
 from interp.evidence import Evidence
 from interp.features import FeatureLayout, reference_layout
 from interp.model import EgoAttentionNetwork
+from interp.batch import as_batch
 
 INTERNAL_BATCH = 8192  # examples x steps per captum forward pass
 ABLATION_CHUNK = 512  # scenes per captum call in vehicle_ablation
@@ -215,7 +216,7 @@ def integrated_gradients(model: EgoAttentionNetwork, obs: np.ndarray | torch.Ten
                          action_names: Sequence[str] | None = None,
                          layout: FeatureLayout | None = None) -> Attribution:
     """IG from the far-and-still baseline, with its convergence delta and optional sanity figures."""
-    layout, target, x = layout or reference_layout(), _target(target), _batch(obs)
+    layout, target, x = layout or reference_layout(), _target(target), as_batch(obs)
     forward = ContinuousForward(model, target, layout)
     inputs, presence = forward.split(x)
     base_inputs, _ = forward.split(baseline.build(x, layout))
@@ -241,7 +242,7 @@ def saliency(model: EgoAttentionNetwork, obs: np.ndarray | torch.Tensor, target:
              sanity_scenes: int = 0, seed: int = 0, action_names: Sequence[str] | None = None,
              layout: FeatureLayout | None = None) -> Attribution:
     """|dF/d feature| at the scene; per vehicle, the sum of absolute gradients over its features."""
-    layout, target, x = layout or reference_layout(), _target(target), _batch(obs)
+    layout, target, x = layout or reference_layout(), _target(target), as_batch(obs)
     forward = ContinuousForward(model, target, layout)
     inputs, presence = forward.split(x)
     method = Saliency(forward)
@@ -265,7 +266,7 @@ def layer_conductance(model: EgoAttentionNetwork, obs: np.ndarray | torch.Tensor
                       layout: FeatureLayout | None = None) -> LayerAttribution:
     """Conductance of each unit of hook point ``hook`` (e.g. ``others_embedding.hook_hidden.1``,
     ``output_layer.hook_hidden.0``) along the IG path from the far-and-still baseline."""
-    layout, target, x = layout or reference_layout(), _target(target), _batch(obs)
+    layout, target, x = layout or reference_layout(), _target(target), as_batch(obs)
     forward = ContinuousForward(model, target, layout)
     inputs, presence = forward.split(x)
     base_inputs, _ = forward.split(baseline.build(x, layout))
@@ -285,7 +286,7 @@ def neuron_conductance(model: EgoAttentionNetwork, obs: np.ndarray | torch.Tenso
                        n_steps: int = 50, action_names: Sequence[str] | None = None,
                        layout: FeatureLayout | None = None) -> Attribution:
     """Attributions of each row's features to the target *through one unit* of hook point ``hook``."""
-    layout, target, x = layout or reference_layout(), _target(target), _batch(obs)
+    layout, target, x = layout or reference_layout(), _target(target), as_batch(obs)
     forward = ContinuousForward(model, target, layout)
     inputs, presence = forward.split(x)
     base_inputs, _ = forward.split(baseline.build(x, layout))
@@ -307,7 +308,7 @@ def vehicle_ablation(model: EgoAttentionNetwork, obs: np.ndarray | torch.Tensor,
     """Whole-row attributions: FeatureAblation (``method="ablation"``) or ShapleyValueSampling (``"shapley"``)
     over feature groups = rows. ``removal="absent"`` empties the row (presence 0), ``"far_still"`` moves it
     to the IG baseline's far point at rest."""
-    layout, target, x = layout or reference_layout(), _target(target), _batch(obs)
+    layout, target, x = layout or reference_layout(), _target(target), as_batch(obs)
     removed = {"absent": absent_baseline, "far_still": lambda o: baseline.build(o, layout)}
     if removal not in removed:
         raise ValueError(f"removal must be one of {sorted(removed)}, got {removal!r}")
@@ -397,10 +398,6 @@ def _with_grad(inputs: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor 
 def _target(target: QTarget | int) -> QTarget:
     return target if isinstance(target, QTarget) else QTarget(int(target))
 
-
-def _batch(obs: np.ndarray | torch.Tensor) -> torch.Tensor:
-    x = obs.detach().float() if isinstance(obs, torch.Tensor) else torch.as_tensor(np.asarray(obs, dtype=np.float32))
-    return x[None] if x.ndim == 2 else x
 
 
 def _hook_module(model: EgoAttentionNetwork, hook: str) -> torch.nn.Module:

@@ -22,9 +22,10 @@ import torch
 from interp.evidence import Evidence
 from interp.interventions import HEAD_OUT_HOOK, Observations, head_ablation, to_tensor
 from interp.model import EgoAttentionNetwork
+from interp import names
 
-EGO_HOOK = "attention_layer.hook_ego"
-RESIDUAL_HOOK = "hook_residual"
+EGO_HOOK = names.EGO
+RESIDUAL_HOOK = names.RESIDUAL
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

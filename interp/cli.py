@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from interp import names
 from interp.errors import HypodriveError
 
 DESCRIPTION = """\
@@ -138,8 +139,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     hooks = ablate_heads(args.ablate_head, agent.n_heads) if args.ablate_head else []
     with torch.no_grad():
         q, cache = agent.model.run_with_cache(torch.from_numpy(obs.astype(np.float32)),
-                                              "attention_layer.hook_pattern", fwd_hooks=hooks)
-    np.savez(args.out, q_values=q.numpy(), attention=cache["attention_layer.hook_pattern"].numpy(),
+                                              names.PATTERN, fwd_hooks=hooks)
+    np.savez(args.out, q_values=q.numpy(), attention=cache[names.PATTERN].numpy(),
              action_names=np.array(agent.action_names))
     print(f"wrote {args.out}: q_values {tuple(q.shape)}, attention {tuple(cache['attention_layer.hook_pattern'].shape)} "
           f"(checkpoint identity {agent.identity}, heads {agent.n_heads})")

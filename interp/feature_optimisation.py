@@ -23,6 +23,8 @@ import torch
 from interp.evidence import Evidence
 from interp.features import FeatureLayout, reference_layout
 from interp.model import EgoAttentionNetwork
+from interp.batch import as_batch
+from interp import names
 
 POSITION_MOTION = ("x", "y", "vx", "vy")
 
@@ -45,9 +47,9 @@ class Objective:
         if self.kind == "unit":
             return (self.hook,)
         if self.kind in ("attention", "log_attention"):
-            return ("attention_layer.hook_pattern",)
+            return (names.PATTERN,)
         if self.kind == "score":
-            return ("attention_layer.hook_scores",)
+            return (names.SCORES,)
         return ()
 
     def __call__(self, q: torch.Tensor, cache: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -57,11 +59,11 @@ class Objective:
             act = cache[self.hook]
             return act[(slice(None), *self.unit)]
         if self.kind == "attention":
-            return self._row(cache["attention_layer.hook_pattern"][:, self.head, 0])
+            return self._row(cache[names.PATTERN][:, self.head, 0])
         if self.kind == "log_attention":
-            return torch.log(self._row(cache["attention_layer.hook_pattern"][:, self.head, 0]).clamp_min(1e-30))
+            return torch.log(self._row(cache[names.PATTERN][:, self.head, 0]).clamp_min(1e-30))
         if self.kind == "score":
-            return self._row(cache["attention_layer.hook_scores"][:, self.head, 0])
+            return self._row(cache[names.SCORES][:, self.head, 0])
         raise ValueError(f"unknown objective kind {self.kind!r}")
 
     def _row(self, per_row: torch.Tensor) -> torch.Tensor:
@@ -127,7 +129,7 @@ def optimise_features(model: EgoAttentionNetwork, obs: np.ndarray | torch.Tensor
     bad = [f for f in features if f not in (*POSITION_MOTION, "heading")]
     if bad:
         raise ValueError(f"features {bad} cannot be optimised; choose from {(*POSITION_MOTION, 'heading')}")
-    x0 = _batch(obs)
+    x0 = as_batch(obs)
     moved = _free_rows(x0, rows, layout)
     cols = [layout.index(f) for f in POSITION_MOTION]
     free_cols = torch.tensor([f in features for f in POSITION_MOTION])
@@ -210,7 +212,3 @@ def _forward(model: EgoAttentionNetwork, x: torch.Tensor, names: Sequence[str]) 
 
     return model.run_with_hooks(x, [(lambda n: n in names, keep)]), cache
 
-
-def _batch(obs: np.ndarray | torch.Tensor) -> torch.Tensor:
-    x = obs.detach().float() if isinstance(obs, torch.Tensor) else torch.as_tensor(np.asarray(obs, dtype=np.float32))
-    return x[None] if x.ndim == 2 else x

@@ -27,9 +27,11 @@ from interp.errors import ConfigError
 from interp.evidence import Evidence
 from interp.hooks import HookFn, HookPoint
 from interp.model import EgoAttentionNetwork
+from interp.batch import as_batch
+from interp import names
 
-Z_HOOK = "attention_layer.hook_z"
-HEAD_OUT_HOOK = "attention_layer.hook_head_out"
+Z_HOOK = names.Z
+HEAD_OUT_HOOK = names.HEAD_OUT
 Observations = Union[np.ndarray, torch.Tensor]
 Hooks = list[tuple[str, HookFn]]
 AblationMode = Literal["zero", "mean", "resample"]
@@ -38,14 +40,7 @@ ABLATION_MODES = ("zero", "mean", "resample")
 MIN_PATCH_GAP = 1e-6
 
 
-def to_tensor(obs: Observations) -> torch.Tensor:
-    """Observations as a float32 tensor [B, N, F] (one [N, F] scene becomes a batch of one)."""
-    x = torch.as_tensor(np.asarray(obs, dtype=np.float32)) if not isinstance(obs, torch.Tensor) else obs.float()
-    if x.ndim == 2:
-        x = x[None]
-    if x.ndim != 3:
-        raise ConfigError(f"observations must be [batch, rows, features], got shape {tuple(x.shape)}")
-    return x
+to_tensor = as_batch  # the old name, kept for callers
 
 
 def array_digest(value: Observations | None) -> dict | None:
@@ -185,7 +180,7 @@ class Ablation(Intervention):
         def draw(act: torch.Tensor) -> torch.Tensor:
             return ref[drawn["index"]]
 
-        return [("hook_input", remember), (self.hook, _replace_fn(self.hook, self.units, draw))]
+        return [(names.INPUT, remember), (self.hook, _replace_fn(self.hook, self.units, draw))]
 
     def describe(self) -> dict:
         return {"kind": "ablation", "hook": self.hook, "units": None if self.units is None else list(self.units),

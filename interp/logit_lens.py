@@ -20,10 +20,11 @@ import torch
 from interp.evidence import Evidence
 from interp.interventions import HEAD_OUT_HOOK, Observations, to_tensor
 from interp.model import EgoAttentionNetwork
+from interp import names
 
-EGO_HOOK = "attention_layer.hook_ego"
-COMBINED_HOOK = "attention_layer.hook_combined"
-RESIDUAL_HOOK = "hook_residual"
+EGO_HOOK = names.EGO
+COMBINED_HOOK = names.COMBINED
+RESIDUAL_HOOK = names.RESIDUAL
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -26,8 +26,10 @@ from statsmodels.stats.multitest import multipletests
 from interp.evidence import Evidence
 from interp.features import FeatureLayout, reference_layout
 from interp.model import EgoAttentionNetwork
+from interp.batch import as_batch
+from interp import names
 
-HEAD_OUT = "attention_layer.hook_head_out"
+HEAD_OUT = names.HEAD_OUT
 CHUNK = 4096
 
 
@@ -53,7 +55,7 @@ def activations(model: EgoAttentionNetwork, obs: np.ndarray | torch.Tensor, hook
     """Activations of one hook point over a scene set ``obs`` [B, N, F], run in chunks."""
     if hook not in model.hook_dict:
         raise KeyError(f"no hook point {hook!r}; this model has: {', '.join(model.hook_dict)}")
-    x = _batch(obs)
+    x = as_batch(obs)
     parts = [model.run_with_cache(x[s:s + CHUNK], hook)[1][hook] for s in range(0, x.shape[0], CHUNK)]
     values = torch.cat(parts).float().numpy()
     return Activations(probe="neurons.activations", settings={"n_scenes": int(x.shape[0])}, hook=hook,
@@ -104,22 +106,22 @@ class RoleSimilarity(Evidence):
 @torch.no_grad()
 def vehicle_embeddings(model: EgoAttentionNetwork, obs: np.ndarray | torch.Tensor) -> torch.Tensor:
     """[B, N, F] the rows the ego-attention layer reads (row 0 the ego's embedding)."""
-    x = _batch(obs)
+    x = as_batch(obs)
     if model.self_attention_layer is not None:
         name = "self_attention_layer.hook_out"
         return model.run_with_cache(x, name)[1][name]
     last = len(model.config["others_embedding_layer"]["layers"]) - 1
     ego_last = len(model.config["embedding_layer"]["layers"]) - 1
-    names = (f"others_embedding.hook_hidden.{last}", f"ego_embedding.hook_hidden.{ego_last}")
-    _, cache = model.run_with_cache(x, lambda n: n in names)
-    return torch.cat([cache[names[1]], cache[names[0]]], dim=1)
+    hook_names = (names.act_name("others_hidden", last), names.act_name("ego_hidden", ego_last))
+    _, cache = model.run_with_cache(x, lambda n: n in hook_names)
+    return torch.cat([cache[hook_names[1]], cache[hook_names[0]]], dim=1)
 
 
 @torch.no_grad()
 def head_role_similarity(model: EgoAttentionNetwork, obs: np.ndarray | torch.Tensor, roles: Sequence[int], *,
                          role: str = "role", layout: FeatureLayout | None = None) -> RoleSimilarity:
     """Cosine of each head's output ``hook_head_out`` [B, H, F] with the embedding of row ``roles[b]``."""
-    x = _batch(obs)
+    x = as_batch(obs)
     _, cache = model.run_with_cache(x, HEAD_OUT)
     directions = cache[HEAD_OUT]  # [B, H, F], scene-specific
     return _role_similarity("neurons.head_role_similarity", directions, model, x, roles, role,
@@ -131,11 +133,11 @@ def neuron_role_similarity(model: EgoAttentionNetwork, obs: np.ndarray | torch.T
                            role: str = "role", layout: FeatureLayout | None = None) -> RoleSimilarity:
     """Cosine of each first-output-layer neuron's input weights (it reads the residual, the embeddings'
     space) with the embedding of row ``roles[b]``."""
-    x = _batch(obs)
+    x = as_batch(obs)
     weights = model.output_layer.layers[0].weight.detach()  # [U, F]
     directions = weights[None].expand(x.shape[0], *weights.shape)
     return _role_similarity("neurons.neuron_role_similarity", directions, model, x, roles, role,
-                            tuple(f"output_layer.hook_hidden.0[{u}]" for u in range(weights.shape[0])), layout)
+                            tuple(f"{names.act_name('output_hidden', 0)}[{u}]" for u in range(weights.shape[0])), layout)
 
 
 def _role_similarity(probe: str, directions: torch.Tensor, model: EgoAttentionNetwork, x: torch.Tensor,
@@ -247,11 +249,11 @@ def semantic_dictionary(values: np.ndarray, params: Sequence[Mapping[str, Hashab
         raise ValueError(f"{values.shape[0]} scenes of activations but {len(params)} parameter dicts")
     if not 0 < top_fraction < 1 or not 0 < heldout_fraction < 1:
         raise ValueError("top_fraction and heldout_fraction must lie strictly between 0 and 1")
-    names = list(unit_names) if unit_names is not None else [f"unit {u}" for u in range(values.shape[1])]
+    labels = list(unit_names) if unit_names is not None else [f"unit {u}" for u in range(values.shape[1])]
     order = np.random.default_rng(seed).permutation(values.shape[0])
     n_held = int(round(heldout_fraction * values.shape[0]))
     heldout, train = np.sort(order[:n_held]), np.sort(order[n_held:])
-    raw = [_entry(names[u], values[:, u], params, train, heldout, top_fraction, min_share, max_clauses, clause_alpha)
+    raw = [_entry(labels[u], values[:, u], params, train, heldout, top_fraction, min_share, max_clauses, clause_alpha)
            for u in range(values.shape[1])]
     p = np.array([e["p_value"] for e in raw])
     tested = ~np.isnan(p)
@@ -315,7 +317,3 @@ def _shared_clauses(params: Sequence[Mapping[str, Hashable]], top: np.ndarray, t
     chosen = clauses[:max_clauses]
     return {c[2]: c[3] for c in chosen}, {c[2]: c[0] for c in chosen}
 
-
-def _batch(obs: np.ndarray | torch.Tensor) -> torch.Tensor:
-    x = obs.detach().float() if isinstance(obs, torch.Tensor) else torch.as_tensor(np.asarray(obs, dtype=np.float32))
-    return x[None] if x.ndim == 2 else x

@@ -29,12 +29,14 @@ from scipy import stats
 from interp.evidence import Evidence
 from interp.features import FeatureLayout, reference_layout
 from interp.model import EgoAttentionNetwork
+from interp.batch import as_batch
+from interp import names
 
-SCORES = "attention_layer.hook_scores"
-PATTERN = "attention_layer.hook_pattern"
-VALUES = "attention_layer.hook_v"
-HEAD_OUT = "attention_layer.hook_head_out"
-COMBINED = "attention_layer.hook_combined"
+SCORES = names.SCORES
+PATTERN = names.PATTERN
+VALUES = names.VALUES
+HEAD_OUT = names.HEAD_OUT
+COMBINED = names.COMBINED
 
 # Variables a sweep can set on one row. x, y, vx, vy are the normalised features; ``heading`` is an angle
 # [rad] written as (cos_h, sin_h); ``distance`` places the row at that normalised distance from the ego
@@ -157,7 +159,7 @@ def score_sweep(model: EgoAttentionNetwork, obs: np.ndarray | torch.Tensor, rows
     ``values`` overrides the default grid of a variable (all grids must have ``n_values`` points).
     """
     layout = layout or reference_layout()
-    x = _batch(obs)
+    x = as_batch(obs)
     b = x.shape[0]
     row_idx = torch.as_tensor(np.broadcast_to(np.asarray(rows), (b,)).copy(), dtype=torch.long)
     _check_rows(x, row_idx, layout)
@@ -221,7 +223,7 @@ def position_grid(model: EgoAttentionNetwork, obs: np.ndarray | torch.Tensor, ro
                   layout: FeatureLayout | None = None) -> PositionGrid:
     """Every head's score for row ``rows[b]`` moved to ego + (dx, dy), other features kept (a heatmap per head)."""
     layout = layout or reference_layout()
-    x = _batch(obs)
+    x = as_batch(obs)
     b = x.shape[0]
     row_idx = torch.as_tensor(np.broadcast_to(np.asarray(rows), (b,)).copy(), dtype=torch.long)
     _check_rows(x, row_idx, layout)
@@ -286,7 +288,7 @@ def score_dependence(model: EgoAttentionNetwork, obs: np.ndarray | torch.Tensor,
     by a scenario builder) to the built-in ``DESCRIPTORS``.
     """
     layout = layout or reference_layout()
-    x = _batch(obs)
+    x = as_batch(obs)
     _, cache = _run(model, x, (SCORES,))
     present = x[:, :, layout.presence].numpy() >= 0.5
     present[:, 0] = False  # the ego row is not "another vehicle"
@@ -380,7 +382,7 @@ class OVActionEffects(Evidence):
 def ov_action_effects(model: EgoAttentionNetwork, obs: np.ndarray | torch.Tensor, *,
                       action_names: Sequence[str] | None = None, keep_contribution: bool = False) -> OVActionEffects:
     """Exact (patching) and linearised effects of every (head, row) value contribution on every Q."""
-    x = _batch(obs)
+    x = as_batch(obs)
     b, n = x.shape[:2]
     h = model.n_heads
     contribution = row_contributions(model, x)  # [B, H, N, F]
@@ -432,10 +434,6 @@ def combined_gradients(model: EgoAttentionNetwork, x: torch.Tensor) -> torch.Ten
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-def _batch(obs: np.ndarray | torch.Tensor) -> torch.Tensor:
-    x = torch.as_tensor(np.asarray(obs, dtype=np.float32)) if not isinstance(obs, torch.Tensor) else obs.float()
-    return x[None] if x.ndim == 2 else x
 
 
 def _check_rows(x: torch.Tensor, rows: torch.Tensor, layout: FeatureLayout) -> None:

@@ -37,10 +37,11 @@ from interp.cache import RolloutCache, record_key, resolved_env_config
 from interp.config import canonical_json
 from interp.hooks import HookFn, NameFilter
 from interp.workers import Reset, Step, StepResult, WorkerDied, default_workers, make_pool
+from interp import names
 
 Hooks = Sequence[tuple[NameFilter, HookFn]]
 ENGINE_VERSION = "hypodrive-rollout-2"  # bump when a change alters what records contain or how they are made
-PATTERN_HOOK = "attention_layer.hook_pattern"
+PATTERN_HOOK = names.PATTERN
 MAX_RESTARTS = 3  # pool restarts after worker deaths before a run gives up
 DEFAULT_CACHE = "default"  # sentinel: the cache at interp.cache.default_cache_dir()
 
@@ -444,9 +445,9 @@ class RolloutEngine:
                 job.trace = {"obs": [], "q": [], "attention": [], "rows": []} if trace else None
                 commands[slot] = Reset(seed=job.start.seed, setup=job.start.setup)
         live = {slot: running[slot] for slot in slots if slot in running and slot not in commands}
-        for policy in policies:
-            mine = {slot: job for slot, job in live.items() if job.condition is policy.condition}
-            for slot, action in policy.act(mine).items():
+        for greedy in policies:
+            mine = {slot: job for slot, job in live.items() if job.condition is greedy.condition}
+            for slot, action in greedy.act(mine).items():
                 running[slot].actions.append(action)
                 commands[slot] = Step(action)
         return commands
