@@ -11,15 +11,7 @@ from interp import attention as A
 from interp.errors import ConfigError
 from tests import planted as P
 
-
-@pytest.fixture(scope="module")
-def model():
-    return P.planted_model()
-
-
-@pytest.fixture(scope="module")
-def obs():
-    return P.random_observations(300, seed=21)
+PLANTED_OBS = (300, 21)  # observations of the shared `obs` fixture (tests/conftest.py): count, seed
 
 
 def test_planted_patterns_mask_absent_rows_and_map_to_vehicles(model, obs):

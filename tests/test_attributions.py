@@ -15,15 +15,7 @@ from tests import planted as P
 LAYOUT = reference_layout()
 CONTINUOUS = list(LAYOUT.continuous_names)
 
-
-@pytest.fixture(scope="module")
-def model():
-    return P.planted_model()
-
-
-@pytest.fixture(scope="module")
-def obs():
-    return P.random_observations(200, seed=21)
+PLANTED_OBS = (200, 21)  # observations of the shared `obs` fixture (tests/conftest.py): count, seed
 
 
 @pytest.fixture(scope="module")

@@ -4,21 +4,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 from interp import circuits as C
 from interp import interventions as I
 from tests import planted as P
 
-
-@pytest.fixture(scope="module")
-def model():
-    return P.planted_model()
-
-
-@pytest.fixture(scope="module")
-def obs():
-    return P.random_observations(200, seed=31)
+PLANTED_OBS = (200, 31)  # observations of the shared `obs` fixture (tests/conftest.py): count, seed
 
 
 def test_planted_head0_alone_suppresses_faster_exactly_and_linearly(model, obs):

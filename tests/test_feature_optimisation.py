@@ -13,11 +13,6 @@ from tests import planted as P
 
 
 @pytest.fixture(scope="module")
-def model():
-    return P.planted_model()
-
-
-@pytest.fixture(scope="module")
 def scenes():
     """Scenes with at least two other vehicles, and per scene a vehicle that is NOT the closest one."""
     obs = P.random_observations(48, seed=51, min_present=3)

@@ -14,15 +14,7 @@ from tests import planted as P
 
 FASTER, IDLE = P.SUPPRESSED_ACTION, 1
 
-
-@pytest.fixture(scope="module")
-def model():
-    return P.planted_model()
-
-
-@pytest.fixture(scope="module")
-def obs():
-    return P.random_observations(200, seed=11)
+PLANTED_OBS = (200, 11)  # observations of the shared `obs` fixture (tests/conftest.py): count, seed
 
 
 def q_of(model, obs):

@@ -4,22 +4,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 import torch
 
 from interp import interventions as I
 from interp import logit_lens as L
 from tests import planted as P
 
-
-@pytest.fixture(scope="module")
-def model():
-    return P.planted_model()
-
-
-@pytest.fixture(scope="module")
-def obs():
-    return P.random_observations(200, seed=41)
+PLANTED_OBS = (200, 41)  # observations of the shared `obs` fixture (tests/conftest.py): count, seed
 
 
 def test_planted_logit_lens_stages(model, obs):

@@ -10,15 +10,7 @@ import pytest
 from interp import neurons as N
 from tests import planted as P
 
-
-@pytest.fixture(scope="module")
-def model():
-    return P.planted_model()
-
-
-@pytest.fixture(scope="module")
-def obs():
-    return P.random_observations(600, seed=41)
+PLANTED_OBS = (600, 41)  # observations of the shared `obs` fixture (tests/conftest.py): count, seed
 
 
 def scenario_params(obs: np.ndarray, seed: int = 0) -> list[dict]:

@@ -12,10 +12,7 @@ from tests import planted as P
 
 pytestmark = pytest.mark.planted
 
-
-@pytest.fixture(scope="module")
-def obs() -> np.ndarray:
-    return P.random_observations(256, seed=3)
+PLANTED_OBS = (256, 3)  # observations of the shared `obs` fixture (tests/conftest.py): count, seed
 
 
 def run(model, obs, names="*"):

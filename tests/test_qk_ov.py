@@ -16,15 +16,7 @@ from tests import planted as P
 
 ROOT = P.ROOT
 
-
-@pytest.fixture(scope="module")
-def model():
-    return P.planted_model()
-
-
-@pytest.fixture(scope="module")
-def obs():
-    return P.random_observations(300, seed=11)
+PLANTED_OBS = (300, 11)  # observations of the shared `obs` fixture (tests/conftest.py): count, seed
 
 
 @pytest.fixture(scope="module")

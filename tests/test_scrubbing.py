@@ -39,11 +39,6 @@ def closeness_preserving_groups(n_groups: int, per_group: int, seed: int) -> tup
 
 
 @pytest.fixture(scope="module")
-def model():
-    return P.planted_model()
-
-
-@pytest.fixture(scope="module")
 def scenes():
     return closeness_preserving_groups(40, 4, seed=5)
 
