@@ -61,7 +61,7 @@ def test_the_null_needs_at_least_39_networks():
 # ------------------------------------------------------------------------------------------ real calibration scenes
 @pytest.fixture(scope="module")
 def calibration():
-    from interp.agent import load_agent
+    from interp.simulation.agent import load_agent
     from specs.support.roles import calibration as build
 
     agent = load_agent("checkpoints/reference")
@@ -137,7 +137,7 @@ class _V:
 
 
 def test_causal_roles_list_supported_heads_by_effect_and_explain_unresolved(monkeypatch):
-    import interp.rollout
+    import interp.simulation.rollout
 
     calls = []
 
@@ -180,3 +180,14 @@ def test_an_unresolved_role_is_not_applicable_and_pins_override():
     assert SR.resolutions(data, {"crossing": 0}, 2)["crossing"].head == 0
     with pytest.raises(ValueError, match="heads 0..1"):
         SR.resolutions(data, {"crossing": 5}, 2)
+
+
+def test_resolutions_of_a_category_never_seen_stay_json_clean():
+    import json
+
+    from specs.support import roles as SR
+
+    data = {"n_heads": 1, "roles": {"behind": []}, "reasons": {"behind": "too few"},
+            "heads": [{"head": 0, "profile": {"behind": {"halves": [None, None]}}, "effects": {}}]}
+    res = SR.resolutions(data, {}, 1)
+    json.dumps({k: r.to_dict() for k, r in res.items()}, allow_nan=False)  # the report refuses NaN

@@ -78,6 +78,7 @@ def resolutions(data: dict, pins: dict[str, int], n_heads: int) -> dict[str, Rol
                 metric = "collisions" if role == "safety" else "arrivals"
                 effect = entry["effects"].get(metric, {}).get("effect")
                 shares.append(HeadShare(entry["head"], float("nan") if effect is None else effect))
+        shares = [s for s in shares if s.share == s.share]  # NaN: the category never seen (e.g. behind)
         out[role] = RoleResolution(role, tuple(heads), tuple(shares), reason=data["reasons"].get(role, ""))
     for role in pins:
         out.setdefault(role, pinned(role, pins[role], n_heads))
