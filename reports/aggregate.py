@@ -1,0 +1,515 @@
+"""What holds for the architecture: one spec run per agent (``evidence.json`` each), aggregated over the agents.
+
+Pure computation on evidence dicts (no model, no simulator, no plotting): ``aggregate(evidences)`` returns a
+JSON-able dict (``aggregate.json``; ``reports.aggregate_html`` draws it), ``diff_aggregates(base, new)``
+compares two of them (``python -m reports diff`` detects the format).
+
+**Counting.** Claims are matched across agents by pytest node id (a parametrised spec is one claim per
+parameter set). For each claim and agent the verdict is one of the schema's ``VERDICTS``, ``None`` (the spec
+ended without a verdict: an error) or absent (the spec was not run on that agent). A claim *applies* to an agent
+unless its verdict there is ``not-applicable`` (e.g. a head role it needs did not resolve). Of the applicable
+agents, the claim is *decided* where its verdict is ``supported``, ``refuted`` or ``vacuous``; ``inconclusive``
+(the budget ran out) and no verdict are counted apart as *undecided*, never as failures. The share is then
+
+    holds in k of n:  k = supported, n = decided (supported + refuted + vacuous)
+
+with an exact (Clopper-Pearson) 95 % interval for the probability that a further independent training run of
+the same recipe would have the claim hold (``scipy.stats.binomtest(k, n).proportion_ci(method="exact")``).
+``vacuous`` counts against the claim: the check could not fail on that agent, so it did not show the claim.
+The interval is only as good as the independence of the agents: snapshots of one training run (e.g.
+``reference`` and ``reference-early``) are not independent runs.
+
+**Roles.** Each agent's roles come from its run metadata (``run.head_roles``, what the specs used, pins
+included; ``run.role_map`` for the per-head attention profiles and ablation effects). Per role: in how many
+agents it resolved (k of n, Clopper-Pearson), by head count. Effects whose name names one head (``"ablate head
+1: collision rate change"``) are regrouped by the roles that head holds on its agent (``"ablate head {h}: ..."``
+under ``crossing``, ``safety``, ... or ``(no role)``), so that heads are compared by role, never by index; an
+effect naming several heads is kept as one row per agent under ``(chosen by the spec)``.
+
+**Diff.** ``diff_aggregates`` compares the k/n of each claim (and each role's resolution share) with Barnard's
+exact test (``scipy.stats.barnard_exact``, two-sided; more powerful than Fisher's for two binomial samples), and
+lists per-agent verdict changes for agents in both (matched by checkpoint identity). A regression is a claim or
+role whose share fell significantly.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from reports.schema import VERDICTS, upgrade, validate
+
+FORMAT = "hypodrive-aggregate"
+VERSION = 1
+CI_LEVEL = 0.95
+DEFAULT_ALPHA = 0.01  # two-sided, per claim (as for evidence diffs: python -m reports diff --alpha)
+DECIDED = ("supported", "refuted", "vacuous")
+UNDECIDED = ("inconclusive", None)
+NO_ROLE = "(no role)"
+SPEC_CHOSEN = "(chosen by the spec)"
+_HEAD = re.compile(r"\bhead (\d+)\b")
+
+
+def is_aggregate(data: Any) -> bool:
+    """True for an aggregate report (``aggregate.json``), False for anything else (e.g. an evidence file)."""
+    return isinstance(data, dict) and data.get("format") == FORMAT
+
+
+def clopper_pearson(k: int, n: int, level: float = CI_LEVEL) -> tuple[float, float] | None:
+    """Exact two-sided interval for a binomial proportion k/n (None when n = 0)."""
+    from scipy import stats
+
+    if n == 0:
+        return None
+    if not 0 <= k <= n:
+        raise ValueError(f"k must lie in [0, n], got k={k}, n={n}")
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=level, method="exact")
+    return float(ci.low), float(ci.high)
+
+
+def share(k: int, n: int) -> dict:
+    """``{"k", "n", "share", "ci"}`` with the Clopper-Pearson interval (share and ci None when n = 0)."""
+    return {"k": k, "n": n, "share": k / n if n else None, "ci": _list(clopper_pearson(k, n))}
+
+
+# ------------------------------------------------------------------------------------------------ agents
+
+
+def agent_label(evidence: dict) -> str:
+    """A short name for the agent of a run: its folder name (``checkpoints/zoo/4h-s1`` -> ``4h-s1``), else
+    the identity's first 12 characters."""
+    checkpoint = evidence["run"]["checkpoint"]
+    source = checkpoint.get("source")
+    if source:
+        path = Path(source)
+        if path.suffix in (".pt", ".tar", ".pth"):
+            return path.parent.name if path.stem in ("agent", "latest") and path.parent.name else path.stem
+        return path.name or str(source)
+    return checkpoint["identity"][:12]
+
+
+def n_heads(run: dict) -> int | None:
+    """The head count of a run's agent (checkpoint description, else the agent config)."""
+    heads = run["checkpoint"].get("heads")
+    if isinstance(heads, int):
+        return heads
+    config = run.get("agent_config")
+    if isinstance(config, dict):
+        try:
+            return int(config["model"]["attention_layer"]["heads"])
+        except (KeyError, TypeError, ValueError):
+            return None
+    return None
+
+
+def role_heads(run: dict) -> dict[str, list[int]]:
+    """role -> heads holding it (largest effect first), from ``run.role_map`` overridden by ``run.head_roles``
+    (what the specs used, ``--head-role`` pins included). Unresolved roles map to []."""
+    roles: dict[str, list[int]] = {}
+    role_map = run.get("role_map") or {}
+    for role, heads in (role_map.get("roles") or {}).items():
+        roles[role] = [int(h) for h in heads or []]
+    for role, value in (run.get("head_roles") or {}).items():
+        if isinstance(value, dict):
+            heads = value.get("heads")
+            if heads is None:
+                heads = [] if value.get("head") is None else [value["head"]]
+        else:
+            heads = [] if value is None else [value]
+        roles[role] = [int(h) for h in heads]
+    return roles
+
+
+def _agent(evidence: dict, label: str) -> dict:
+    run = evidence["run"]
+    counts = {v: 0 for v in (*VERDICTS, None)}
+    for entry in evidence["specs"]:
+        counts[entry["verdict"]] = counts.get(entry["verdict"], 0) + 1
+    role_map = run.get("role_map") or {}
+    causal = role_map.get("causal") or {}
+    reasons = {**(role_map.get("reasons") or {}),
+               **{r: v.get("reason") for r, v in (run.get("head_roles") or {}).items()
+                  if isinstance(v, dict) and v.get("reason")}}
+    return {"label": label, "identity": run["checkpoint"]["identity"], "source": run["checkpoint"].get("source"),
+            "heads": n_heads(run), "profile": run.get("profile"), "finished": run.get("finished"),
+            "git_commit": run.get("git_commit"), "roles": role_heads(run), "role_reasons": reasons,
+            "causal_roles_measured": bool(causal.get("measured")) if causal else False,
+            "verdict_counts": {("no verdict" if v is None else v): c for v, c in counts.items() if c},
+            "specs": len(evidence["specs"])}
+
+
+def _unique_labels(labels: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label}#{seen[label]}")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ claims
+
+
+def _tally(verdicts: dict[str, str | None], labels: Sequence[str]) -> dict:
+    """k/n and the other counts for one claim over the agents ``labels``."""
+    present = [verdicts[a] for a in labels if a in verdicts]
+    k = sum(v == "supported" for v in present)
+    n = sum(v in DECIDED for v in present)
+    out = share(k, n)
+    out.update({"refuted": sum(v == "refuted" for v in present), "vacuous": sum(v == "vacuous" for v in present),
+                "not_applicable": sum(v == "not-applicable" for v in present),
+                "inconclusive": sum(v == "inconclusive" for v in present),
+                "no_verdict": sum(v is None for v in present), "not_run": len(labels) - len(present)})
+    out["applicable"] = n + out["inconclusive"] + out["no_verdict"]
+    return out
+
+
+def _key_effect(entry: dict) -> dict | None:
+    """The spec's first effect (what the single-run report shows as its key effect)."""
+    if not entry["effects"]:
+        return None
+    e = entry["effects"][0]
+    return {"name": e["name"], "value": e.get("value"), "ci": e.get("ci"), "n": e.get("n")}
+
+
+def _claims(evidences: Sequence[dict], labels: Sequence[str], agents: Sequence[dict]) -> list[dict]:
+    order: dict[str, dict] = {}
+    for evidence, label in zip(evidences, labels):
+        for entry in evidence["specs"]:
+            claim = order.setdefault(entry["nodeid"], {
+                "nodeid": entry["nodeid"], "spec_id": entry.get("spec_id"), "claim": entry["claim"],
+                "kind": entry["kind"], "verdicts": {}, "key_effects": {}, "reasons": {}})
+            claim["verdicts"][label] = entry["verdict"]
+            claim["key_effects"][label] = _key_effect(entry)
+            if entry["verdict"] not in DECIDED and entry.get("reason"):
+                claim["reasons"][label] = entry["reason"][:400]
+    heads_of = {a["label"]: a["heads"] for a in agents}
+    head_counts = sorted({h for h in heads_of.values() if h is not None}) + (
+        [None] if any(h is None for h in heads_of.values()) else [])
+    claims = []
+    for claim in order.values():
+        claim.update(_tally(claim["verdicts"], labels))
+        claim["by_heads"] = {_heads_key(h): _tally(claim["verdicts"], [a for a in labels if heads_of[a] == h])
+                             for h in head_counts}
+        claims.append(claim)
+    return claims
+
+
+def _heads_key(h: int | None) -> str:
+    return "unknown" if h is None else str(h)
+
+
+# ------------------------------------------------------------------------------------------------- roles
+
+
+def _roles(agents: Sequence[dict], evidences: Sequence[dict]) -> dict[str, dict]:
+    """Per role: in how many agents it resolved (k of n, Clopper-Pearson), by head count, which heads, and the
+    holding head's calibration score (attention mass on the category, or ablation effect) where recorded."""
+    names = list(dict.fromkeys(r for a in agents for r in a["roles"]))
+    out = {}
+    for role in names:
+        per_agent = {}
+        for agent, evidence in zip(agents, evidences):
+            if role not in agent["roles"]:
+                continue
+            heads = agent["roles"][role]
+            per_agent[agent["label"]] = {"heads": heads, "score": _role_score(evidence["run"], role, heads),
+                                         "reason": agent["role_reasons"].get(role)}
+        measured = [a for a in agents if a["label"] in per_agent and not _unmeasured(per_agent[a["label"]])]
+        k = sum(bool(per_agent[a["label"]]["heads"]) for a in measured)
+        entry = share(k, len(measured))
+        entry["not_measured"] = len(per_agent) - len(measured)
+        by_heads = {}
+        for h in sorted({a["heads"] for a in measured if a["heads"] is not None}):
+            group = [a for a in measured if a["heads"] == h]
+            by_heads[_heads_key(h)] = share(sum(bool(per_agent[a["label"]]["heads"]) for a in group), len(group))
+        entry["by_heads"] = by_heads
+        entry["agents"] = per_agent
+        scores = [v["score"] for v in per_agent.values() if v["heads"] and v["score"] is not None]
+        entry["score"] = _summary(scores)
+        out[role] = entry
+    return out
+
+
+def _unmeasured(value: dict) -> bool:
+    return not value["heads"] and str(value.get("reason") or "").startswith("not measured")
+
+
+def _role_score(run: dict, role: str, heads: list[int]) -> float | None:
+    """The first holding head's calibration score: mean attention mass over both halves for an attention role,
+    the ablation effect for a causal role (``run.role_map``), else the share recorded in ``run.head_roles``."""
+    if not heads:
+        return None
+    head = heads[0]
+    for entry in (run.get("role_map") or {}).get("heads") or []:
+        if entry.get("head") != head:
+            continue
+        profile = (entry.get("profile") or {}).get(role)
+        if profile:
+            values = [v for v in profile.get("halves") or [] if v is not None]
+            return sum(values) / len(values) if values else None
+        metric = {"safety": "collisions", "progress": "arrivals"}.get(role)
+        effect = ((entry.get("effects") or {}).get(metric) or {}).get("effect") if metric else None
+        if effect is not None:
+            return float(effect)
+    value = (run.get("head_roles") or {}).get(role)
+    if isinstance(value, dict):
+        for s in value.get("shares") or []:
+            if isinstance(s, dict) and s.get("head") == head and _finite(s.get("share")):
+                return float(s["share"])
+    return None
+
+
+def _role_effects(evidences: Sequence[dict], agents: Sequence[dict]) -> list[dict]:
+    """Effects naming a head, regrouped by the roles that head holds on its agent (see the module docstring);
+    plus each head's zero-ablation effects from the role map (calibration seeds), grouped the same way."""
+    rows: dict[tuple[str, str, str], dict] = {}
+
+    def add(nodeid: str, claim: str, template: str, role: str, value: dict) -> None:
+        row = rows.setdefault((nodeid, template, role), {"nodeid": nodeid, "claim": claim, "effect": template,
+                                                         "role": role, "values": []})
+        row["values"].append(value)
+
+    for evidence, agent in zip(evidences, agents):
+        held = agent["roles"]
+        for entry in evidence["specs"]:
+            for effect in entry["effects"]:
+                heads = [int(h) for h in _HEAD.findall(effect["name"])]
+                if not heads or effect.get("value") is None:
+                    continue
+                template = _HEAD.sub("head {h}", effect["name"])
+                value = {"agent": agent["label"], "heads": agent["heads"], "head": heads[0] if len(heads) == 1 else heads,
+                         "value": effect["value"], "ci": effect.get("ci"), "n": effect.get("n"),
+                         "verdict": effect.get("verdict")}
+                if len(heads) > 1:
+                    add(entry["nodeid"], entry["claim"], template, SPEC_CHOSEN, value)
+                    continue
+                for role in [r for r, hs in held.items() if heads[0] in hs] or [NO_ROLE]:
+                    add(entry["nodeid"], entry["claim"], template, role, value)
+        for head_entry in (evidence["run"].get("role_map") or {}).get("heads") or []:
+            head = head_entry.get("head")
+            for metric, eff in (head_entry.get("effects") or {}).items():
+                if not isinstance(eff, dict) or eff.get("effect") is None:
+                    continue
+                value = {"agent": agent["label"], "heads": agent["heads"], "head": head, "value": eff["effect"],
+                         "ci": eff.get("ci"), "n": eff.get("n"), "verdict": eff.get("verdict")}
+                template = f"zero-ablating head {{h}}: {metric[:-1]} rate change (role calibration seeds)"
+                for role in [r for r, hs in held.items() if head in hs] or [NO_ROLE]:
+                    add("role map", "head roles (interp.roles)", template, role, value)
+    out = []
+    for row in rows.values():
+        values = [v["value"] for v in row["values"]]
+        verdicts = [v["verdict"] for v in row["values"] if v["verdict"] is not None]
+        row.update({"agents": len({v["agent"] for v in row["values"]}), "summary": _summary(values),
+                    "supported": sum(v == "supported" for v in verdicts) if verdicts else None,
+                    "with_verdict": len(verdicts) if verdicts else None})
+        out.append(row)
+    out.sort(key=lambda r: (r["nodeid"], r["effect"], r["role"] in (NO_ROLE, SPEC_CHOSEN), r["role"]))
+    return out
+
+
+def _summary(values: Sequence[float]) -> dict | None:
+    values = [float(v) for v in values if _finite(v)]
+    if not values:
+        return None
+    return {"n": len(values), "mean": statistics.fmean(values), "median": statistics.median(values),
+            "min": min(values), "max": max(values)}
+
+
+# ---------------------------------------------------------------------------------------------- aggregate
+
+
+def aggregate(evidences: Sequence[dict], *, labels: Sequence[str] | None = None, title: str | None = None,
+              command: str | None = None) -> dict:
+    """The aggregate report over several agents' evidence dicts (one spec run per agent; see the module
+    docstring). ``labels`` name the agents (default: their checkpoint folder names)."""
+    evidences = [validate(upgrade(e)) for e in evidences]
+    if not evidences:
+        raise ValueError("aggregate: no evidence to aggregate (no agent's run finished?)")
+    if labels is not None and len(labels) != len(evidences):
+        raise ValueError(f"aggregate: {len(labels)} labels for {len(evidences)} evidence files")
+    labels = _unique_labels(list(labels) if labels is not None else [agent_label(e) for e in evidences])
+    agents = [_agent(e, label) for e, label in zip(evidences, labels)]
+    claims = _claims(evidences, labels, agents)
+    profiles = sorted({a["profile"] for a in agents if a["profile"]})
+    return {
+        "format": FORMAT, "version": VERSION, "title": title or "What holds for the architecture",
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "command": command,
+        "profiles": profiles, "ci_level": CI_LEVEL,
+        "counting": ("k = agents where the claim is supported; n = agents where it applied and was decided "
+                     "(supported, refuted or vacuous); inconclusive and no-verdict runs are undecided, "
+                     "not-applicable runs are counted apart; 95% Clopper-Pearson interval"),
+        "head_counts": {_heads_key(h): sum(a["heads"] == h for a in agents)
+                        for h in sorted({a["heads"] for a in agents if a["heads"] is not None})},
+        "agents": agents, "claims": claims, "roles": _roles(agents, evidences),
+        "role_effects": _role_effects(evidences, agents),
+    }
+
+
+def validate_aggregate(data: Any) -> dict:
+    """A light structural check of an aggregate report (raises ValueError naming what is wrong)."""
+    if not is_aggregate(data):
+        raise ValueError(f"not an aggregate report (expected \"format\": {FORMAT!r})")
+    if data.get("version") != VERSION:
+        raise ValueError(f"aggregate report version {data.get('version')!r}; this reader knows {VERSION}")
+    for key in ("agents", "claims", "roles"):
+        if key not in data:
+            raise ValueError(f"aggregate report: missing {key!r}")
+    return data
+
+
+# ---------------------------------------------------------------------------------------------- the diff
+
+
+def compare_shares(base: dict, new: dict) -> dict:
+    """Barnard's exact test (two-sided) of k1/n1 against k2/n2; p None when either n is 0."""
+    from scipy import stats
+
+    k1, n1, k2, n2 = base["k"], base["n"], new["k"], new["n"]
+    if n1 == 0 or n2 == 0:
+        return {"p_value": None, "test": "none (no decided agent in one report)", "change": None}
+    change = k2 / n2 - k1 / n1
+    if k1 + k2 in (0, n1 + n2):  # both all-fail or both all-hold: nothing to test
+        p_value = 1.0
+    else:
+        p_value = float(stats.barnard_exact([[k1, k2], [n1 - k1, n2 - k2]], alternative="two-sided").pvalue)
+    return {"p_value": min(1.0, p_value), "test": "Barnard exact (two-sided)", "change": change}
+
+
+def diff_aggregates(base: dict, new: dict, *, alpha: float = DEFAULT_ALPHA) -> dict:
+    """Claims (and roles) whose share changed significantly, and per-agent verdict changes (see the docstring)."""
+    validate_aggregate(base)
+    validate_aggregate(new)
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    base_claims = {c["nodeid"]: c for c in base["claims"]}
+    new_claims = {c["nodeid"]: c for c in new["claims"]}
+    base_agents = {a["identity"]: a["label"] for a in base["agents"]}
+    new_agents = {a["identity"]: a["label"] for a in new["agents"]}
+    shared_agents = [i for i in new_agents if i in base_agents]
+    claims, verdict_changes = [], []
+    for nodeid, nc in new_claims.items():
+        bc = base_claims.get(nodeid)
+        if bc is None:
+            continue
+        test = compare_shares(bc, nc)
+        significant = test["p_value"] is not None and test["p_value"] < alpha
+        claims.append({"nodeid": nodeid, "claim": nc["claim"], "base": _kn(bc), "new": _kn(nc), **test,
+                       "significant": significant, "worse": significant and test["change"] < 0})
+        for identity in shared_agents:
+            b_label, n_label = base_agents[identity], new_agents[identity]
+            if b_label not in bc["verdicts"] or n_label not in nc["verdicts"]:
+                continue
+            bv, nv = bc["verdicts"][b_label], nc["verdicts"][n_label]
+            if bv != nv:
+                verdict_changes.append({"nodeid": nodeid, "agent": n_label, "identity": identity, "base": bv,
+                                        "new": nv, "worse": _rank(nv) < _rank(bv), "better": _rank(nv) > _rank(bv)})
+    roles = []
+    for role, nr in new["roles"].items():
+        br = base["roles"].get(role)
+        if br is None:
+            continue
+        test = compare_shares(br, nr)
+        significant = test["p_value"] is not None and test["p_value"] < alpha
+        roles.append({"role": role, "base": _kn(br), "new": _kn(nr), **test, "significant": significant,
+                      "worse": significant and test["change"] < 0})
+    regressions = [f"{c['nodeid']}: holds in {c['base']} -> {c['new']} (p = {c['p_value']:.2g})"
+                   for c in claims if c["worse"]]
+    regressions += [f"role {r['role']!r}: resolves in {r['base']} -> {r['new']} (p = {r['p_value']:.2g})"
+                    for r in roles if r["worse"]]
+    return {"format": FORMAT + "-diff", "alpha": alpha,
+            "base": {"agents": len(base["agents"]), "profiles": base.get("profiles"), "created": base.get("created")},
+            "new": {"agents": len(new["agents"]), "profiles": new.get("profiles"), "created": new.get("created")},
+            "claims": claims, "significant": [c for c in claims if c["significant"]], "roles": roles,
+            "verdict_changes": verdict_changes,
+            "only_in_base": [n for n in base_claims if n not in new_claims],
+            "only_in_new": [n for n in new_claims if n not in base_claims],
+            "agents_only_in_base": sorted(base_agents[i] for i in base_agents if i not in new_agents),
+            "agents_only_in_new": sorted(new_agents[i] for i in new_agents if i not in base_agents),
+            "regressions": regressions, "regressed": bool(regressions)}
+
+
+_RANK = {"supported": 3, "inconclusive": 2, "refuted": 1, "vacuous": 1, "not-applicable": 1, None: 0}
+
+
+def _rank(verdict: str | None) -> int:
+    return _RANK.get(verdict, 0)
+
+
+def _kn(entry: dict) -> str:
+    return f"{entry['k']}/{entry['n']}"
+
+
+def format_diff(diff: dict) -> str:
+    """The text ``python -m reports diff`` prints for two aggregate reports."""
+    lines = [f"base: aggregate over {diff['base']['agents']} agents (profiles {diff['base']['profiles']})",
+             f"new:  aggregate over {diff['new']['agents']} agents (profiles {diff['new']['profiles']})",
+             f"alpha = {diff['alpha']:g} (two-sided, per claim; Barnard's exact test on k/n)", ""]
+    significant = diff["significant"]
+    lines.append(f"Claims whose share changed significantly ({len(significant)} of {len(diff['claims'])} compared):")
+    for c in significant:
+        tag = "REGRESSION" if c["worse"] else "improved"
+        lines.append(f"  {tag:<10}  {c['nodeid']}: holds in {c['base']} -> {c['new']} (p = {c['p_value']:.2g})")
+    if not significant:
+        lines.append("  none")
+    changed = [r for r in diff["roles"] if r["significant"]]
+    if changed:
+        lines += ["", "Roles whose resolution share changed significantly:"]
+        lines += [f"  {'REGRESSION' if r['worse'] else 'improved':<10}  {r['role']}: {r['base']} -> {r['new']} "
+                  f"(p = {r['p_value']:.2g})" for r in changed]
+    lines += ["", f"Verdict changes on agents in both reports ({len(diff['verdict_changes'])}):"]
+    for v in diff["verdict_changes"]:
+        tag = "worse" if v["worse"] else ("better" if v["better"] else "changed")
+        lines.append(f"  {tag:<10}  {v['agent']}: {v['nodeid']}: {v['base']} -> {v['new']}")
+    if not diff["verdict_changes"]:
+        lines.append("  none")
+    for key, what in (("only_in_base", "Claims only in base"), ("only_in_new", "Claims only in new"),
+                      ("agents_only_in_base", "Agents only in base"), ("agents_only_in_new", "Agents only in new")):
+        if diff[key]:
+            lines += ["", f"{what} ({len(diff[key])}): " + ", ".join(diff[key])]
+    lines.append("")
+    if diff["regressed"]:
+        lines.append(f"RESULT: REGRESSION ({len(diff['regressions'])})")
+        lines += [f"  - {r}" for r in diff["regressions"]]
+    else:
+        lines.append("RESULT: no regression")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------- text
+
+
+def format_table(agg: dict, *, markdown: bool = True) -> str:
+    """The claims table (k/n, CI, not applicable, undecided, by head count) as Markdown, as in the README."""
+    counts = list(agg["head_counts"])
+    head = ["claim", "holds k/n", "95% CI", "not applicable", "undecided"] + [f"{h} heads" for h in counts]
+    rows = []
+    for c in agg["claims"]:
+        ci = c["ci"]
+        cells = [_short_name(c["nodeid"]), f"{c['k']}/{c['n']}",
+                 "–" if ci is None else f"{ci[0]:.2f}–{ci[1]:.2f}", str(c["not_applicable"]),
+                 str(c["inconclusive"] + c["no_verdict"])]
+        cells += [f"{c['by_heads'][h]['k']}/{c['by_heads'][h]['n']}" if h in c["by_heads"] else "–" for h in counts]
+        rows.append(cells)
+    if markdown:
+        out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        out += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(out)
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    return "\n".join("  ".join(str(x).ljust(w) for x, w in zip(r, widths)) for r in [head, *rows])
+
+
+def _short_name(nodeid: str) -> str:
+    return nodeid.split("::", 1)[-1]
+
+
+def _list(ci: tuple | None) -> list | None:
+    return None if ci is None else [ci[0], ci[1]]
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,269 @@
+"""The aggregate report over many agents (``reports.aggregate``) on synthetic evidence dicts: k/n and exact CIs,
+not-applicable and undecided counting, the breakdown by head count, per-head effects regrouped by role, the
+aggregate diff (a planted change flagged, a null kept quiet), the HTML page; and one end-to-end
+``python -m interp zoo run`` on two bundled agents (``-m slow``)."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from scipy import stats
+
+from reports import aggregate as A
+from reports.schema import SCHEMA_VERSION, validate
+
+CLAIM_A = "specs/test_mechanism.py::test_a"
+CLAIM_B = "specs/test_mechanism.py::test_b"
+ABLATE = "specs/test_behavior.py::test_ablating_a_head_raises_collisions"
+
+
+def _entry(nodeid: str, verdict: str | None, effects=(), reason: str | None = None) -> dict:
+    outcome = {"supported": "passed", "refuted": "failed", "vacuous": "failed", "inconclusive": "skipped",
+               "not-applicable": "skipped", None: "error"}[verdict]
+    entry = {"nodeid": nodeid, "claim": f"claim of {nodeid.split('::')[-1]}", "verdict": verdict,
+             "outcome": outcome, "kind": "mechanism", "checkpoint": "x", "effects": list(effects), "figures": [],
+             "notes": ""}
+    if reason:
+        entry["reason"] = reason
+    return entry
+
+
+def _effect(name: str, value: float, verdict: str | None = None) -> dict:
+    effect = {"name": name, "value": value, "ci": [value - 0.1, value + 0.1], "n": 100}
+    if verdict:
+        effect["verdict"] = verdict
+    return effect
+
+
+def _evidence(name: str, heads: int, verdicts: dict[str, str | None], *, roles: dict[str, list[int]] | None = None,
+              effects: dict[str, list[dict]] | None = None) -> dict:
+    roles = roles if roles is not None else {"crossing": [1]}
+    run = {"checkpoint": {"identity": f"id-{name}", "source": f"/x/checkpoints/zoo/{name}/agent.pt", "heads": heads},
+           "profile": "quick",
+           "head_roles": {r: {"role": r, "head": hs[0] if hs else None, "heads": hs, "pinned": False,
+                              "reason": f"{r} reason", "shares": []} for r, hs in roles.items()}}
+    specs = [_entry(nodeid, v, (effects or {}).get(nodeid, ())) for nodeid, v in verdicts.items()]
+    return validate({"schema": SCHEMA_VERSION, "run": run, "specs": specs})
+
+
+def _zoo(n_a_holds: int, n_agents: int = 12, *, planted_b: str = "supported") -> list[dict]:
+    out = []
+    for i in range(n_agents):
+        heads = 4 if i < n_agents - 4 else (2 if i < n_agents - 2 else 8)
+        verdict_a = "supported" if i < n_a_holds else "refuted"
+        out.append(_evidence(f"{heads}h-s{i}", heads, {CLAIM_A: verdict_a, CLAIM_B: planted_b}))
+    return out
+
+
+# --------------------------------------------------------------------------------------------- counting
+
+
+def test_k_of_n_with_exact_clopper_pearson_interval():
+    agg = A.aggregate(_zoo(7))
+    claim = {c["nodeid"]: c for c in agg["claims"]}[CLAIM_A]
+    assert (claim["k"], claim["n"], claim["refuted"]) == (7, 12, 5)
+    ci = stats.binomtest(7, 12).proportion_ci(method="exact")
+    assert claim["ci"] == pytest.approx([ci.low, ci.high])
+    # the exact interval's defining property: each bound's one-sided tail is 2.5 %
+    assert stats.binom.sf(6, 12, claim["ci"][0]) == pytest.approx(0.025, abs=1e-6)
+    assert stats.binom.cdf(7, 12, claim["ci"][1]) == pytest.approx(0.025, abs=1e-6)
+    assert A.clopper_pearson(0, 5)[0] == 0.0 and A.clopper_pearson(5, 5)[1] == 1.0
+    assert A.clopper_pearson(0, 0) is None
+    json.dumps(agg, allow_nan=False)  # JSON-able, no NaN
+
+
+def test_not_applicable_and_undecided_are_counted_apart_from_n():
+    verdicts = ["supported", "supported", "refuted", "vacuous", "not-applicable", "not-applicable",
+                "inconclusive", None]
+    evidences = [_evidence(f"4h-s{i}", 4, {CLAIM_A: v}) for i, v in enumerate(verdicts)]
+    evidences.append(_evidence("4h-s9", 4, {CLAIM_B: "supported"}))  # CLAIM_A not run on this agent
+    claim = {c["nodeid"]: c for c in A.aggregate(evidences)["claims"]}[CLAIM_A]
+    assert (claim["k"], claim["n"]) == (2, 4)  # vacuous counts against the claim, in n
+    assert claim["not_applicable"] == 2
+    assert (claim["inconclusive"], claim["no_verdict"], claim["not_run"]) == (1, 1, 1)
+    assert claim["applicable"] == 6
+    assert claim["verdicts"]["4h-s7"] is None and "4h-s9" not in claim["verdicts"]
+
+
+def test_breakdown_by_head_count():
+    agg = A.aggregate(_zoo(10))  # agents 0-7: 4 heads, 8-9: 2 heads, 10-11: 8 heads; first 10 hold
+    assert agg["head_counts"] == {"2": 2, "4": 8, "8": 2}
+    by = {c["nodeid"]: c for c in agg["claims"]}[CLAIM_A]["by_heads"]
+    assert {h: (v["k"], v["n"]) for h, v in by.items()} == {"2": (2, 2), "4": (8, 8), "8": (0, 2)}
+    assert by["8"]["ci"] == pytest.approx(list(A.clopper_pearson(0, 2)))
+
+
+def test_roles_resolution_share_and_every_agents_roles():
+    evidences = [_evidence("4h-s1", 4, {CLAIM_A: "supported"}, roles={"crossing": [1], "ego": [2, 0]}),
+                 _evidence("4h-s2", 4, {CLAIM_A: "supported"}, roles={"crossing": [], "ego": [3]}),
+                 _evidence("2h-s1", 2, {CLAIM_A: "supported"}, roles={"crossing": [0], "ego": []})]
+    agg = A.aggregate(evidences)
+    assert (agg["roles"]["crossing"]["k"], agg["roles"]["crossing"]["n"]) == (2, 3)
+    assert agg["roles"]["crossing"]["by_heads"]["4"]["k"] == 1
+    assert {a["label"]: a["roles"]["ego"] for a in agg["agents"]} == {"4h-s1": [2, 0], "4h-s2": [3], "2h-s1": []}
+
+
+def test_unmeasured_causal_roles_are_not_counted_as_unresolved():
+    ev = _evidence("4h-s1", 4, {CLAIM_A: "supported"}, roles={"crossing": [1], "safety": []})
+    ev["run"]["head_roles"]["safety"]["reason"] = "not measured: causal roles need rollouts"
+    role = A.aggregate([ev])["roles"]["safety"]
+    assert (role["k"], role["n"], role["not_measured"]) == (0, 0, 1)
+
+
+def test_per_head_effects_are_aggregated_by_role_not_by_index():
+    # the crossing head is head 1 on one agent and head 3 on the other; head 0 holds no role on either
+    def ablation(collision_changes):
+        return {ABLATE: [_effect(f"ablate head {h}: collision rate change", v, "supported" if v > 0.1 else "refuted")
+                         for h, v in enumerate(collision_changes)]}
+
+    evidences = [_evidence("4h-s1", 4, {ABLATE: "supported"}, roles={"crossing": [1]},
+                           effects=ablation([0.0, 0.3, 0.02, 0.01])),
+                 _evidence("4h-s2", 4, {ABLATE: "supported"}, roles={"crossing": [3]},
+                           effects=ablation([0.01, 0.0, 0.03, 0.2]))]
+    rows = {(r["effect"], r["role"]): r for r in A.aggregate(evidences)["role_effects"]}
+    crossing = rows[("ablate head {h}: collision rate change", "crossing")]
+    assert sorted((v["agent"], v["head"]) for v in crossing["values"]) == [("4h-s1", 1), ("4h-s2", 3)]
+    assert crossing["summary"]["mean"] == pytest.approx(0.25)
+    assert (crossing["supported"], crossing["with_verdict"]) == (2, 2)
+    unassigned = rows[("ablate head {h}: collision rate change", A.NO_ROLE)]
+    assert unassigned["agents"] == 2 and len(unassigned["values"]) == 6
+    assert unassigned["summary"]["max"] == pytest.approx(0.03) and unassigned["supported"] == 0
+
+
+def test_an_effect_naming_several_heads_is_kept_per_agent():
+    name = "crossing head 1 vs head 0: collision rate change"
+    ev = _evidence("4h-s1", 4, {CLAIM_A: "supported"}, effects={CLAIM_A: [_effect(name, 0.4)]})
+    rows = A.aggregate([ev])["role_effects"]
+    assert [(r["effect"], r["role"]) for r in rows] == [("crossing head {h} vs head {h}: collision rate change",
+                                                         A.SPEC_CHOSEN)]
+
+
+def test_role_map_ablation_effects_are_grouped_by_role():
+    ev = _evidence("4h-s1", 2, {CLAIM_A: "supported"}, roles={"safety": [1]})
+    ev["run"]["role_map"] = {"roles": {"safety": [1]}, "reasons": {}, "causal": {"measured": True},
+                             "heads": [{"head": h, "profile": {}, "roles": ["safety"] if h else [],
+                                        "effects": {"collisions": {"effect": e, "ci": [e - .1, e + .1], "n": 200,
+                                                                   "p_value": 0.01, "verdict": v}}}
+                                       for h, (e, v) in enumerate([(0.01, "refuted"), (0.2, "supported")])]}
+    agg = A.aggregate([ev])
+    rows = {r["role"]: r for r in agg["role_effects"] if r["nodeid"] == "role map"}
+    assert rows["safety"]["values"][0]["value"] == 0.2 and rows[A.NO_ROLE]["values"][0]["head"] == 0
+    assert agg["roles"]["safety"]["score"]["mean"] == pytest.approx(0.2)
+
+
+def test_labels_default_to_the_checkpoint_folder_and_stay_unique():
+    evidences = [_evidence("4h-s1", 4, {CLAIM_A: "supported"}), _evidence("4h-s1", 4, {CLAIM_A: "supported"})]
+    evidences[1]["run"]["checkpoint"]["identity"] = "other"
+    assert [a["label"] for a in A.aggregate(evidences)["agents"]] == ["4h-s1", "4h-s1#2"]
+    snap = _evidence("x", 4, {CLAIM_A: "supported"})
+    snap["run"]["checkpoint"]["source"] = "/runs/zoo/4h-s1/snapshots/episode-250.pt"
+    assert A.agent_label(snap) == "episode-250"
+
+
+def test_aggregate_refuses_no_evidence_and_invalid_evidence():
+    with pytest.raises(ValueError, match="no evidence"):
+        A.aggregate([])
+    bad = _evidence("4h-s1", 4, {CLAIM_A: "supported"})
+    bad["specs"][0]["verdict"] = "passed"
+    with pytest.raises(ValueError, match="verdict"):
+        A.aggregate([bad])
+
+
+# ------------------------------------------------------------------------------------------------- diff
+
+
+def test_aggregate_diff_flags_a_planted_change():
+    base, new = A.aggregate(_zoo(11)), A.aggregate(_zoo(1))  # CLAIM_A: 11/12 -> 1/12; CLAIM_B unchanged
+    diff = A.diff_aggregates(base, new)
+    flagged = {c["nodeid"]: c for c in diff["significant"]}
+    assert list(flagged) == [CLAIM_A]
+    assert flagged[CLAIM_A]["worse"] and flagged[CLAIM_A]["p_value"] < 1e-3
+    assert flagged[CLAIM_A]["p_value"] == pytest.approx(
+        stats.barnard_exact([[11, 1], [1, 11]]).pvalue)
+    assert diff["regressed"] and len(diff["regressions"]) == 1
+    # the same agents (by identity): one verdict change per agent that flipped
+    assert len(diff["verdict_changes"]) == 10 and all(v["worse"] for v in diff["verdict_changes"])
+    text = A.format_diff(diff)
+    assert "REGRESSION" in text and "11/12 -> 1/12" in text
+
+
+def test_aggregate_diff_stays_quiet_on_a_null():
+    diff = A.diff_aggregates(A.aggregate(_zoo(6)), A.aggregate(_zoo(7)))  # 6/12 vs 7/12: no real change
+    assert diff["significant"] == [] and not diff["regressed"]
+    assert {c["nodeid"]: round(c["p_value"], 3) for c in diff["claims"]}[CLAIM_B] == 1.0
+    assert "RESULT: no regression" in A.format_diff(diff)
+
+
+def test_aggregate_diff_improvement_is_not_a_regression():
+    diff = A.diff_aggregates(A.aggregate(_zoo(0)), A.aggregate(_zoo(12)))
+    assert [c["nodeid"] for c in diff["significant"]] == [CLAIM_A] and not diff["regressed"]
+
+
+def test_reports_diff_detects_aggregate_files(tmp_path, capsys):
+    from reports.__main__ import main
+
+    base, new = tmp_path / "base.json", tmp_path / "new.json"
+    base.write_text(json.dumps(A.aggregate(_zoo(12))))
+    new.write_text(json.dumps(A.aggregate(_zoo(2))))
+    assert main(["diff", str(base), str(new), "--json", str(tmp_path / "d.json")]) == 1
+    assert "12/12 -> 2/12" in capsys.readouterr().out
+    assert json.loads((tmp_path / "d.json").read_text())["regressed"] is True
+    assert main(["diff", str(base), str(base)]) == 0
+    ev = tmp_path / "evidence.json"
+    ev.write_text(json.dumps(_evidence("4h-s1", 4, {CLAIM_A: "supported"})))
+    assert main(["diff", str(ev), str(new)]) == 2  # an evidence file against an aggregate: refused
+
+
+# ------------------------------------------------------------------------------------------------- HTML
+
+
+def test_the_page_is_self_contained_with_alt_text(tmp_path):
+    from reports.aggregate_html import write_aggregate_report
+
+    agg = A.aggregate(_zoo(7))
+    page = write_aggregate_report(agg, tmp_path / "agg")
+    html = page.read_text()
+    assert json.loads((tmp_path / "agg" / "aggregate.json").read_text())["claims"][0]["k"] == 7
+    assert "http://" not in html and "https://" not in html
+    assert html.count("<img ") == html.count('alt="') >= 1
+    assert "7/12" in html and "4h-s0" in html and "not applicable" in html
+
+
+def test_format_table_is_markdown():
+    table = A.format_table(A.aggregate(_zoo(7)))
+    lines = table.splitlines()
+    assert lines[0].startswith("| claim | holds k/n | 95% CI") and len(lines) == 4
+    assert "| test_a | 7/12 |" in table and not math.isnan(0.0)
+
+
+# ------------------------------------------------------------------------------------------- end to end
+
+
+@pytest.mark.slow
+def test_zoo_run_on_two_bundled_agents_end_to_end(tmp_path, request):
+    """``python -m interp zoo run`` with the rollout-free specs on two bundled agents: one pytest subprocess per
+    agent, an aggregate over both, and a rerun that skips both (resumable). About 2-3 minutes on the shared
+    cores: opt-in with ``-m slow``."""
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("two pytest runs of the rollout-free specs (~2-3 min): run with -m slow")
+    import subprocess
+    import sys
+
+    from tests.planted import ROOT
+
+    out = tmp_path / "zoo"
+    cmd = [sys.executable, "-m", "interp", "zoo", "run", "--profile", "quick", "-m", "not behavior", "--no-zoo",
+           "--agents", "reference", "reference-2h", "--out", str(out), "--no-progress"]
+    first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    agg = json.loads((out / "aggregate.json").read_text())
+    assert sorted(a["label"] for a in agg["agents"]) == ["reference", "reference-2h"]
+    assert agg["head_counts"] == {"2": 1, "4": 1} and agg["profiles"] == ["quick"]
+    assert all(sum(1 for _ in c["verdicts"]) == 2 for c in agg["claims"])
+    assert not any("behavior" in c["kind"] for c in agg["claims"])
+    assert (out / "index.html").is_file()
+    for name in ("reference", "reference-2h"):
+        assert json.loads((out / "agents" / name / "evidence.json").read_text())["run"]["profile"] == "quick"
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and again.stdout.count("skipped (evidence for this identity") == 2, again.stdout
