@@ -14,6 +14,8 @@ _DESCRIPTION = f"""Reports on hypodrive spec runs (evidence.json, schema {SCHEMA
 
   diff BASE/evidence.json NEW/evidence.json   verdict changes and significant effect changes;
                                               exit 1 on a regression, 0 otherwise, 2 on bad input
+  diff BASE/aggregate.json NEW/aggregate.json claims whose k/n over agents changed (Barnard's exact
+                                              test), verdict changes per agent (python -m interp zoo run)
   html EVIDENCE.json --out DIR                rebuild DIR/index.html (and DIR/evidence.json)
   merge PART.json... --out EVIDENCE.json      merge pytest-xdist workers' partial evidence files
   validate EVIDENCE.json...                   check files against the schema (exit 1 if any is invalid)
@@ -104,12 +106,39 @@ def _alpha(text: str) -> float:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
+    from reports.aggregate import is_aggregate
+
+    if any(is_aggregate(_json_or_none(p)) for p in (args.base, args.new)):  # two aggregate.json files
+        return _cmd_diff_aggregates(args)
     diff = diff_evidence(load(args.base), load(args.new), alpha=args.alpha)
     print(diff.format_text())
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(diff.to_dict(), indent=1, allow_nan=False) + "\n", encoding="utf-8")
     return 1 if diff.regressed else 0
+
+
+def _json_or_none(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # load() then says what is wrong with it
+
+
+def _cmd_diff_aggregates(args: argparse.Namespace) -> int:
+    """Two aggregate reports (``python -m interp zoo run``): claims whose k/n changed significantly."""
+    from reports.aggregate import diff_aggregates, format_diff
+
+    try:
+        diff = diff_aggregates(_json_or_none(args.base), _json_or_none(args.new), alpha=args.alpha)
+    except ValueError as exc:
+        print(f"error: {exc} (diff compares two evidence files or two aggregate reports)", file=sys.stderr)
+        return 2
+    print(format_diff(diff))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(diff, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    return 1 if diff["regressed"] else 0
 
 
 def _cmd_html(args: argparse.Namespace) -> int:
