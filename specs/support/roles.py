@@ -66,9 +66,6 @@ def resolutions(data: dict, pins: dict[str, int], n_heads: int) -> dict[str, Rol
     """role -> RoleResolution from a role map dict (``RoleMap.to_dict()``), with pins applied."""
     out = {}
     for role, heads in data["roles"].items():
-        if role in pins:
-            out[role] = pinned(role, pins[role], n_heads)
-            continue
         shares = []
         for entry in data["heads"]:
             if role in entry["profile"]:
@@ -79,7 +76,10 @@ def resolutions(data: dict, pins: dict[str, int], n_heads: int) -> dict[str, Rol
                 effect = entry["effects"].get(metric, {}).get("effect")
                 shares.append(HeadShare(entry["head"], float("nan") if effect is None else effect))
         shares = [s for s in shares if s.share == s.share]  # NaN: the category never seen (e.g. behind)
-        out[role] = RoleResolution(role, tuple(heads), tuple(shares), reason=data["reasons"].get(role, ""))
+        if role in pins:  # the pinned head, with the measured shares kept for specs that compare heads
+            out[role] = dataclasses.replace(pinned(role, pins[role], n_heads), shares=tuple(shares))
+        else:
+            out[role] = RoleResolution(role, tuple(heads), tuple(shares), reason=data["reasons"].get(role, ""))
     for role in pins:
         out.setdefault(role, pinned(role, pins[role], n_heads))
     return out
