@@ -278,6 +278,10 @@ def _diff_section(diff: dict) -> str:
              f" ({_e(diff['base'].get('source') or '')}); alpha {diff['alpha']:g}: {verdict}</p>"]
     if diff.get("regressions"):
         parts.append("<ul>" + "".join(f"<li class='bad'>{_e(r)}</li>" for r in diff["regressions"]) + "</ul>")
+    moved = [c for c in diff.get("role_changes") or [] if not c["lost"]]  # lost roles are in the regressions
+    if moved:
+        parts.append("<ul>" + "".join(f"<li>role <code>{_e(c['role'])}</code> held by head(s) {_e(c['new_heads'])} "
+                                      f"(baseline: {_e(c['base_heads'])})</li>" for c in moved) + "</ul>")
     changes = diff.get("verdict_changes") or []
     if changes:
         rows = "".join(f"<tr><td><code>{_e(c['nodeid'])}</code></td><td>{_badge(c['base'])} &rarr; "
