@@ -69,7 +69,7 @@ def _session(config: pytest.Config) -> dict:
 
 # ------------------------------------------------------------------------------------------ the agent
 def _load(config: pytest.Config, checkpoint: str | None):
-    from interp.agent import load_agent
+    from interp.simulation.agent import load_agent
 
     path = checkpoint or str(DEFAULT_CHECKPOINT)
     return load_agent(path, config.getoption("--agent-config"), config.getoption("--env-config"))
@@ -104,7 +104,7 @@ def budget(pytestconfig: pytest.Config) -> Budget:
 @pytest.fixture(scope="session")
 def untrained(agent):
     """The negative control with the same architecture: default init under a fixed seed."""
-    from interp.agent import untrained_agent
+    from interp.simulation.agent import untrained_agent
 
     return untrained_agent(agent.agent_config, agent.env_config, init_seed=0)
 
@@ -119,7 +119,7 @@ def scene_builder(agent):
 @pytest.fixture(scope="session")
 def engine(pytestconfig: pytest.Config):
     """The rollout engine: env workers on all cores, records cached on disk unless --no-rollout-cache."""
-    from interp.rollout import RolloutEngine
+    from interp.simulation.rollout import RolloutEngine
 
     cache = None if pytestconfig.getoption("--no-rollout-cache") else "default"
     with RolloutEngine(cache=cache) as eng:

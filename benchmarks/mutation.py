@@ -48,7 +48,7 @@ MODULES = {
     "stats": Module("interp/stats.py", ("tests/test_stats.py", "tests/test_stats_decisions.py")),
     "claims": Module("specs/support/claims.py", ("tests/test_spec_controls.py",)),
     "controls": Module("specs/support/controls.py", ("tests/test_spec_controls.py",)),
-    "train": Module("interp/train.py", ("tests/test_train.py",),
+    "train": Module("interp/training/train.py", ("tests/test_train.py",),
                     ("x_epsilon__mutmut_*", "xǁTrainerǁselect_actions__mutmut_*", "xǁTrainerǁlearn__mutmut_*")),
 }
 KILLED = {1, 3, 36, -24, 24, 152, 255}  # mutmut exit codes: test failure, internal error, timeouts

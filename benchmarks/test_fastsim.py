@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from interp import fastsim  # noqa: E402
-from interp.config import load_agent_config, load_env_config  # noqa: E402
-from interp.env import make_env  # noqa: E402
+from interp.simulation import fastsim  # noqa: E402
+from interp.model.config import load_agent_config, load_env_config  # noqa: E402
+from interp.simulation.env import make_env  # noqa: E402
 
 REFERENCE = ROOT / "checkpoints" / "reference"
 SEEDS = range(910_000, 910_016)  # 16 episodes, away from training seeds and other tests' seeds
@@ -37,7 +37,7 @@ SEEDS = range(910_000, 910_016)  # 16 episodes, away from training seeds and oth
 def benchmark_agent():
     import torch
 
-    from interp.agent import load_agent, untrained_agent
+    from interp.simulation.agent import load_agent, untrained_agent
 
     torch.set_num_threads(1)
     if (REFERENCE / "agent.pt").is_file():

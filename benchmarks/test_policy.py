@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from interp import policy
-from interp.agent import REFERENCE_DIR, load_agent
-from interp.env import make_env
+from interp.model import policy
+from interp.simulation.agent import REFERENCE_DIR, load_agent
+from interp.simulation.env import make_env
 from tests.planted import random_observations
 
 ROWS = 8

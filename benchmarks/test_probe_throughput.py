@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from interp import attention, attributions, circuits, qk_ov
-from interp.agent import REFERENCE_DIR, untrained_agent
-from interp.config import load_agent_config, load_env_config
+from interp.probes import attention
+from interp.probes import attributions
+from interp.probes import circuits
+from interp.probes import qk_ov
+from interp.simulation.agent import REFERENCE_DIR, untrained_agent
+from interp.model.config import load_agent_config, load_env_config
 from tests.planted import random_observations
 
 

@@ -21,11 +21,11 @@ import numpy as np
 import pytest
 import torch
 
-from interp.agent import load_agent, untrained_agent
-from interp.config import load_agent_config, load_env_config
-from interp.env import make_env
-from interp.rollout import RolloutEngine
-from interp.workers import default_workers
+from interp.simulation.agent import load_agent, untrained_agent
+from interp.model.config import load_agent_config, load_env_config
+from interp.simulation.env import make_env
+from interp.simulation.rollout import RolloutEngine
+from interp.simulation.workers import default_workers
 from tests.planted import ROOT
 
 SEEDS = list(range(900_000, 900_008))  # 8 episodes, far from training seeds and other tests' seeds

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from interp.config import load_agent_config, load_env_config
-from interp.train import Trainer, TrainSettings
+from interp.model.config import load_agent_config, load_env_config
+from interp.training.train import Trainer, TrainSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENT = {**load_agent_config(ROOT / "checkpoints" / "reference" / "agent_config.json"), "batch_size": 64}

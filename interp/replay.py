@@ -175,7 +175,7 @@ def replay_conditions(agent, *, ablate_head: int | None = None, against: Any = N
         raise HypodriveError("give --ablate-head or --against, not both")
     conditions: dict = {PRIMARY: None}
     if ablate_head is not None:
-        from interp.interventions import head_ablation
+        from interp.probes.interventions import head_ablation
 
         if not 0 <= ablate_head < agent.n_heads:
             raise HypodriveError(f"--ablate-head {ablate_head}: the agent has heads 0..{agent.n_heads - 1}")
@@ -194,7 +194,7 @@ def build_replay(agent, seed: int, *, ablate_head: int | None = None, against: A
     cache, as ``evaluate`` uses). ``env_config`` defaults to the agent's. ``render=False`` skips pictures
     (positions are still recorded). ``fast_sim`` re-simulates with ``interp.fastsim`` (same trajectories).
     """
-    from interp.rollout import RolloutEngine
+    from interp.simulation.rollout import RolloutEngine
 
     conditions = replay_conditions(agent, ablate_head=ablate_head, against=against, against_label=against_label)
     env = dict(agent.env_config if env_config is None else env_config)
@@ -247,7 +247,7 @@ def _near_ties(q: np.ndarray) -> np.ndarray | None:
     """Per step, whether the decision was a near-tie by ``interp.policy``'s rule (None where there is no policy
     module). Only a flag for the picture: the actions themselves are always the engine's."""
     try:
-        from interp.policy import choose
+        from interp.model.policy import choose
     except ImportError:
         return None
     return np.asarray(choose(np.asarray(q))[1], dtype=bool) if len(q) else np.zeros(0, bool)
@@ -259,9 +259,9 @@ def _resimulate(record, env_config: Mapping, *, render: bool, fast_sim: bool) ->
     A frame is the state the observation was taken in: intersection-v0 clears departed vehicles and spawns
     new ones *after* observing, so the picture and positions are taken just before that clean-up.
     """
-    from interp.env import make_env
-    from interp.row_identity import install_row_recorder
-    from interp.workers import EpisodeIds, observed_rows
+    from interp.simulation.env import make_env
+    from interp.simulation.row_identity import install_row_recorder
+    from interp.simulation.workers import EpisodeIds, observed_rows
 
     if render and "XDG_RUNTIME_DIR" not in os.environ:  # SDL prints a false "error" on headless machines without it
         os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="hypodrive-sdl-")

@@ -218,8 +218,8 @@ def causal_roles(engine, agent, *, max_pairs: int = CAUSAL_MAX_PAIRS, batch_pair
                  progress: bool = False) -> CausalRoles:
     """Zero-ablate each head on paired calibration seeds: ``safety`` heads raise collisions, ``progress`` heads
     lower arrivals (sequential paired tests, Holm across heads; cached episodes make reruns free)."""
-    from interp.interventions import head_ablation
-    from interp.rollout import run_sequential
+    from interp.probes.interventions import head_ablation
+    from interp.simulation.rollout import run_sequential
     from interp.stats import SequentialDesign
 
     n_heads = agent.n_heads
@@ -333,7 +333,7 @@ def format_roles(data: dict) -> str:
 
 # ------------------------------------------------------------------------------------------ cache per identity
 def _cache_dir() -> Path:
-    from interp.cache import default_cache_dir
+    from interp.simulation.cache import default_cache_dir
 
     return default_cache_dir() / "roles"
 

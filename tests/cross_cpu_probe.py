@@ -13,9 +13,9 @@ SEEDS = (0, 1, 2, 3)
 
 
 def main(out: str) -> None:
-    from interp import policy
-    from interp.agent import load_agent
-    from interp.rollout import RolloutEngine
+    from interp.model import policy
+    from interp.simulation.agent import load_agent
+    from interp.simulation.rollout import RolloutEngine
     from tests.planted import ROOT
     from tests.rollout_support import random_obs
 

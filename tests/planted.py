@@ -44,10 +44,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from interp.agent import Agent
-from interp.checkpoint import weights_identity
-from interp.config import resolve_model_config
-from interp.model import EgoAttentionNetwork
+from interp.simulation.agent import Agent
+from interp.model.checkpoint import weights_identity
+from interp.model.config import resolve_model_config
+from interp.model.network import EgoAttentionNetwork
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_CONFIG_PATH = ROOT / "checkpoints" / "reference" / "env_config.json"

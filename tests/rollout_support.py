@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from interp.agent import Agent, untrained_agent
-from interp.config import load_agent_config, load_env_config
+from interp.simulation.agent import Agent, untrained_agent
+from interp.model.config import load_agent_config, load_env_config
 from tests.planted import ROOT
 
 AGENT_CONFIG = ROOT / "checkpoints" / "reference" / "agent_config.json"

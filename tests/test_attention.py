@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from interp import attention as A
+from interp.probes import attention as A
 from interp.errors import ConfigError
 from tests import planted as P
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from interp import attributions as A
-from interp.features import reference_layout
+from interp.probes import attributions as A
+from interp.model.features import reference_layout
 from tests import planted as P
 
 LAYOUT = reference_layout()

@@ -43,9 +43,9 @@ def pages(tmp_path_factory):
     """A report with every figure kind and two replays (one embedded, one past the size cap and linked), and a
     standalone side-by-side replay page."""
     import reports.replay as rr
-    from interp.agent import load_agent
+    from interp.simulation.agent import load_agent
     from interp.replay import build_replay
-    from interp.rollout import RolloutEngine
+    from interp.simulation.rollout import RolloutEngine
     from reports.html import write_report
     from tests.planted import ROOT
     from tests.test_reports import all_figure_kinds, entry, synthetic_run

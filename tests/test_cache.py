@@ -10,14 +10,14 @@ import textwrap
 
 import pytest
 
-from interp import cache as cache_mod
-from interp.agent import untrained_agent
-from interp.cache import RolloutCache, default_cache_dir, record_key, resolved_env_config
-from interp.config import canonical_json, load_agent_config, load_env_config
-from interp.env import make_env
+from interp.simulation import cache as cache_mod
+from interp.simulation.agent import untrained_agent
+from interp.simulation.cache import RolloutCache, default_cache_dir, record_key, resolved_env_config
+from interp.model.config import canonical_json, load_agent_config, load_env_config
+from interp.simulation.env import make_env
 from interp.errors import ConfigError
-from interp.interventions import head_ablation
-from interp.rollout import ENGINE_VERSION, Condition, RolloutEngine, Start
+from interp.probes.interventions import head_ablation
+from interp.simulation.rollout import ENGINE_VERSION, Condition, RolloutEngine, Start
 from tests.planted import ROOT
 
 AGENT_CONFIG = ROOT / "checkpoints" / "reference" / "agent_config.json"
@@ -138,9 +138,9 @@ def test_no_cache_reads_and_writes_nothing(agent, tmp_path, monkeypatch):
 
 CRASHING_RUN = textwrap.dedent("""
     import os, signal, sys
-    from interp.agent import untrained_agent
-    from interp.config import load_agent_config, load_env_config
-    from interp.rollout import Condition, RolloutEngine
+    from interp.simulation.agent import untrained_agent
+    from interp.model.config import load_agent_config, load_env_config
+    from interp.simulation.rollout import Condition, RolloutEngine
 
     env = load_env_config(sys.argv[2]); env["duration"] = 2
     agent = untrained_agent(load_agent_config(sys.argv[3]), env, init_seed=0)
@@ -171,7 +171,7 @@ def test_a_run_killed_mid_way_leaves_whole_valid_entries(agent, tmp_path):
 
 CONCURRENT_WRITER = textwrap.dedent("""
     import sys
-    from interp.cache import RolloutCache
+    from interp.simulation.cache import RolloutCache
     cache = RolloutCache(sys.argv[1])
     me = int(sys.argv[2])
     for i in range(300):

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from interp import checkpoint as ckpt
-from interp.agent import load_agent, save_agent, untrained_agent
-from interp.config import load_agent_config, load_env_config
+from interp.model import checkpoint as ckpt
+from interp.simulation.agent import load_agent, save_agent, untrained_agent
+from interp.model.config import load_agent_config, load_env_config
 from interp.errors import CheckpointError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,8 +5,8 @@ import json
 
 import numpy as np
 
-from interp import circuits as C
-from interp import interventions as I
+from interp.probes import circuits as C
+from interp.probes import interventions as I
 from tests import planted as P
 
 PLANTED_OBS = (200, 31)  # observations of the shared `obs` fixture (tests/conftest.py): count, seed

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from interp.config import (
+from interp.model.config import (
     SELF_ATTENTION_DEFAULTS,
     canonical_json,
     load_agent_config,

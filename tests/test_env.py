@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from interp.config import load_env_config
-from interp.env import action_names, make_env, observation_shape
+from interp.model.config import load_env_config
+from interp.simulation.env import action_names, make_env, observation_shape
 from interp.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,9 +21,9 @@ from highway_env.envs.intersection_env import IntersectionEnv
 from highway_env.road.regulation import RegulatedRoad
 from highway_env.road.road import Road, RoadNetwork
 
-from interp import fastsim
-from interp.config import load_env_config
-from interp.env import make_env
+from interp.simulation import fastsim
+from interp.model.config import load_env_config
+from interp.simulation.env import make_env
 from interp.errors import HypodriveError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,8 +154,8 @@ def test_the_comparison_catches_a_one_ulp_difference(envs):
 def test_episodes_are_identical_with_the_row_recorder(env_config):
     """The rollout workers record which vehicle is behind each observation row; the recorder wraps the
     observation of the accelerated env as of the plain one."""
-    from interp.row_identity import install_row_recorder
-    from interp.workers import EpisodeIds
+    from interp.simulation.row_identity import install_row_recorder
+    from interp.simulation.workers import EpisodeIds
 
     plain, fast = make_env(env_config), make_env(env_config, fast_sim=True)
     for env in (plain, fast):
@@ -225,7 +225,7 @@ def test_500_episodes_are_identical(request, env_config, policy):
         if (REFERENCE / "agent.pt").is_file():
             import torch
 
-            from interp.agent import load_agent
+            from interp.simulation.agent import load_agent
 
             torch.set_num_threads(1)
             agent = load_agent(REFERENCE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from interp.rollout import RolloutEngine, Start
+from interp.simulation.rollout import RolloutEngine, Start
 from tests.rollout_support import KillWorker, near_tie_agent, short_env
 
 SEEDS = [3, 4, 5, 6, 7]
@@ -41,7 +41,7 @@ def test_a_worker_that_keeps_dying_fails_the_run_with_a_message_that_says_so(age
 
 def _overwrite_record_bytes(cache_dir) -> int:
     """Overwrite bytes inside every stored record, in the database files themselves (as a bad disk would)."""
-    from interp.cache import ENTRY_MAGIC
+    from interp.simulation.cache import ENTRY_MAGIC
 
     hits = 0
     for path in cache_dir.iterdir():
@@ -58,7 +58,7 @@ def _overwrite_record_bytes(cache_dir) -> int:
 
 
 def test_a_corrupted_cache_entry_is_detected_recomputed_and_replaced(agent, tmp_path):
-    from interp.cache import CacheCorruptionWarning
+    from interp.simulation.cache import CacheCorruptionWarning
 
     with RolloutEngine(workers=0, slots=2, cache=tmp_path / "c") as engine:
         expected = engine.run(agent, SEEDS[:3])
@@ -84,7 +84,7 @@ def test_control_an_intact_cache_is_served_without_warnings(agent, tmp_path):
 
 
 def _cached_entries(directory) -> int:
-    from interp.cache import RolloutCache
+    from interp.simulation.cache import RolloutCache
 
     if not directory.exists():
         return 0

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from interp import feature_optimisation as F
+from interp.probes import feature_optimisation as F
 from tests import planted as P
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from interp import interventions as I
-from interp.config import canonical_json
+from interp.probes import interventions as I
+from interp.model.config import canonical_json
 from interp.errors import ConfigError
 from tests import planted as P
 

@@ -43,7 +43,7 @@ def test_records_are_identical_with_1_or_2_workers_and_1_or_8_slots(by_layout):
 @pytest.mark.ray
 def test_records_are_identical_on_the_ray_backend(by_layout, tmp_path):
     pytest.importorskip("ray")
-    from interp.ray_backend import shutdown
+    from interp.simulation.ray_backend import shutdown
 
     try:
         records = _evaluate(tmp_path, "ray", ["--backend", "ray", "--workers", "2"])

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import torch
 
-from interp import interventions as I
-from interp import logit_lens as L
+from interp.probes import interventions as I
+from interp.probes import logit_lens as L
 from tests import planted as P
 
 PLANTED_OBS = (200, 41)  # observations of the shared `obs` fixture (tests/conftest.py): count, seed

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from interp.agent import load_agent
+from interp.simulation.agent import load_agent
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_CONFIG = ROOT / "checkpoints" / "reference" / "env_config.json"

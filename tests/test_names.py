@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from interp import names
-from interp.batch import as_batch
+from interp.model import names
+from interp.model.batch import as_batch
 from interp.errors import ConfigError
 from tests.planted import planted_model
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from interp import neurons as N
+from interp.probes import neurons as N
 from tests import planted as P
 
 PLANTED_OBS = (600, 41)  # observations of the shared `obs` fixture (tests/conftest.py): count, seed

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from interp.agent import load_agent, save_agent
-from interp.checkpoint import weights_identity
+from interp.simulation.agent import load_agent, save_agent
+from interp.model.checkpoint import weights_identity
 from tests import planted as P
 
 pytestmark = pytest.mark.planted

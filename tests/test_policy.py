@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from interp import policy
-from interp.policy import NEAR_TIE_TOL, TIE_TOL
+from interp.model import policy
+from interp.model.policy import NEAR_TIE_TOL, TIE_TOL
 from tests.planted import ROOT
 
 SLOWER, IDLE, FASTER = 0, 1, 2

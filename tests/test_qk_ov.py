@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from interp import qk_ov
-from interp.agent import untrained_agent
-from interp.config import load_agent_config, load_env_config
-from interp.neurons import vehicle_embeddings
+from interp.probes import qk_ov
+from interp.simulation.agent import untrained_agent
+from interp.model.config import load_agent_config, load_env_config
+from interp.probes.neurons import vehicle_embeddings
 from tests import planted as P
 
 ROOT = P.ROOT
@@ -139,7 +139,7 @@ def test_sweep_refuses_an_absent_or_ego_row(model):
 
 
 def test_set_row_variable_keeps_the_row_on_the_env_ranges_and_the_unit_circle():
-    from interp.features import reference_layout
+    from interp.model.features import reference_layout
     layout = reference_layout()
     obs = torch.as_tensor(P.random_observations(8, seed=1, min_present=3, shuffle_rows=False))
     rows = torch.ones(8, dtype=torch.long)

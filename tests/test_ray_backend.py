@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from interp.rollout import RolloutEngine, Start
-from interp.workers import Reset, Step, make_pool
+from interp.simulation.rollout import RolloutEngine, Start
+from interp.simulation.workers import Reset, Step, make_pool
 from tests.rollout_support import EmptyRoad, FailingSetup, near_tie_agent
 
 pytestmark = pytest.mark.ray
@@ -17,7 +17,7 @@ SEEDS = [3, 4]
 @pytest.fixture(scope="module")
 def ray_instance():
     pytest.importorskip("ray")
-    from interp.ray_backend import ensure_ray, shutdown
+    from interp.simulation.ray_backend import ensure_ray, shutdown
 
     ray = ensure_ray(num_cpus=2)
     yield ray

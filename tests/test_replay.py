@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 from interp import cli
-from interp.agent import load_agent
+from interp.simulation.agent import load_agent
 from interp.replay import ReplayMismatch, build_replay, divergence_step, replay_run, softmax
-from interp.rollout import EpisodeTrace, RolloutEngine
+from interp.simulation.rollout import EpisodeTrace, RolloutEngine
 from reports.replay import draw_frames, frame_captions, replay_figure, write_replay
 from tests.planted import ROOT
 
@@ -265,7 +265,7 @@ def test_spec_helpers_make_replay_pair_and_attention_scene_figures(agent, engine
     """What the collision, paired-ablation and attention specs put into the report, on real episodes and scenes."""
     from fixtures.builder import SceneBuilder
     from fixtures.canonical import CANONICAL
-    from interp.interventions import head_ablation
+    from interp.probes.interventions import head_ablation
     from reports.figures import render
     from reports.schema import validate_figure
     from specs.support.filmstrip import (ablation_pair_figures, attention_scene_figure, discordant_pairs,

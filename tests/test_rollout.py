@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from interp.agent import load_agent, save_agent
-from interp.interventions import head_ablation
-from interp import policy
-from interp.rollout import (Condition, EpisodeRecord, RolloutEngine, Start, as_condition,
+from interp.simulation.agent import load_agent, save_agent
+from interp.probes.interventions import head_ablation
+from interp.model import policy
+from interp.simulation.rollout import (Condition, EpisodeRecord, RolloutEngine, Start, as_condition,
                             records_by_condition, run_sequential)
 from interp.stats import SequentialDesign
-from interp.workers import EnvPool, Reset, Step
+from interp.simulation.workers import EnvPool, Reset, Step
 from tests.rollout_support import FASTER, SLOWER, EmptyRoad, FailingSetup, near_tie_agent, random_obs
 from tests.rollout_support import force as _force
 

@@ -6,10 +6,10 @@ import copy
 
 import pytest
 
-from interp.env import make_env
-from interp.row_identity import install_row_recorder
+from interp.simulation.env import make_env
+from interp.simulation.row_identity import install_row_recorder
 from tests.rollout_support import ENV_CONFIG
-from interp.config import load_env_config
+from interp.model.config import load_env_config
 
 
 @pytest.mark.parametrize("fast_sim", [False, True])

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from interp import interventions as I
-from interp import scrubbing as S
+from interp.probes import interventions as I
+from interp.probes import scrubbing as S
 from tests import planted as P
 
 FASTER = I.QValue(P.SUPPRESSED_ACTION)

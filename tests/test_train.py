@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from interp.agent import load_agent, untrained_agent
-from interp.config import load_agent_config, load_env_config
-from interp.train import ReplayMemory, SlotEpisode, Trainer, TrainSettings, bellman_loss, epsilon, train_seed
-from interp.workers import StepResult
+from interp.simulation.agent import load_agent, untrained_agent
+from interp.model.config import load_agent_config, load_env_config
+from interp.training.train import ReplayMemory, SlotEpisode, Trainer, TrainSettings, bellman_loss, epsilon, train_seed
+from interp.simulation.workers import StepResult
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENT = load_agent_config(ROOT / "checkpoints" / "reference" / "agent_config.json")

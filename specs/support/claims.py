@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from scipy import stats as sps
 
-from interp.attention import argmax_share
-from interp.interventions import ablate_heads
+from interp.probes.attention import argmax_share
+from interp.probes.interventions import ablate_heads
 from interp.stats import wilson_interval
 
 ALPHA = 0.01  # significance level of the mechanism specs' tests

@@ -22,7 +22,7 @@ def _png(frame: np.ndarray, width: int = 240) -> str:
 
 def episode_filmstrip(env_config: Mapping, seed: int, actions: Sequence[int], action_names: Sequence[str]) -> dict:
     """Figure spec (kind ``filmstrip``) of the episode ``seed`` replayed with ``actions``."""
-    from interp.env import make_env
+    from interp.simulation.env import make_env
 
     env = make_env(env_config, render_mode="rgb_array")
     try:

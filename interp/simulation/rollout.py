@@ -1,0 +1,643 @@
+"""Greedy rollouts of an agent, optionally under interventions, on common starts, over the worker pool.
+
+Every (condition, start) pair is an episode. Environments step in worker processes (``interp.workers``,
+or Ray actors); the network runs in this process, one observation per forward pass, with one torch thread,
+and actions are chosen by ``interp.policy`` (one row at a time, a documented near-tie rule). So an
+episode's record depends only on its start, its condition and the agent: not on the number of workers, the
+number of slots, the backend, the order in which workers answer, or which other episodes were served from
+the cache. Across machines, steps decided on a near-tie are counted in each record (``near_ties``).
+Conditions run on the same starts (common random numbers).
+
+Workers are never held in lock-step: whenever one answers, its results are folded in and it gets its next
+commands at once, so a slow worker (a reset, a crowded scene) does not stall the others.
+
+Records are cached on disk (``interp.cache``) per (condition, start); a run only simulates the misses.
+
+Read top to bottom: the value types (``Start``, ``Condition``, ``EpisodeRecord``), then ``RolloutEngine``
+(cache look-up, then ``_simulate``: start episodes in free slots, send actions, fold results), then the
+sequential runner (``run_sequential``: batches of paired seeds until ``interp.stats`` decides).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from interp.model import policy
+from interp.simulation.agent import Agent
+from interp.simulation.cache import RolloutCache, record_key, resolved_env_config
+from interp.model.config import canonical_json
+from interp.model.hooks import HookFn, NameFilter
+from interp.simulation.workers import Reset, Step, StepResult, WorkerDied, default_workers, make_pool
+from interp.model import names
+
+Hooks = Sequence[tuple[NameFilter, HookFn]]
+ENGINE_VERSION = "hypodrive-rollout-2"  # bump when a change alters what records contain or how they are made
+PATTERN_HOOK = names.PATTERN
+MAX_RESTARTS = 3  # pool restarts after worker deaths before a run gives up
+DEFAULT_CACHE = "default"  # sentinel: the cache at interp.cache.default_cache_dir()
+
+
+# ---------------------------------------------------------------------------------------------- value types
+
+@dataclasses.dataclass(frozen=True)
+class Start:
+    """How an episode starts: ``env.reset(seed)``, then optionally ``setup(env) -> obs`` (e.g. placing a scene).
+
+    ``setup`` runs in a worker, so it must be picklable. ``key`` is a JSON-able description of the setup
+    (e.g. a scenario's dict): it names the start in records and in the cache. A setup without a key (and
+    without a ``describe()`` method) is not cached, since nothing says which scene it builds.
+    """
+
+    seed: int
+    setup: Callable[[Any], np.ndarray] | None = None
+    key: Any = None
+
+    @property
+    def description(self) -> dict | None:
+        """The canonical description for the cache, or None when the set-up cannot be named."""
+        if self.setup is None:
+            return {"seed": int(self.seed), "setup": None}
+        key = self.key if self.key is not None else _describe(self.setup)
+        return None if key is None else {"seed": int(self.seed), "setup": key}
+
+    @property
+    def scenario(self) -> str | None:
+        """A short hash naming the set-up in records (None for a plain seeded reset)."""
+        if self.setup is None:
+            return None
+        description = self.description
+        text = canonical_json(description["setup"]) if description else f"unnamed:{id(self.setup)}"
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def as_start(value: int | Start) -> Start:
+    if isinstance(value, Start):
+        return value
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return Start(seed=int(value))
+    raise TypeError(f"a start is a seed (int) or a Start(seed, setup, key); got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Condition:
+    """A named way of running the agent: plain, under hooks (an intervention), or with another agent.
+
+    ``hooks`` is a hook list or a function ``model -> hook list`` (an Intervention's ``hooks``).
+    ``description`` is the intervention's canonical, JSON-able description: it keys the cache (the *name*
+    does not, so the same intervention under two names shares records). Hooks without a description are
+    run but never cached. ``agent`` replaces the engine's agent for this condition (edited weights, another
+    checkpoint); its identity then keys the cache.
+
+    Hooks must be functions of the row they act on (as zero/mean ablations, patches and the resampling
+    ablation, whose draw is keyed by a hash of the row's own observation and its seed, are): the engine
+    runs each row alone, but a hook that drew from a shared random stream would still make an episode
+    depend on which episodes ran before it, and its cached records would lie.
+    """
+
+    name: str
+    hooks: Hooks | Callable[[Any], Hooks] = ()
+    description: Any = None
+    agent: Agent | None = None
+
+    @property
+    def is_plain(self) -> bool:
+        return not self.hooks and self.description is None
+
+    @property
+    def cacheable(self) -> bool:
+        return self.is_plain or self.description is not None
+
+    def resolved_hooks(self, model) -> list:
+        hooks = self.hooks(model) if callable(self.hooks) else self.hooks
+        return list(hooks or ())
+
+
+def as_condition(name: str, spec: Any) -> Condition:
+    """A Condition from the forms callers use: None/() (the plain agent), a Condition, an Intervention-like
+    object (``.hooks(model)`` and ``.describe()``), an Agent, a hook list, or ``(hooks, description)``."""
+    if isinstance(spec, Condition):
+        return dataclasses.replace(spec, name=name)
+    if spec is None or (isinstance(spec, (list, tuple)) and len(spec) == 0):
+        return Condition(name)
+    if isinstance(spec, Agent):
+        return Condition(name, agent=spec)
+    if hasattr(spec, "hooks") and hasattr(spec, "describe") and callable(spec.describe):
+        return Condition(name, hooks=spec.hooks, description=spec.describe())
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], Mapping):
+        return Condition(name, hooks=list(spec[0]), description=dict(spec[1]))
+    if isinstance(spec, (list, tuple)):
+        return Condition(name, hooks=list(spec))
+    raise TypeError(f"condition {name!r}: cannot run {spec!r}; give None (plain agent), a Condition, an "
+                    "Intervention, an Agent, a hook list, or (hooks, description)")
+
+
+def as_conditions(conditions: Mapping[str, Any] | Sequence[Condition] | None) -> list[Condition]:
+    if conditions is None:
+        return [Condition("baseline")]
+    if isinstance(conditions, Mapping):
+        out = [as_condition(name, spec) for name, spec in conditions.items()]
+    else:
+        out = [as_condition(c.name, c) for c in conditions]
+    names = [c.name for c in out]
+    if len(set(names)) != len(names) or not out:
+        raise ValueError(f"condition names must be unique and at least one: {names}")
+    return out
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class EpisodeTrace:
+    """Per-step data of an episode, one entry per decision (T = episode length).
+
+    ``obs`` [T, N, F] the observation acted on; ``q`` [T, A] its Q-values; ``attention`` [T, H, N] the
+    attention of each head (ego query) over the rows; ``rows`` [T, N] the vehicle behind each row (numbered
+    per episode in order of first sight, ego = 0, -1 = empty row), read from the env's observation step.
+    """
+
+    obs: np.ndarray
+    q: np.ndarray
+    attention: np.ndarray
+    rows: np.ndarray
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EpisodeTrace):
+            return NotImplemented
+        return all(np.array_equal(getattr(self, f), getattr(other, f)) for f in ("obs", "q", "attention", "rows"))
+
+    def to_dict(self) -> dict:
+        return {"obs": self.obs, "q": self.q, "attention": self.attention, "rows": self.rows}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "EpisodeTrace":
+        return cls(obs=np.asarray(data["obs"], np.float32), q=np.asarray(data["q"], np.float32),
+                   attention=np.asarray(data["attention"], np.float32), rows=np.asarray(data["rows"], np.int64))
+
+
+@dataclasses.dataclass(frozen=True)
+class EpisodeRecord:
+    """One greedy episode. ``arrived`` is the env's own arrival test (reward term ``arrived_reward``);
+    ``scenario`` names a set-up start (None for a plain seed); ``trace`` is present when asked for."""
+
+    condition: str
+    seed: int
+    crashed: bool
+    arrived: bool
+    length: int
+    ret: float
+    actions: tuple[int, ...]
+    scenario: str | None = None
+    trace: EpisodeTrace | None = None
+    near_ties: int = 0  # steps decided on a near-tie (interp.policy): another CPU might act differently there
+
+    def to_dict(self, trace: bool = True) -> dict:
+        """Plain values (``return`` spelled out); the trace's arrays stay numpy (``interp.evidence.jsonable``
+        turns them into lists)."""
+        out = {"condition": self.condition, "seed": self.seed, "scenario": self.scenario, "crashed": self.crashed,
+               "arrived": self.arrived, "length": self.length, "return": self.ret, "actions": list(self.actions),
+               "near_ties": self.near_ties}
+        if trace and self.trace is not None:
+            out["trace"] = self.trace.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "EpisodeRecord":
+        trace = data.get("trace")
+        return cls(condition=data["condition"], seed=int(data["seed"]), crashed=bool(data["crashed"]),
+                   arrived=bool(data["arrived"]), length=int(data["length"]),
+                   ret=float(data["return"] if "return" in data else data["ret"]),
+                   actions=tuple(int(a) for a in data["actions"]), scenario=data.get("scenario"),
+                   trace=EpisodeTrace.from_dict(trace) if trace is not None else None,
+                   near_ties=int(data.get("near_ties", 0)))
+
+    def without_trace(self) -> "EpisodeRecord":
+        return self if self.trace is None else dataclasses.replace(self, trace=None)
+
+
+def records_by_condition(records: Iterable[EpisodeRecord]) -> dict[str, list[EpisodeRecord]]:
+    """Records grouped by condition, each list in start order."""
+    out: dict[str, list[EpisodeRecord]] = {}
+    for record in records:
+        out.setdefault(record.condition, []).append(record)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- the engine
+
+@dataclasses.dataclass
+class EngineStats:
+    """Counters of an engine's life: what was simulated and what the cache served."""
+
+    simulated: int = 0
+    cached: int = 0
+    steps: int = 0
+    sim_seconds: float = 0.0
+    restarts: int = 0  # pools restarted after a worker died (its episodes rerun from their starts)
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.sim_seconds if self.sim_seconds else math.nan
+
+
+@dataclasses.dataclass
+class _Job:
+    """One episode to simulate (a cache miss) and its state while it runs."""
+
+    index: int  # position in the run's output
+    condition: Condition
+    start: Start
+    key: str | None
+    obs: np.ndarray | None = None
+    rows: tuple[int, ...] = ()
+    actions: list[int] = dataclasses.field(default_factory=list)
+    ret: float = 0.0
+    near_ties: int = 0
+    trace: dict[str, list] | None = None
+
+
+class RolloutEngine:
+    """Runs greedy episodes for (condition, start) pairs, serving what it can from the cache.
+
+    ``workers``: environment worker processes (default: all cores; 0 = in this process).
+    ``slots``: episodes in flight at once (default two per worker; a throughput knob only, records do not
+    depend on it). ``backend``: ``"local"`` processes or ``"ray"`` actors (``ray_address`` to join a
+    cluster). ``cache``: a ``RolloutCache``, a directory, ``"default"`` (``$HYPODRIVE_CACHE_DIR`` or
+    ``.hypodrive-cache``) or None (no cache). ``record_rows``: record the vehicle behind each observation
+    row (needed for traces). The pool starts on the first cache miss and is reused until ``close()`` (or
+    the end of the ``with`` block).
+    """
+
+    def __init__(self, *, workers: int | None = None, slots: int | None = None, backend: str = "local",
+                 ray_address: str | None = None, cache: RolloutCache | str | None = DEFAULT_CACHE,
+                 record_rows: bool = True, fast_sim: bool = True) -> None:
+        if slots is None:  # two per worker: a worker never waits for the network, and few envs to build
+            slots = 2 * max(default_workers() if workers is None else workers, 1)
+        if slots < 1:
+            raise ValueError(f"slots must be >= 1, got {slots}")
+        self.workers = workers
+        self.slots = slots
+        self.backend = backend
+        self.ray_address = ray_address
+        self.cache = _open_cache(cache)
+        self.record_rows = record_rows
+        self.fast_sim = fast_sim  # identical records, so not part of the cache key
+        self.stats = EngineStats()
+        self._pool = None
+        self._pool_env: str | None = None
+
+    # -------------------------------------------------------------- public API
+    def run(self, agent: Agent, starts: Iterable[int | Start],
+            conditions: Mapping[str, Any] | Sequence[Condition] | None = None, *, trace: bool = False,
+            env_config: Mapping | None = None, progress: bool | Progress = False) -> list[EpisodeRecord]:
+        """Run every condition on every start; records in (start, condition) order.
+
+        ``conditions`` maps names to what ``as_condition`` accepts (default: the plain agent as
+        "baseline"). ``trace`` adds per-step observations, Q-values, attention and row identities.
+        ``env_config`` defaults to the agent's own.
+        """
+        if trace and not self.record_rows:
+            raise ValueError("trace=True needs the row recorder: build the engine with record_rows=True")
+        starts = [as_start(s) for s in starts]
+        conds = as_conditions(conditions)
+        env = dict(agent.env_config if env_config is None else env_config)
+        jobs = [_Job(index=i * len(conds) + j, condition=c, start=s, key=None)
+                for i, s in enumerate(starts) for j, c in enumerate(conds)]
+        records: list[EpisodeRecord | None] = [None] * len(jobs)
+        misses = self._serve_from_cache(agent, env, jobs, records, trace)
+        bar = progress if isinstance(progress, Progress) else Progress(len(jobs), [c.name for c in conds],
+                                                                      enabled=bool(progress))
+        for job in jobs:
+            if records[job.index] is not None:
+                bar.episode(job.condition.name, cached=True)
+        try:
+            while misses:
+                try:
+                    for job, record in self._simulate(agent, env, misses, trace, bar):
+                        records[job.index] = record
+                        if job.key is not None and self.cache is not None:
+                            self.cache.set(job.key, record.to_dict())  # at once: a crash keeps what is done
+                    misses = []
+                except WorkerDied as died:
+                    misses = self._after_worker_death(died, [job for job in misses if records[job.index] is None])
+        except BaseException:
+            self.close()  # workers may be mid-command: the next run starts a fresh pool
+            raise
+        finally:
+            if not isinstance(progress, Progress):
+                bar.close()
+        return records  # type: ignore[return-value]  # every slot is filled
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        self._pool, self._pool_env = None, None
+
+    def __enter__(self) -> "RolloutEngine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _after_worker_death(self, died: WorkerDied, unfinished: list[_Job]) -> list[_Job]:
+        """Restart the pool and rerun the unfinished episodes from their starts (a worker that keeps dying
+        fails the run after ``MAX_RESTARTS``, saying so)."""
+        self.close()
+        self.stats.restarts += 1
+        if self.stats.restarts > MAX_RESTARTS:
+            raise RuntimeError(f"{died}\nworkers died {self.stats.restarts} times in this engine's life; giving up. "
+                               "Finished episodes are cached: fix the cause (memory? a set-up that crashes?) "
+                               "and rerun to resume.") from None
+        warnings.warn(f"{died}; restarting the pool and rerunning {len(unfinished)} unfinished episode(s) from "
+                      f"their starts (restart {self.stats.restarts} of at most {MAX_RESTARTS})", RuntimeWarning,
+                      stacklevel=3)
+        return [dataclasses.replace(job, obs=None, rows=(), actions=[], ret=0.0, near_ties=0, trace=None)
+                for job in unfinished]
+
+    # -------------------------------------------------------------- cache
+    def _serve_from_cache(self, agent: Agent, env: dict, jobs: list[_Job], records: list, trace: bool) -> list[_Job]:
+        """Fill ``records`` from the cache; return the jobs left to simulate (with their keys set)."""
+        if self.cache is None:
+            return list(jobs)
+        resolved = resolved_env_config(env)
+        misses = []
+        for job in jobs:
+            job.key = self.key(job.condition.agent or agent, resolved, job.start, job.condition)
+            cached = self.cache.get(job.key) if job.key is not None else None
+            if cached is not None and (not trace or cached.get("trace") is not None):
+                record = EpisodeRecord.from_dict({**cached, "condition": job.condition.name})
+                records[job.index] = record if trace else record.without_trace()
+                self.stats.cached += 1
+            else:
+                misses.append(job)
+        return misses
+
+    @staticmethod
+    def key(agent: Agent, resolved_env: Mapping, start: Start, condition: Condition) -> str | None:
+        """The cache key of one episode, or None when the start or the intervention cannot be named."""
+        start_description = start.description
+        if start_description is None or not condition.cacheable:
+            return None
+        return record_key(agent_identity=agent.identity, env_config=resolved_env, start=start_description,
+                          intervention=condition.description, engine_version=f"{ENGINE_VERSION}/{policy.RULE}")
+
+    # -------------------------------------------------------------- simulation
+    def _pool_for(self, env: dict):
+        env_json = canonical_json(env)
+        if self._pool is None or self._pool_env != env_json:
+            self.close()
+            self._pool = make_pool(env, self.slots, self.workers, record_rows=self.record_rows,
+                                   backend=self.backend, address=self.ray_address, fast_sim=self.fast_sim)
+            self._pool_env = env_json
+        return self._pool
+
+    def _simulate(self, agent: Agent, env: dict, jobs: list[_Job], trace: bool,
+                  bar: "Progress") -> Iterator[tuple[_Job, EpisodeRecord]]:
+        """Keep every worker busy: as soon as a worker answers, fold its results, start new episodes in its
+        free slots and send it the next actions (batched forward per condition over its slots). Workers
+        never wait for each other; which slot or worker runs an episode does not change its record."""
+        pool = self._pool_for(env)
+        policies = [_Policy(c.agent or agent, c) for c in {id(j.condition): j.condition for j in jobs}.values()]
+        n_workers = max(pool.n_workers, 1)
+        slots_of = {w: [slot for slot in range(self.slots) if pool.worker_of(slot) == w] for w in range(n_workers)}
+        queue = list(reversed(jobs))
+        running: dict[int, _Job] = {}
+        idle = set(range(n_workers))
+        started = time.perf_counter()
+        with _single_thread(), _add_elapsed(self.stats, started):
+            while queue or running:
+                commands: dict[int, Reset | Step] = {}
+                for w in sorted(idle):
+                    commands.update(self._next_commands(slots_of[w], queue, running, policies, trace))
+                if commands:
+                    pool.send(commands)
+                    idle -= {pool.worker_of(slot) for slot in commands}
+                    n_steps = sum(isinstance(c, Step) for c in commands.values())
+                    self.stats.steps += n_steps
+                    bar.steps(n_steps)
+                results = pool.receive()
+                idle |= {pool.worker_of(slot) for slot in results}
+                for slot in sorted(results):
+                    job, result = running[slot], results[slot]
+                    if job.obs is not None:
+                        job.ret += result.reward
+                    job.obs, job.rows = result.obs, result.rows
+                    if result.done:
+                        del running[slot]
+                        self.stats.simulated += 1
+                        bar.episode(job.condition.name)
+                        yield job, _record(job, result)
+
+    @staticmethod
+    def _next_commands(slots: Sequence[int], queue: list[_Job], running: dict[int, _Job], policies: list["_Policy"],
+                       trace: bool) -> dict[int, Reset | Step]:
+        """For one idle worker: resets for its free slots (while episodes remain), greedy steps for the rest."""
+        commands: dict[int, Reset | Step] = {}
+        for slot in slots:
+            if slot not in running and queue:
+                job = running[slot] = queue.pop()
+                job.trace = {"obs": [], "q": [], "attention": [], "rows": []} if trace else None
+                commands[slot] = Reset(seed=job.start.seed, setup=job.start.setup)
+        live = {slot: running[slot] for slot in slots if slot in running and slot not in commands}
+        for greedy in policies:
+            mine = {slot: job for slot, job in live.items() if job.condition is greedy.condition}
+            for slot, action in greedy.act(mine).items():
+                running[slot].actions.append(action)
+                commands[slot] = Step(action)
+        return commands
+
+
+class _Policy:
+    """The greedy policy of one condition, through ``interp.policy``: one row per forward pass."""
+
+    def __init__(self, agent: Agent, condition: Condition) -> None:
+        self.agent, self.condition = agent, condition
+        self.model = agent.model
+        self.hooks = condition.resolved_hooks(agent.model)
+
+    def act(self, jobs: Mapping[int, _Job]) -> dict[int, int]:
+        """Greedy actions of ``jobs`` (slot -> job); each row alone, so no row depends on another."""
+        slots = sorted(jobs)
+        if not slots:
+            return {}
+        obs = np.stack([jobs[slot].obs for slot in slots]).astype(np.float32)
+        tracing = any(jobs[slot].trace is not None for slot in slots)
+        q, pattern = policy.q_rows(self.model, obs, self.hooks, cache=PATTERN_HOOK if tracing else None)
+        best, near_tie = policy.choose(q)
+        actions: dict[int, int] = {}
+        for i, slot in enumerate(slots):
+            job = jobs[slot]
+            actions[slot] = int(best[i])
+            job.near_ties += bool(near_tie[i])
+            if job.trace is not None:
+                job.trace["obs"].append(obs[i].copy())
+                job.trace["q"].append(q[i].copy())
+                job.trace["attention"].append(pattern[i][:, 0, :].copy())
+                job.trace["rows"].append(np.asarray(job.rows))
+        return actions
+
+
+def _record(job: _Job, last: StepResult) -> EpisodeRecord:
+    trace = None
+    if job.trace is not None:
+        t = job.trace
+        n, f = job.obs.shape if job.obs is not None else (0, 0)
+        trace = EpisodeTrace(obs=np.asarray(t["obs"], np.float32).reshape(-1, n, f),
+                             q=np.asarray(t["q"], np.float32), attention=np.asarray(t["attention"], np.float32),
+                             rows=np.asarray(t["rows"], np.int64).reshape(-1, n))
+    return EpisodeRecord(condition=job.condition.name, seed=job.start.seed, crashed=last.crashed,
+                         arrived=last.arrived, length=len(job.actions), ret=job.ret, actions=tuple(job.actions),
+                         scenario=job.start.scenario, trace=trace, near_ties=job.near_ties)
+
+
+@contextlib.contextmanager
+def _single_thread() -> Iterator[None]:
+    """One torch thread while the engine runs (bit-reproducible, and the cores belong to the workers)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def _add_elapsed(stats: EngineStats, started: float) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        stats.sim_seconds += time.perf_counter() - started
+
+
+def _open_cache(cache: RolloutCache | str | None) -> RolloutCache | None:
+    if cache is None or isinstance(cache, RolloutCache):
+        return cache
+    if cache == DEFAULT_CACHE:
+        return RolloutCache()
+    return RolloutCache(cache)
+
+
+def _describe(setup: Any) -> Any:
+    describe = getattr(setup, "describe", None)
+    return describe() if callable(describe) else None
+
+
+def rollout(agent: Agent, seeds: Iterable[int | Start], conditions: Mapping[str, Any] | None = None, *,
+            workers: int | None = None, slots: int | None = None, progress: bool = False, trace: bool = False,
+            cache: RolloutCache | str | None = DEFAULT_CACHE, backend: str = "local",
+            ray_address: str | None = None) -> list[EpisodeRecord]:
+    """One-shot convenience around ``RolloutEngine``: run, then close the pool."""
+    with RolloutEngine(workers=workers, slots=slots, cache=cache, backend=backend, ray_address=ray_address) as engine:
+        return engine.run(agent, seeds, conditions, trace=trace, progress=progress)
+
+
+# ---------------------------------------------------------------------------------------------- progress
+
+class Progress:
+    """A tqdm bar over episodes: done per condition (cached ones included), simulator steps/s, ETA."""
+
+    def __init__(self, total: int, conditions: Sequence[str], *, enabled: bool = True, desc: str = "episodes") -> None:
+        from tqdm import tqdm
+
+        self.done = {name: 0 for name in conditions}
+        self.cached = 0
+        self.n_steps = 0
+        self.t0 = time.perf_counter()
+        self.bar = tqdm(total=total, desc=desc, unit="ep", disable=not enabled, dynamic_ncols=True, mininterval=0.5)
+
+    def episode(self, condition: str, cached: bool = False) -> None:
+        self.done[condition] = self.done.get(condition, 0) + 1
+        self.cached += cached
+        self.bar.update(1)
+        self._postfix()
+
+    def steps(self, n: int) -> None:
+        self.n_steps += n
+
+    def set_remaining(self, n: int) -> None:
+        """Re-aim the ETA: ``n`` episodes are left at most (e.g. after a sequential look settled some)."""
+        self.bar.total = self.bar.n + n
+        self.bar.refresh()
+
+    def _postfix(self) -> None:
+        if self.bar.disable:
+            return
+        rate = self.n_steps / max(time.perf_counter() - self.t0, 1e-9)
+        per = " ".join(f"{name}={n}" for name, n in self.done.items())
+        self.bar.set_postfix_str(f"{per} cached={self.cached} steps/s={rate:.1f}", refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+# ---------------------------------------------------------------------------------------------- sequential runner
+
+@dataclasses.dataclass(frozen=True)
+class SequentialResult:
+    """Verdicts of a sequential paired run and every record it used (all conditions, in start order)."""
+
+    verdicts: dict[str, Any]  # treatment name -> interp.stats.Verdict
+    records: list[EpisodeRecord]
+    baseline: str
+    n_pairs: int  # seeds run under the baseline
+    batches: int
+
+    def summary(self) -> str:
+        return "\n".join(f"[{name}] {verdict.summary()}" for name, verdict in self.verdicts.items())
+
+
+def run_sequential(engine: RolloutEngine, agent: Agent, conditions: Mapping[str, Any], *, baseline: str = "baseline",
+                   seeds: Iterable[int | Start], design: Any = None, batch_pairs: int = 20,
+                   outcome: str | Callable[[EpisodeRecord], bool] = "crashed", claims: Mapping[str, str] | None = None,
+                   progress: bool = False) -> SequentialResult:
+    """Run ``conditions`` in batches of paired starts until ``interp.stats`` decides every treatment.
+
+    Each treatment (every condition but ``baseline``) is one hypothesis "the treatment changes ``outcome`` in
+    ``design.direction``" against the shared baseline, decided jointly (Holm at every look) by a
+    ``SequentialPairedFamily``. A batch runs the baseline and the still-open treatments on the next
+    ``batch_pairs`` starts (common random numbers); settled treatments stop costing episodes. It stops when
+    every treatment is settled, at ``design.max_pairs`` pairs, or when ``seeds`` run out (open treatments are
+    then inconclusive, and their decision rule says so). Cached episodes cost nothing, so a rerun replays
+    the same looks from the cache and reaches the same verdicts.
+    """
+    from interp.stats import SequentialDesign, SequentialPairedFamily
+
+    design = design if design is not None else SequentialDesign()
+    if batch_pairs < 1:
+        raise ValueError(f"batch_pairs must be >= 1, got {batch_pairs}")
+    conds = {c.name: c for c in as_conditions(conditions)}
+    if baseline not in conds:
+        raise ValueError(f"baseline {baseline!r} is not one of the conditions {list(conds)}")
+    treatments = [name for name in conds if name != baseline]
+    if not treatments:
+        raise ValueError("run_sequential needs at least one treatment condition besides the baseline")
+    family = SequentialPairedFamily({name: (claims or {}).get(name) for name in treatments}, design)
+    score = (lambda r: bool(getattr(r, outcome))) if isinstance(outcome, str) else outcome
+    bar = Progress(design.max_pairs * len(conds), list(conds), enabled=progress, desc="sequential")
+    records: list[EpisodeRecord] = []
+    seed_iter = iter(seeds)
+    n_pairs = batches = 0
+    try:
+        while not family.stopped and n_pairs < design.max_pairs:
+            batch = [as_start(s) for _, s in zip(range(min(batch_pairs, design.max_pairs - n_pairs)), seed_iter)]
+            if not batch:
+                break
+            active = family.active
+            run = engine.run(agent, batch, [conds[baseline], *(conds[name] for name in active)], progress=bar)
+            records.extend(run)
+            grouped = records_by_condition(run)
+            family.update([score(r) for r in grouped[baseline]],
+                          {name: [score(r) for r in grouped[name]] for name in active})
+            n_pairs += len(batch)
+            batches += 1
+            bar.set_remaining((design.max_pairs - n_pairs) * (1 + len(family.active)))
+    finally:
+        bar.close()
+    return SequentialResult(verdicts=family.verdicts(), records=records, baseline=baseline, n_pairs=n_pairs,
+                            batches=batches)
