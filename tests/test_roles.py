@@ -62,10 +62,10 @@ def test_the_null_needs_at_least_39_networks():
 @pytest.fixture(scope="module")
 def calibration():
     from interp.simulation.agent import load_agent
-    from specs.support.roles import calibration as build
+    from fixtures.role_scenes import calibration as build
 
     agent = load_agent("checkpoints/reference")
-    obs, masks = build(agent)
+    obs, masks = build(agent.env_config)
     return agent, obs, masks
 
 
@@ -147,7 +147,7 @@ def test_causal_roles_list_supported_heads_by_effect_and_explain_unresolved(monk
                  "arrived": [("inconclusive", -0.02), ("refuted", 0.0), ("refuted", 0.01)]}[outcome]
         return type("Result", (), {"verdicts": {f"ablate head {h}": _V(*table[h]) for h in range(3)}})()
 
-    monkeypatch.setattr(interp.rollout, "run_sequential", fake)
+    monkeypatch.setattr(rollout_module, "run_sequential", fake)
     agent = type("Agent", (), {"n_heads": 3})()
     cz = R.causal_roles(object(), agent, max_pairs=60)
     assert cz.roles == {"safety": [1, 0], "progress": []}
