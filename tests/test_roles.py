@@ -137,7 +137,7 @@ class _V:
 
 
 def test_causal_roles_list_supported_heads_by_effect_and_explain_unresolved(monkeypatch):
-    import interp.simulation.rollout
+    import interp.simulation.rollout as rollout_module
 
     calls = []
 
