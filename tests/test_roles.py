@@ -191,3 +191,19 @@ def test_resolutions_of_a_category_never_seen_stay_json_clean():
             "heads": [{"head": 0, "profile": {"behind": {"halves": [None, None]}}, "effects": {}}]}
     res = SR.resolutions(data, {}, 1)
     json.dumps({k: r.to_dict() for k, r in res.items()}, allow_nan=False)  # the report refuses NaN
+
+
+def test_the_roles_command_prints_roles_with_reasons_and_writes_the_role_map(tmp_path, monkeypatch, capsys):
+    import json
+
+    from interp.cli import main
+
+    monkeypatch.setenv("HYPODRIVE_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "roles.json"
+    assert main(["roles", "--checkpoint", "checkpoints/reference", "--no-causal", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "crossing" in text and "UNRESOLVED" in text and "not measured: --no-causal" in text
+    data = json.loads(out.read_text())
+    assert set(data["roles"]) == set(R.ROLES) and len(data["heads"]) == 4
+    assert data["null"]["networks"] == R.N_NULL and data["stability"]["categories"] == 9
+    assert list((tmp_path / "cache" / "roles").glob(f"{data['identity']}-attention-*.json"))  # cached per identity
