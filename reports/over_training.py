@@ -58,8 +58,11 @@ def over_training(evidences: Sequence[dict], episodes: Sequence[int], *, run: st
                           and claim["verdicts"][i] != claim["verdicts"][i - 1]]
     roles: dict[str, list] = {}
     for i, (_, evidence) in enumerate(pairs):
+        reasons = _role_reasons(evidence["run"])
         for role, heads in role_heads(evidence["run"]).items():
-            roles.setdefault(role, [None] * len(xs))[i] = heads
+            measured = heads or not reasons.get(role, "").startswith("not measured")
+            roles.setdefault(role, [None] * len(xs))[i] = heads if measured else None  # None: not measured
+    roles = {role: per_point for role, per_point in roles.items() if any(h is not None for h in per_point)}
     appears = {role: next((xs[i] for i, h in enumerate(heads) if h), None) for role, heads in roles.items()}
     return {"format": FORMAT, "version": VERSION, "run": run, "command": command, "episodes": xs,
             "identities": [e["run"]["checkpoint"]["identity"] for _, e in pairs],
@@ -184,6 +187,14 @@ def write_over_training_report(data: dict, out_dir: str | os.PathLike) -> Path:
     write_files(out, {"over_training.json": json.dumps(data, indent=1, allow_nan=False) + "\n",
                       "over_training.png": png, "index.html": page})
     return out / "index.html"
+
+
+def _role_reasons(run: dict) -> dict[str, str]:
+    reasons = dict((run.get("role_map") or {}).get("reasons") or {})
+    for role, value in (run.get("head_roles") or {}).items():
+        if isinstance(value, dict) and value.get("reason"):
+            reasons[role] = str(value["reason"])
+    return reasons
 
 
 def _short(nodeid: str) -> str:

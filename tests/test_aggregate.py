@@ -237,6 +237,77 @@ def test_format_table_is_markdown():
     assert "| test_a | 7/12 |" in table and not math.isnan(0.0)
 
 
+# ------------------------------------------------------------------------------------------ over training
+
+
+def test_over_training_verdicts_flips_roles_and_key_effect_by_role_not_index(tmp_path):
+    from reports.over_training import over_training, write_over_training_report
+
+    nodeid = "specs/test_mechanism.py::test_crossing_head_attends_most_to_the_nearest_crossing_vehicle"
+    points = [(250, "not-applicable", [], None), (500, "refuted", [2], 0.4), (750, "supported", [0], 0.8)]
+    evidences = []
+    for episode, verdict, heads, share_ in points:
+        effects = {nodeid: [_effect(f"share of scenes, head {heads[0]}", share_)]} if heads else {}
+        ev = _evidence(f"episode-{episode}", 4, {nodeid: verdict}, roles={"crossing": heads, "safety": []},
+                       effects=effects)
+        ev["run"]["head_roles"]["safety"]["reason"] = "not measured: quick profile"
+        evidences.append(ev)
+    data = over_training(evidences[::-1], [750, 500, 250])  # any order in, training order out
+    assert data["episodes"] == [250, 500, 750]
+    claim = data["claims"][0]
+    assert claim["verdicts"] == ["not-applicable", "refuted", "supported"] and claim["flips"] == [500, 750]
+    assert claim["effect"] == "share of scenes, head {h}" and claim["values"] == [None, 0.4, 0.8]
+    assert data["roles"] == {"crossing": [[], [2], [0]]}  # safety never measured: left out
+    assert data["role_first_resolved"] == {"crossing": 500}
+    page = write_over_training_report(data, tmp_path / "ot")
+    assert (tmp_path / "ot" / "over_training.png").read_bytes().startswith(b"\x89PNG")
+    html = page.read_text()
+    assert html.count("<img ") == 1 and 'alt="Verdicts and key effects of 1 claims' in html
+    json.loads((tmp_path / "ot" / "over_training.json").read_text())
+
+
+# ------------------------------------------------------------------------------------------ zoo CLI glue
+
+
+def test_snapshots_in_training_order_with_the_final_agent(tmp_path):
+    from interp.zoo_cli import snapshots
+
+    (tmp_path / "snapshots").mkdir()
+    for n in (1000, 250, 500, 750):
+        (tmp_path / "snapshots" / f"episode-{n}.pt").write_bytes(b"")
+    (tmp_path / "snapshots" / "notes.txt").write_text("")
+    assert [e for e, _ in snapshots(tmp_path)] == [250, 500, 750, 1000]
+    (tmp_path / "agent.pt").write_bytes(b"")
+    (tmp_path / "history.json").write_text(json.dumps([{}] * 1000))
+    assert [e for e, _ in snapshots(tmp_path)] == [250, 500, 750, 1000]  # the final agent is the last snapshot
+    (tmp_path / "history.json").write_text(json.dumps([{}] * 1100))
+    assert snapshots(tmp_path)[-1] == (1100, tmp_path / "agent.pt")
+
+
+def test_an_agent_is_skipped_only_for_the_same_identity_profile_and_selection(tmp_path):
+    from interp.zoo_cli import up_to_date
+
+    sel = {"profile": "quick", "markers": "not behavior", "keyword": None, "pytest_args": []}
+    (tmp_path / "evidence.json").write_text(json.dumps(_evidence("4h-s1", 4, {CLAIM_A: "supported"})))
+    assert not up_to_date(tmp_path, "id-4h-s1", sel)  # no record of a finished zoo run
+    (tmp_path / "zoo_run.json").write_text(json.dumps({"identity": "id-4h-s1", "selection": sel}))
+    assert up_to_date(tmp_path, "id-4h-s1", sel)
+    assert not up_to_date(tmp_path, "id-other", sel)  # the checkpoint changed
+    assert not up_to_date(tmp_path, "id-4h-s1", {**sel, "profile": "default"})
+    assert not up_to_date(tmp_path, "id-4h-s1", {**sel, "markers": None})
+
+
+def test_zoo_run_resolves_agents_by_name_or_path():
+    from interp.errors import HypodriveError
+    from interp.zoo_cli import CHECKPOINTS, agent_name, resolve_agent
+
+    assert resolve_agent("reference") == (CHECKPOINTS / "reference").resolve()
+    assert agent_name(CHECKPOINTS / "reference") == "reference"
+    assert agent_name(CHECKPOINTS / "reference" / "agent.pt") == "reference"
+    with pytest.raises(HypodriveError, match="no agent"):
+        resolve_agent("no-such-agent")
+
+
 # ------------------------------------------------------------------------------------------- end to end
 
 
