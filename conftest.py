@@ -135,7 +135,8 @@ def record_seeds(config: pytest.Config, name: str, seeds) -> None:
 
 @pytest.fixture(scope="session")
 def calibration_scenes(scene_builder, budget):
-    """Crossing scenes for resolving head roles; disjoint (other generator seed) from ``test_scenes``."""
+    """Crossing scenes disjoint (other generator seed) from ``test_scenes``, for specs' own random-network controls
+    (head roles use ``fixtures.role_scenes``' own calibration family)."""
     from specs.support.scenes import CALIBRATION_SEED, crossing_scenes
 
     return crossing_scenes(scene_builder, budget.calibration_scenes, CALIBRATION_SEED)
