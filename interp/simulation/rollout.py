@@ -13,19 +13,19 @@ commands at once, so a slow worker (a reset, a crowded scene) does not stall the
 
 Records are cached on disk (``interp.cache``) per (condition, start); a run only simulates the misses.
 
-Read top to bottom: the value types (``Start``, ``Condition``, ``EpisodeRecord``), then ``RolloutEngine``
-(cache look-up, then ``_simulate``: start episodes in free slots, send actions, fold results), then the
-sequential runner (``run_sequential``: batches of paired seeds until ``interp.stats`` decides).
+Read top to bottom: ``RolloutEngine`` (cache look-up, then ``_simulate``: start episodes in free slots, send
+actions, fold results), then the per-condition greedy policy. The value types live in
+``interp.simulation.records``, the sequential runner (``run_sequential``) in ``interp.simulation.sequential``
+and the progress bar in ``interp.simulation.progress``; all are importable from here too.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,198 +35,21 @@ from interp.model import policy
 from interp.simulation.agent import Agent
 from interp.simulation.cache import RolloutCache, record_key, resolved_env_config
 from interp.model.config import canonical_json
-from interp.model.hooks import HookFn, NameFilter
 from interp.simulation.workers import Reset, Step, StepResult, WorkerDied, default_workers, make_pool
 from interp.model import names
+from interp.simulation.progress import Progress
+from interp.simulation.records import (Condition, EpisodeRecord, EpisodeTrace, Hooks, Start, as_condition,
+                                       as_conditions, as_start, records_by_condition)
+from interp.simulation.sequential import SequentialResult, run_sequential
 
-Hooks = Sequence[tuple[NameFilter, HookFn]]
+__all__ = ["RolloutEngine", "EngineStats", "rollout", "Progress", "Condition", "EpisodeRecord", "EpisodeTrace", "Hooks",
+           "Start", "as_condition", "as_conditions", "as_start", "records_by_condition", "SequentialResult",
+           "run_sequential", "ENGINE_VERSION"]
+
 ENGINE_VERSION = "hypodrive-rollout-2"  # bump when a change alters what records contain or how they are made
 PATTERN_HOOK = names.PATTERN
 MAX_RESTARTS = 3  # pool restarts after worker deaths before a run gives up
 DEFAULT_CACHE = "default"  # sentinel: the cache at interp.cache.default_cache_dir()
-
-
-# ---------------------------------------------------------------------------------------------- value types
-
-@dataclasses.dataclass(frozen=True)
-class Start:
-    """How an episode starts: ``env.reset(seed)``, then optionally ``setup(env) -> obs`` (e.g. placing a scene).
-
-    ``setup`` runs in a worker, so it must be picklable. ``key`` is a JSON-able description of the setup
-    (e.g. a scenario's dict): it names the start in records and in the cache. A setup without a key (and
-    without a ``describe()`` method) is not cached, since nothing says which scene it builds.
-    """
-
-    seed: int
-    setup: Callable[[Any], np.ndarray] | None = None
-    key: Any = None
-
-    @property
-    def description(self) -> dict | None:
-        """The canonical description for the cache, or None when the set-up cannot be named."""
-        if self.setup is None:
-            return {"seed": int(self.seed), "setup": None}
-        key = self.key if self.key is not None else _describe(self.setup)
-        return None if key is None else {"seed": int(self.seed), "setup": key}
-
-    @property
-    def scenario(self) -> str | None:
-        """A short hash naming the set-up in records (None for a plain seeded reset)."""
-        if self.setup is None:
-            return None
-        description = self.description
-        text = canonical_json(description["setup"]) if description else f"unnamed:{id(self.setup)}"
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def as_start(value: int | Start) -> Start:
-    if isinstance(value, Start):
-        return value
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return Start(seed=int(value))
-    raise TypeError(f"a start is a seed (int) or a Start(seed, setup, key); got {value!r}")
-
-
-@dataclasses.dataclass(frozen=True)
-class Condition:
-    """A named way of running the agent: plain, under hooks (an intervention), or with another agent.
-
-    ``hooks`` is a hook list or a function ``model -> hook list`` (an Intervention's ``hooks``).
-    ``description`` is the intervention's canonical, JSON-able description: it keys the cache (the *name*
-    does not, so the same intervention under two names shares records). Hooks without a description are
-    run but never cached. ``agent`` replaces the engine's agent for this condition (edited weights, another
-    checkpoint); its identity then keys the cache.
-
-    Hooks must be functions of the row they act on (as zero/mean ablations, patches and the resampling
-    ablation, whose draw is keyed by a hash of the row's own observation and its seed, are): the engine
-    runs each row alone, but a hook that drew from a shared random stream would still make an episode
-    depend on which episodes ran before it, and its cached records would lie.
-    """
-
-    name: str
-    hooks: Hooks | Callable[[Any], Hooks] = ()
-    description: Any = None
-    agent: Agent | None = None
-
-    @property
-    def is_plain(self) -> bool:
-        return not self.hooks and self.description is None
-
-    @property
-    def cacheable(self) -> bool:
-        return self.is_plain or self.description is not None
-
-    def resolved_hooks(self, model) -> list:
-        hooks = self.hooks(model) if callable(self.hooks) else self.hooks
-        return list(hooks or ())
-
-
-def as_condition(name: str, spec: Any) -> Condition:
-    """A Condition from the forms callers use: None/() (the plain agent), a Condition, an Intervention-like
-    object (``.hooks(model)`` and ``.describe()``), an Agent, a hook list, or ``(hooks, description)``."""
-    if isinstance(spec, Condition):
-        return dataclasses.replace(spec, name=name)
-    if spec is None or (isinstance(spec, (list, tuple)) and len(spec) == 0):
-        return Condition(name)
-    if isinstance(spec, Agent):
-        return Condition(name, agent=spec)
-    if hasattr(spec, "hooks") and hasattr(spec, "describe") and callable(spec.describe):
-        return Condition(name, hooks=spec.hooks, description=spec.describe())
-    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], Mapping):
-        return Condition(name, hooks=list(spec[0]), description=dict(spec[1]))
-    if isinstance(spec, (list, tuple)):
-        return Condition(name, hooks=list(spec))
-    raise TypeError(f"condition {name!r}: cannot run {spec!r}; give None (plain agent), a Condition, an "
-                    "Intervention, an Agent, a hook list, or (hooks, description)")
-
-
-def as_conditions(conditions: Mapping[str, Any] | Sequence[Condition] | None) -> list[Condition]:
-    if conditions is None:
-        return [Condition("baseline")]
-    if isinstance(conditions, Mapping):
-        out = [as_condition(name, spec) for name, spec in conditions.items()]
-    else:
-        out = [as_condition(c.name, c) for c in conditions]
-    names = [c.name for c in out]
-    if len(set(names)) != len(names) or not out:
-        raise ValueError(f"condition names must be unique and at least one: {names}")
-    return out
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class EpisodeTrace:
-    """Per-step data of an episode, one entry per decision (T = episode length).
-
-    ``obs`` [T, N, F] the observation acted on; ``q`` [T, A] its Q-values; ``attention`` [T, H, N] the
-    attention of each head (ego query) over the rows; ``rows`` [T, N] the vehicle behind each row (numbered
-    per episode in order of first sight, ego = 0, -1 = empty row), read from the env's observation step.
-    """
-
-    obs: np.ndarray
-    q: np.ndarray
-    attention: np.ndarray
-    rows: np.ndarray
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, EpisodeTrace):
-            return NotImplemented
-        return all(np.array_equal(getattr(self, f), getattr(other, f)) for f in ("obs", "q", "attention", "rows"))
-
-    def to_dict(self) -> dict:
-        return {"obs": self.obs, "q": self.q, "attention": self.attention, "rows": self.rows}
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> "EpisodeTrace":
-        return cls(obs=np.asarray(data["obs"], np.float32), q=np.asarray(data["q"], np.float32),
-                   attention=np.asarray(data["attention"], np.float32), rows=np.asarray(data["rows"], np.int64))
-
-
-@dataclasses.dataclass(frozen=True)
-class EpisodeRecord:
-    """One greedy episode. ``arrived`` is the env's own arrival test (reward term ``arrived_reward``);
-    ``scenario`` names a set-up start (None for a plain seed); ``trace`` is present when asked for."""
-
-    condition: str
-    seed: int
-    crashed: bool
-    arrived: bool
-    length: int
-    ret: float
-    actions: tuple[int, ...]
-    scenario: str | None = None
-    trace: EpisodeTrace | None = None
-    near_ties: int = 0  # steps decided on a near-tie (interp.policy): another CPU might act differently there
-
-    def to_dict(self, trace: bool = True) -> dict:
-        """Plain values (``return`` spelled out); the trace's arrays stay numpy (``interp.evidence.jsonable``
-        turns them into lists)."""
-        out = {"condition": self.condition, "seed": self.seed, "scenario": self.scenario, "crashed": self.crashed,
-               "arrived": self.arrived, "length": self.length, "return": self.ret, "actions": list(self.actions),
-               "near_ties": self.near_ties}
-        if trace and self.trace is not None:
-            out["trace"] = self.trace.to_dict()
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> "EpisodeRecord":
-        trace = data.get("trace")
-        return cls(condition=data["condition"], seed=int(data["seed"]), crashed=bool(data["crashed"]),
-                   arrived=bool(data["arrived"]), length=int(data["length"]),
-                   ret=float(data["return"] if "return" in data else data["ret"]),
-                   actions=tuple(int(a) for a in data["actions"]), scenario=data.get("scenario"),
-                   trace=EpisodeTrace.from_dict(trace) if trace is not None else None,
-                   near_ties=int(data.get("near_ties", 0)))
-
-    def without_trace(self) -> "EpisodeRecord":
-        return self if self.trace is None else dataclasses.replace(self, trace=None)
-
-
-def records_by_condition(records: Iterable[EpisodeRecord]) -> dict[str, list[EpisodeRecord]]:
-    """Records grouped by condition, each list in start order."""
-    out: dict[str, list[EpisodeRecord]] = {}
-    for record in records:
-        out.setdefault(record.condition, []).append(record)
-    return out
 
 
 # ---------------------------------------------------------------------------------------------- the engine
@@ -523,10 +346,6 @@ def _open_cache(cache: RolloutCache | str | None) -> RolloutCache | None:
     return RolloutCache(cache)
 
 
-def _describe(setup: Any) -> Any:
-    describe = getattr(setup, "describe", None)
-    return describe() if callable(describe) else None
-
 
 def rollout(agent: Agent, seeds: Iterable[int | Start], conditions: Mapping[str, Any] | None = None, *,
             workers: int | None = None, slots: int | None = None, progress: bool = False, trace: bool = False,
@@ -535,109 +354,3 @@ def rollout(agent: Agent, seeds: Iterable[int | Start], conditions: Mapping[str,
     """One-shot convenience around ``RolloutEngine``: run, then close the pool."""
     with RolloutEngine(workers=workers, slots=slots, cache=cache, backend=backend, ray_address=ray_address) as engine:
         return engine.run(agent, seeds, conditions, trace=trace, progress=progress)
-
-
-# ---------------------------------------------------------------------------------------------- progress
-
-class Progress:
-    """A tqdm bar over episodes: done per condition (cached ones included), simulator steps/s, ETA."""
-
-    def __init__(self, total: int, conditions: Sequence[str], *, enabled: bool = True, desc: str = "episodes") -> None:
-        from tqdm import tqdm
-
-        self.done = {name: 0 for name in conditions}
-        self.cached = 0
-        self.n_steps = 0
-        self.t0 = time.perf_counter()
-        self.bar = tqdm(total=total, desc=desc, unit="ep", disable=not enabled, dynamic_ncols=True, mininterval=0.5)
-
-    def episode(self, condition: str, cached: bool = False) -> None:
-        self.done[condition] = self.done.get(condition, 0) + 1
-        self.cached += cached
-        self.bar.update(1)
-        self._postfix()
-
-    def steps(self, n: int) -> None:
-        self.n_steps += n
-
-    def set_remaining(self, n: int) -> None:
-        """Re-aim the ETA: ``n`` episodes are left at most (e.g. after a sequential look settled some)."""
-        self.bar.total = self.bar.n + n
-        self.bar.refresh()
-
-    def _postfix(self) -> None:
-        if self.bar.disable:
-            return
-        rate = self.n_steps / max(time.perf_counter() - self.t0, 1e-9)
-        per = " ".join(f"{name}={n}" for name, n in self.done.items())
-        self.bar.set_postfix_str(f"{per} cached={self.cached} steps/s={rate:.1f}", refresh=False)
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-# ---------------------------------------------------------------------------------------------- sequential runner
-
-@dataclasses.dataclass(frozen=True)
-class SequentialResult:
-    """Verdicts of a sequential paired run and every record it used (all conditions, in start order)."""
-
-    verdicts: dict[str, Any]  # treatment name -> interp.stats.Verdict
-    records: list[EpisodeRecord]
-    baseline: str
-    n_pairs: int  # seeds run under the baseline
-    batches: int
-
-    def summary(self) -> str:
-        return "\n".join(f"[{name}] {verdict.summary()}" for name, verdict in self.verdicts.items())
-
-
-def run_sequential(engine: RolloutEngine, agent: Agent, conditions: Mapping[str, Any], *, baseline: str = "baseline",
-                   seeds: Iterable[int | Start], design: Any = None, batch_pairs: int = 20,
-                   outcome: str | Callable[[EpisodeRecord], bool] = "crashed", claims: Mapping[str, str] | None = None,
-                   progress: bool = False) -> SequentialResult:
-    """Run ``conditions`` in batches of paired starts until ``interp.stats`` decides every treatment.
-
-    Each treatment (every condition but ``baseline``) is one hypothesis "the treatment changes ``outcome`` in
-    ``design.direction``" against the shared baseline, decided jointly (Holm at every look) by a
-    ``SequentialPairedFamily``. A batch runs the baseline and the still-open treatments on the next
-    ``batch_pairs`` starts (common random numbers); settled treatments stop costing episodes. It stops when
-    every treatment is settled, at ``design.max_pairs`` pairs, or when ``seeds`` run out (open treatments are
-    then inconclusive, and their decision rule says so). Cached episodes cost nothing, so a rerun replays
-    the same looks from the cache and reaches the same verdicts.
-    """
-    from interp.stats import SequentialDesign, SequentialPairedFamily
-
-    design = design if design is not None else SequentialDesign()
-    if batch_pairs < 1:
-        raise ValueError(f"batch_pairs must be >= 1, got {batch_pairs}")
-    conds = {c.name: c for c in as_conditions(conditions)}
-    if baseline not in conds:
-        raise ValueError(f"baseline {baseline!r} is not one of the conditions {list(conds)}")
-    treatments = [name for name in conds if name != baseline]
-    if not treatments:
-        raise ValueError("run_sequential needs at least one treatment condition besides the baseline")
-    family = SequentialPairedFamily({name: (claims or {}).get(name) for name in treatments}, design)
-    score = (lambda r: bool(getattr(r, outcome))) if isinstance(outcome, str) else outcome
-    bar = Progress(design.max_pairs * len(conds), list(conds), enabled=progress, desc="sequential")
-    records: list[EpisodeRecord] = []
-    seed_iter = iter(seeds)
-    n_pairs = batches = 0
-    try:
-        while not family.stopped and n_pairs < design.max_pairs:
-            batch = [as_start(s) for _, s in zip(range(min(batch_pairs, design.max_pairs - n_pairs)), seed_iter)]
-            if not batch:
-                break
-            active = family.active
-            run = engine.run(agent, batch, [conds[baseline], *(conds[name] for name in active)], progress=bar)
-            records.extend(run)
-            grouped = records_by_condition(run)
-            family.update([score(r) for r in grouped[baseline]],
-                          {name: [score(r) for r in grouped[name]] for name in active})
-            n_pairs += len(batch)
-            batches += 1
-            bar.set_remaining((design.max_pairs - n_pairs) * (1 + len(family.active)))
-    finally:
-        bar.close()
-    return SequentialResult(verdicts=family.verdicts(), records=records, baseline=baseline, n_pairs=n_pairs,
-                            batches=batches)
