@@ -186,13 +186,16 @@ def _role_heads(value: Any) -> tuple[int, ...]:
 
 def role_changes(base: dict | None, new: dict | None) -> tuple[RoleChange, ...]:
     """Roles resolved on the baseline that the new run lost, or that other heads hold now (``run.head_roles``
-    of each run: role -> {"head", "heads"?} or a head index). A role the new run never resolved counts as lost."""
+    of each run: role -> {"head", "heads"?, "measured"?} or a head index). A role the new run did not resolve
+    counts as lost, unless the new run did not measure it (``"measured": false``, e.g. causal roles under the
+    quick profile): that is no evidence either way."""
     changes = []
     for role, value in (base or {}).items():
         base_heads = _role_heads(value)
-        if not base_heads:
+        new_value = (new or {}).get(role)
+        if not base_heads or (isinstance(new_value, dict) and new_value.get("measured") is False):
             continue
-        new_heads = _role_heads((new or {}).get(role))
+        new_heads = _role_heads(new_value)
         if set(new_heads) != set(base_heads) or not new_heads:
             changes.append(RoleChange(role, base_heads, new_heads))
     return tuple(changes)

@@ -72,6 +72,8 @@ def test_a_lost_role_is_a_regression_and_a_moved_role_is_reported():
     assert diff.regressed and any("role 'crossing' lost" in r for r in diff.regressions)
     assert "Head role changes (2)" in diff.format_text()
     assert not diff_evidence(_run([], roles=base), _run([], roles=copy.deepcopy(base))).role_changes
+    unmeasured = {**base, "safety": {"head": None, "heads": [], "measured": False}}  # e.g. a quick run
+    assert [c.role for c in role_changes(base, unmeasured)] == []
 
 
 def test_findings_are_written_keyed_by_spec_id_with_their_verdict():

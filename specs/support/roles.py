@@ -43,7 +43,8 @@ class RoleResolution:
 
     def to_dict(self) -> dict:
         return {"role": self.role, "head": self.head, "heads": list(self.heads), "pinned": self.pinned,
-                "reason": self.reason, "shares": [dataclasses.asdict(s) for s in self.shares]}
+                "measured": not self.reason.startswith("not measured"), "reason": self.reason,
+                "shares": [dataclasses.asdict(s) for s in self.shares]}
 
 
 def parse_pins(values: list[str]) -> dict[str, int]:
