@@ -405,7 +405,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _agent_if_loadable(config)  # the xdist controller never collected, so it has not loaded the agent yet
     if not state.get("head_roles"):
         found = [e["data"]["head_roles"] for e in state["evidence"] if e["data"].get("head_roles")]
-        state["head_roles"] = max(found, key=lambda r: sum(v.get("measured", True) for v in r.values()), default=None)
+        state["head_roles"] = max(found, key=lambda r: sum(not isinstance(v, dict) or v.get("measured", True)
+                                                            for v in r.values()), default=None)
     if state.get("head_roles") and not state.get("role_map") and state.get("agent") is not None:
         from specs.support.roles import cached_role_map  # xdist controller: the workers cached it on disk
 
