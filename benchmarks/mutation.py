@@ -16,7 +16,8 @@ interrupted (the results so far are kept) and the next run resumes. One mutmut c
 machine's cores are shared. ``--sample N`` runs a seeded random sample of N mutants per module instead of all
 (the README states the sample). ``--report`` only prints the scores from the results so far.
 
-Score = killed / (killed + survived), per module; timeouts count as killed (mutmut's convention) and are listed.
+Score = killed / (killed + survived), per module; timeouts count as killed (mutmut's convention); a mutant that no
+test of the subset reaches counts as survived.
 """
 from __future__ import annotations
 
@@ -46,13 +47,13 @@ class Module:
 
 MODULES = {
     "stats": Module("interp/stats.py", ("tests/test_stats.py", "tests/test_stats_decisions.py")),
-    "claims": Module("specs/support/claims.py", ("tests/test_spec_controls.py",)),
-    "controls": Module("specs/support/controls.py", ("tests/test_spec_controls.py",)),
+    "claims": Module("specs/support/claims.py", ("tests/test_spec_controls.py", "tests/test_controls_can_pass.py")),
+    "controls": Module("specs/support/controls.py", ("tests/test_spec_controls.py", "tests/test_controls_can_pass.py")),
     "train": Module("interp/training/train.py", ("tests/test_train.py",),
                     ("x_epsilon__mutmut_*", "xǁTrainerǁselect_actions__mutmut_*", "xǁTrainerǁlearn__mutmut_*")),
 }
 KILLED = {1, 3, 36, -24, 24, 152, 255}  # mutmut exit codes: test failure, internal error, timeouts
-SURVIVED = {0}
+SURVIVED = {0, 5, 33}  # a test run that passed, or no test of the subset runs the function (not covered)
 
 
 def _dotted(path: str) -> str:
