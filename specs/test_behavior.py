@@ -9,8 +9,8 @@ from scipy import stats as sps
 
 from fixtures.scenario import EgoSpec, Scenario, VehicleSpec
 from interp import seeds as seedmap
-from interp.interventions import head_ablation
-from interp.rollout import run_sequential
+from interp.probes.interventions import head_ablation
+from interp.simulation.rollout import run_sequential
 from interp.stats import SequentialDesign, SequentialPairedTest, wilson_interval
 from specs.support import claims, controls
 from specs.support.scenes import TEST_SEED, build_family
@@ -96,15 +96,18 @@ def _yield_scenario(rng: np.random.Generator) -> Scenario:
 
 def test_yields_when_a_crossing_vehicle_reaches_the_conflict_point_first(agent, scene_builder, budget, evidence):
     """When a crossing vehicle will reach the conflict point at least 0.5 s before the ego (which is under 5 s
-    away), the agent chooses to slow down (SLOWER, the only action that lowers the target speed) in most scenes."""
+    away), the agent chooses to slow down (SLOWER, the only action that lowers the target speed) in most scenes.
+
+    Control: the agent blind to that vehicle (its row marked absent). An agent that slows down there anyway (it
+    slows near any junction) would pass the check without yielding to anything: vacuous."""
     scenes = build_family(scene_builder, budget.test_scenes, TEST_SEED + 10, _yield_scenario, _arrives_first)
     obs = np.stack([s.observation for s in scenes])
     check = _slows_in_most(agent.model, obs)
-    control = _slows_in_most(controls.negated_q(agent.model), obs)
+    control = _slows_in_most(agent.model, controls.hide_rows(obs, [s.rows[s.nearest_crossing] for s in scenes]))
     evidence.effect("share of scenes where the agent slows down", check.numbers["share"], check.numbers["ci"],
                     check.numbers["n"], better="higher", scale="proportion")
     evidence.note(check.summary)
-    evidence.control("Q-values negated", control.holds, control.summary)
+    evidence.control("the agent blind to the crossing vehicle", control.holds, control.summary)
     evidence.conclude(check.holds, check.summary)
 
 

@@ -5,11 +5,13 @@ import numpy as np
 import pytest
 
 from fixtures.scenario import EgoSpec, Scenario, ScenarioError, VehicleSpec
-from interp.attention import argmax_share
+from interp.probes.attention import argmax_share
 from specs.support import claims, controls
 from specs.support.scenes import TEST_SEED, distance_sweeps, nearest_crossing_rows, observations
 
 pytestmark = pytest.mark.mechanism
+
+RANDOM_CONTROL_SEED = 2999  # init seed of the randomly initialised control network (as the attention spec's)
 
 
 def test_crossing_head_attends_most_to_the_nearest_crossing_vehicle(agent, calibration_scenes, test_scenes,
@@ -17,7 +19,7 @@ def test_crossing_head_attends_most_to_the_nearest_crossing_vehicle(agent, calib
     """The crossing head's attention peaks on the nearest crossing vehicle in most crossing scenes (95 % CI above
     one half and chance) and more often than the role-resolved head of 95 % of randomly initialised networks,
     on scenes disjoint from those that resolved the role."""
-    from interp.agent import untrained_agent
+    from interp.simulation.agent import untrained_agent
 
     obs, rows = observations(test_scenes), nearest_crossing_rows(test_scenes)
     cal_obs, cal_rows = observations(calibration_scenes), nearest_crossing_rows(calibration_scenes)
@@ -69,9 +71,13 @@ def _scene_figure(evidence, agent, scene, head: int) -> None:
 
 
 def test_attention_to_a_crossing_vehicle_rises_as_it_nears_the_conflict_point(agent, scene_builder, budget,
-                                                                              crossing_head, evidence):
+                                                                              crossing_head, calibration_scenes, evidence):
     """Attention of the crossing head to a crossing vehicle rises as the vehicle gets closer to the conflict point
-    (paired distance sweeps of the same scene, exact sign test; Leurent & Mercat 2019 report this)."""
+    (paired distance sweeps of the same scene, exact sign test; Leurent & Mercat 2019 report this).
+
+    Control: a randomly initialised network of the same architecture, at the head its calibration scenes would make
+    the crossing head. Random heads are already drawn to near vehicles, so a rise is plausible there too; if it
+    rises on the random network as well, the rise says nothing about what the agent learnt: vacuous."""
     sweeps = distance_sweeps(scene_builder, max(12, budget.test_scenes // 3), TEST_SEED + 2, budget.sweep_points)
     check = claims.attention_rises_when_nearer(agent.model, crossing_head, sweeps)
     evidence.effect("sweeps where attention rose", check.numbers["up"] / max(check.numbers["n"], 1), None,
@@ -82,8 +88,10 @@ def test_attention_to_a_crossing_vehicle_rises_as_it_nears_the_conflict_point(ag
     if sweeps:  # the first sweep's farthest and nearest scenes, every head's attention drawn on them
         for scene, d in ((sweeps[0].scenes[0], sweeps[0].distances[0]), (sweeps[0].scenes[-1], sweeps[0].distances[-1])):
             _attention_scene(evidence, agent, scene, f"sweep 0, crossing car {d:.0f} m from the conflict point")
-    control = claims.attention_rises_when_nearer(controls.uniform_attention(agent.model), crossing_head, sweeps)
-    evidence.control("uniform attention (zero queries)", control.holds, control.summary)
+    random_model, random_head = controls.random_network_role_head(
+        agent, RANDOM_CONTROL_SEED, observations(calibration_scenes), nearest_crossing_rows(calibration_scenes))
+    control = claims.attention_rises_when_nearer(random_model, random_head, sweeps)
+    evidence.control(f"a randomly initialised network (its crossing head {random_head})", control.holds, control.summary)
     evidence.note(f"agent: {check.summary}")
     evidence.conclude(check.holds, check.summary)
 
@@ -110,7 +118,7 @@ def _mirrored_pairs(builder, n: int, seed: int):
 def test_heads_specialise_by_approach_side(agent, scene_builder, budget, evidence):
     """Heads specialise by approach side: one head attends more to traffic from the left, another to traffic
     from the right (published for the 2-head agent: one head left, one head front/right)."""
-    from interp.agent import untrained_agent
+    from interp.simulation.agent import untrained_agent
 
     pairs = _mirrored_pairs(scene_builder, max(20, budget.test_scenes // 2), TEST_SEED + 3)
     random_spread = claims.random_spread_quantile(
@@ -134,24 +142,28 @@ def test_heads_specialise_by_approach_side(agent, scene_builder, budget, evidenc
 
 def test_crossing_head_contribution_suppresses_keeping_speed(agent, test_scenes, crossing_head, evidence):
     """In scenes where a crossing vehicle reaches the conflict point before the ego, the crossing head's
-    contribution lowers the agent's willingness to keep its speed (exact per-head patching on the actions)."""
+    contribution lowers the agent's willingness to keep its speed (exact per-head patching on the actions).
+
+    Control: the same scenes with that crossing vehicle hidden (its row marked absent: the agent blind to it). If
+    the head lowers the margin just as well without the vehicle, the contribution is not about it: vacuous."""
     first = [s for s in test_scenes if _crossing_first(s)]
     assert len(first) >= 8, f"only {len(first)} test scenes have the crossing vehicle arriving first"
     obs = observations(first)
     check = claims.head_lowers_keep_margin(agent.model, crossing_head, obs)
-    control = claims.head_lowers_keep_margin(controls.silenced_head(agent.model, crossing_head), crossing_head, obs)
+    control = claims.head_lowers_keep_margin(agent.model, crossing_head,
+                                             controls.hide_rows(obs, nearest_crossing_rows(first)))
     evidence.effect("crossing head's contribution to the keep-speed margin", check.numbers["mean"], check.numbers["ci"],
                     check.numbers["n"], p_value=check.numbers["p_value"])
     _circuit_figures(evidence, agent, obs, crossing_head)
     evidence.note(f"agent: {check.summary}")
-    evidence.control("the crossing head silenced", control.holds, control.summary)
+    evidence.control("the crossing vehicle hidden from the agent", control.holds, control.summary)
     evidence.conclude(check.holds, check.summary)
 
 
 def _circuit_figures(evidence, agent, obs, head: int) -> None:
     """Per-head contributions to each action (exact patching vs linearised) and the logit lens per stage."""
-    from interp.circuits import head_contributions
-    from interp.logit_lens import logit_lens
+    from interp.probes.circuits import head_contributions
+    from interp.probes.logit_lens import logit_lens
 
     contrib = head_contributions(agent.model, obs, agent.action_names)
     evidence.figure("heatmap", matrix=contrib.mean_exact.tolist(), row_labels=[f"head {h}" for h in range(agent.n_heads)],
@@ -179,8 +191,8 @@ def test_scrubbing_the_crossing_head_to_its_nearest_crossing_vehicle_recovers_th
     """Causal scrubbing: "the crossing head's output only depends on the nearest crossing vehicle" recovers at least
     80 % of the keep-speed margin (resampling the head's z from scenes that share that vehicle exactly), scene by
     scene; thresholds fixed in interp.scrubbing before the first run on the reference agent."""
-    from interp.interventions import Margin
-    from interp.scrubbing import SUPPORT_RECOVERY, scrub
+    from interp.probes.interventions import Margin
+    from interp.probes.scrubbing import SUPPORT_RECOVERY, scrub
 
     from specs.support.scenes import same_crossing_groups
 

@@ -10,7 +10,7 @@ import copy
 
 import torch
 
-from interp.hooks import HookPoint
+from interp.model.hooks import HookPoint
 
 
 def _copy(model):
@@ -44,6 +44,34 @@ def negated_q(model):
         clone.output_layer.predict.weight.neg_()
         clone.output_layer.predict.bias.neg_()
     return clone
+
+
+def hide_rows(obs, rows):
+    """The scenes as an agent blind to one vehicle per scene sees them: row ``rows[i]`` of scene ``i`` marked absent
+    (presence 0, features zeroed). Absent rows get no attention and do not move the Q-values (the absent-rows
+    spec checks this), so any model on these scenes is that model edited to ignore the vehicle."""
+    import numpy as np
+
+    hidden = np.array(obs, dtype=np.float32, copy=True)
+    idx = np.arange(len(hidden))
+    hidden[idx, np.asarray(rows)] = 0.0
+    return hidden
+
+
+def randomly_initialised(agent, init_seed: int):
+    """A network of the agent's architecture with fresh random weights (the model-randomisation test)."""
+    from interp.simulation.agent import untrained_agent
+
+    return untrained_agent(agent.agent_config, agent.env_config, init_seed=init_seed).model
+
+
+def random_network_role_head(agent, init_seed: int, calibration_obs, calibration_rows):
+    """A randomly initialised network and the head the crossing role would resolve to on it (the head whose argmax
+    falls most often on the nearest crossing vehicle of the calibration scenes), as for the agent."""
+    from interp.probes.attention import argmax_share
+
+    model = randomly_initialised(agent, init_seed)
+    return model, int(argmax_share(model, calibration_obs, calibration_rows).best_head)
 
 
 def _hooked(model, name: str, fn):
