@@ -323,6 +323,12 @@ def format_roles(data: dict) -> str:
     for role, heads in data["roles"].items():
         held = ", ".join(f"head {h}" for h in heads) if heads else "UNRESOLVED"
         lines.append(f"  {role:<15} {held:<18} {data['reasons'].get(role, '')}")
+    for entry in data.get("heads", []):
+        effects = "; ".join(
+            f"{metric} {v['effect']:+.3f} [{v['ci'][0]:+.3f}, {v['ci'][1]:+.3f}] n={v['n']} {v['verdict']}"
+            for metric, v in (entry.get("effects") or {}).items() if v.get("effect") is not None)
+        lines.append(f"  head {entry['head']}: roles {', '.join(entry.get('roles') or []) or '-'}"
+                     + (f"; ablated: {effects}" if effects else ""))
     st = data.get("stability") or {}
     corr = st.get("profile_correlation")
     lines.append(f"split-half stability: best head agrees on {st.get('best_head_agrees')}/{st.get('categories')} "
