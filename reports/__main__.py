@@ -78,9 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     merge.set_defaults(func=_cmd_merge)
 
     found = sub.add_parser("findings", help="record refuted specs as findings of the checkpoint",
-                           description="Write the refuted specs of a run as FINDINGS.json (keyed by the checkpoint's "
-                                       "identity; put it next to the checkpoint, e.g. checkpoints/reference/findings.json). "
-                                       "The spec plugin then marks those specs xfail(strict=True) for that identity only.")
+                           description="Write the refuted (and vacuous) specs of a run as FINDINGS.json (format 2: "
+                                       "spec id -> verdict, claim, summary; keyed by the checkpoint's identity; put it "
+                                       "next to the checkpoint, e.g. checkpoints/reference/findings.json). On that "
+                                       "identity only, the spec plugin then expects each spec to end with that same "
+                                       "verdict; anything else (a pass, another verdict, an error) fails the run.")
     found.add_argument("evidence", type=Path)
     found.add_argument("--out", type=Path, required=True)
     found.add_argument("--only", action="append", default=None, metavar="SPEC",
