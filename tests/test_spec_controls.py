@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from fixtures.builder import SceneBuilder
 from specs.support import claims, controls
@@ -135,3 +136,26 @@ def test_ig_rule_needs_more_than_random_networks_reach():
     randoms = np.array([0.5, 0.6, 0.7, 0.55, 0.65])
     assert _beats_random(0.9, randoms, 90, 100, "agent").holds
     assert not _beats_random(0.68, randoms, 68, 100, "agent").holds
+
+
+def test_row_order_leak_adds_the_row_index_times_its_scale_to_the_last_others_embedding(model):
+    leak = controls.row_order_leak(model)
+    last, first = "others_embedding.hook_hidden.1", "others_embedding.hook_hidden.0"
+    x = torch.zeros(2, 14, 8, dtype=torch.float64)
+    expected = (torch.arange(14, dtype=torch.float64) * 0.05).view(1, -1, 1).expand(2, 14, 8)
+    assert torch.equal(leak.hook_dict[last](x), expected)
+    assert torch.allclose(controls.row_order_leak(model, scale=0.5).hook_dict[last](x), 10 * expected)
+    assert torch.equal(leak.hook_dict[first](x), x), "only the last embedding layer leaks"
+    assert torch.equal(model.hook_dict[last](x), x), "the agent under test is never edited"
+
+
+def test_silenced_head_zeroes_exactly_its_slice_of_attention_combine(model):
+    d = model.attention_layer.features_per_head
+    before = model.attention_layer.attention_combine.weight.detach().clone()
+    for head in range(model.n_heads):
+        after = controls.silenced_head(model, head).attention_layer.attention_combine.weight.detach()
+        assert torch.all(after[:, head * d:(head + 1) * d] == 0)
+        keep = torch.ones(before.shape[1], dtype=torch.bool)
+        keep[head * d:(head + 1) * d] = False
+        assert torch.equal(after[:, keep], before[:, keep])
+    assert torch.equal(model.attention_layer.attention_combine.weight, before)
