@@ -17,6 +17,9 @@ name                range                used by
 ``training``        >= 1,000,000         training episodes (``interp.train.train_seed``)
 ==================  ===================  ===================================================================
 
+The machinery's own tests and benchmarks step episodes on fixed seeds of their own (77,000-80,250 in
+``tests/test_fastsim.py``, 900,000+ in ``benchmarks/``) to compare simulators, never to decide a claim.
+
 ``--seed-offset N`` shifts ``heldout``, ``ablation`` and ``aa`` (a second run on other seeds); it must stay
 below ``MAX_SEED_OFFSET`` so that an offset range never reaches the next range (the largest budget uses
 800 paired seeds). ``calibration`` is never shifted: roles belong to the checkpoint, not to a run.
