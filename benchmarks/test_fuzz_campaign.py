@@ -2,7 +2,7 @@
 
 Guided = hypothesis with ``target()`` on the property's score, each failure shrunk (at most 30 s) and its scene class
 then excluded so later rounds look for new classes; random = scenes drawn uniformly from the same scene space, no
-target, no shrinking. A distinct failure is a distinct scene class (``specs.support.fuzzing.scene_class``).
+target, no shrinking. A distinct failure is a distinct scene class (``specs.fuzzing.scene_class``).
 
 Run (one minute per mode and property by default, ``--fuzz-minutes M`` for M; the agent under test as in the specs):
     python -m pytest benchmarks/test_fuzz_campaign.py --checkpoint checkpoints/reference -s
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from specs.support import fuzzing as fz
+from specs import fuzzing as fz
 
 DEFAULT_SECONDS = 60.0
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from specs.support import controls
-from specs.support import fuzzing as fz
+from specs import fuzzing as fz
 
 pytestmark = pytest.mark.fuzz
 

@@ -255,7 +255,7 @@ def test_directional_control_holds_for_an_agent_that_ignores_the_car(model, swee
 def test_fuzz_crossing_first_control_holds_for_an_indifferent_agent():
     # test_fuzz_agent_does_not_keep_its_speed_...: all Q-values equal, the property holds (ties) for the agent and
     # for its negation, so the control search finds nothing
-    from specs.support import fuzzing as fz
+    from specs import fuzzing as fz
 
     agent = planted.planted_agent()
     indifferent = agent.with_model(_constant_q(agent.model, (0.0, 0.0, 0.0)), "indifferent")

@@ -1,4 +1,4 @@
-"""specs.support.fuzzing: the scene space, the properties' known answers, search + shrinking, campaigns, saved
+"""specs.fuzzing: the scene space, the properties' known answers, search + shrinking, campaigns, saved
 regressions, and the planted weakness (an agent blind to traffic from the right) found and shrunk by the fuzzer.
 
 The agent here is a *cautious* planted network (tests/planted.py with SLOWER raised by the planted head): it slows
@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from fixtures.builder import SceneBuilder
-from fixtures.scenario import EgoSpec, Scenario, VehicleSpec
-from specs.support import fuzzing as fz
+from fixtures.scenario import EgoSpec, Scenario, ScenarioError, VehicleSpec
+from specs import fuzzing as fz
 from specs.support.controls import negated_q
 from tests import planted
 
@@ -75,14 +75,14 @@ def test_planted_weakness_blind_to_the_right_is_found_and_shrunk_to_a_vehicle_fr
 def _drawn(prop, subject, builder, monkeypatch, max_examples: int) -> list[str]:
     """The scenes a search evaluates, in order (content hashes)."""
     seen: list[str] = []
-    original = fz._Evaluator.__call__
+    original = fz.Evaluator.__call__
 
     def spy(self, scenario):
         seen.append(scenario.content_hash())
         return original(self, scenario)
 
     with monkeypatch.context() as m:
-        m.setattr(fz._Evaluator, "__call__", spy)
+        m.setattr(fz.Evaluator, "__call__", spy)
         fz.search(prop, subject, builder, max_examples=max_examples)
     return seen
 
@@ -241,7 +241,7 @@ def test_saved_regression_replays_and_rebuilds(blind_right, builder, tmp_path):
 def test_badly_named_regression_is_refused(tmp_path):
     path = tmp_path / "whatever.json"
     path.write_text(Scenario(ego=_ego()).to_json())
-    with pytest.raises(fz.ScenarioError, match="<property>__"):
+    with pytest.raises(ScenarioError, match="<property>__"):
         fz.load_regression(path)
 
 
