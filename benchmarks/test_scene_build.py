@@ -35,3 +35,20 @@ def test_env_reset(benchmark, builders):
     env = builders["fast"].env
     seeds = iter(range(10**6))
     benchmark(lambda: env.reset(seed=next(seeds)))
+
+
+@pytest.mark.parametrize("fast_sim", [False, True], ids=["plain", "fast"])
+def test_branch_six_steps(benchmark, fast_sim):
+    """A fuzz branch: build a dense scene and roll it 6 policy steps (the avoidable-collision property's unit of
+    work), on the plain and on the fast simulator (identical results: tests/test_builder_fast_sim.py)."""
+    from fixtures.branching import branch
+
+    builder = SceneBuilder(CONFIG, fast_sim=fast_sim)
+    benchmark.group = "build + branch 6 steps (dense)"
+
+    def work():
+        return branch(builder.build(CANONICAL["dense"]), lambda obs: 1, 6)
+
+    benchmark.pedantic(work, rounds=15, iterations=1)
+    print(f"\n{'fast' if fast_sim else 'plain'}: {benchmark.stats.stats.mean * 1e3:.0f} ms per build + 6-step branch")
+    builder.close()
