@@ -77,14 +77,15 @@ def draw_over_training(data: dict) -> bytes:
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    xs, claims, roles = data["episodes"], data["claims"], data["roles"]
-    plotted = [c for c in claims if any(v is not None for v in c["values"])]
+    xs, roles = data["episodes"], data["roles"]
+    claims = [c for c in data["claims"] if _ever_decided(c)]  # e.g. opt-in fuzz campaigns: listed in the table only
+    plotted = [c for c in claims if sum(v is not None for v in c["values"]) >= 2 or len(xs) == 1]
     strips = len(claims) + len(roles)
-    ncols = 3
+    ncols = 4
     nrows = math.ceil(len(plotted) / ncols) if plotted else 0
     top_h = 0.26 * strips + 1.2
-    fig = Figure(figsize=(13, top_h + 2.3 * nrows), dpi=100, layout="constrained")
-    grid = fig.add_gridspec(1 + nrows, ncols, height_ratios=[top_h] + [2.3] * nrows)
+    fig = Figure(figsize=(14, top_h + 2.2 * nrows), dpi=90, layout="constrained")
+    grid = fig.add_gridspec(1 + nrows, ncols, height_ratios=[top_h] + [2.2] * nrows)
     ax = fig.add_subplot(grid[0, :])
     labels = []
     for row, claim in enumerate(claims):
@@ -92,7 +93,7 @@ def draw_over_training(data: dict) -> bytes:
         for i, x in enumerate(xs):
             if claim["ran"][i]:
                 ax.scatter([i], [y], s=150, marker="s", color=_VERDICT_COLOURS.get(claim["verdicts"][i], "#000"))
-        labels.append((y, _short(claim["nodeid"])))
+        labels.append((y, _short(claim["nodeid"]).removeprefix("test_")))
     for row, (role, per_point) in enumerate(roles.items()):
         y = len(roles) - 1 - row
         for i, heads in enumerate(per_point):
@@ -105,7 +106,7 @@ def draw_over_training(data: dict) -> bytes:
         labels.append((y, f"role: {role}"))
     if roles:
         ax.axhline(len(roles) - 0.5, color="#6b7280", linewidth=0.8)
-    ax.set_yticks([y for y, _ in labels], [text[:55] for _, text in labels], fontsize=7)
+    ax.set_yticks([y for y, _ in labels], [text[:64] for _, text in labels], fontsize=7)
     ax.set_xticks(range(len(xs)), [str(x) for x in xs], fontsize=8)
     ax.set_xlim(-0.6, len(xs) - 0.4)
     ax.set_ylim(-0.7, strips - 0.3)
@@ -125,8 +126,8 @@ def draw_over_training(data: dict) -> bytes:
             if ci:
                 sub.errorbar([x], [v], yerr=[[v - ci[0]], [ci[1] - v]], color="#9ca3af", capsize=2, linewidth=1)
             sub.scatter([x], [v], color=_VERDICT_COLOURS.get(verdict, "#000"), zorder=3, s=25)
-        sub.set_title(_short(claim["nodeid"])[:48], fontsize=8)
-        sub.set_ylabel((claim["effect"] or "")[:40], fontsize=7)
+        sub.set_title(_short(claim["nodeid"]).removeprefix("test_")[:38], fontsize=7)
+        sub.set_ylabel((claim["effect"] or "")[:34], fontsize=6)
         sub.tick_params(labelsize=7)
         sub.grid(alpha=0.3)
     buffer = io.BytesIO()
@@ -187,6 +188,10 @@ def write_over_training_report(data: dict, out_dir: str | os.PathLike) -> Path:
     write_files(out, {"over_training.json": json.dumps(data, indent=1, allow_nan=False) + "\n",
                       "over_training.png": png, "index.html": page})
     return out / "index.html"
+
+
+def _ever_decided(claim: dict) -> bool:
+    return any(ran and v is not None for v, ran in zip(claim["verdicts"], claim["ran"]))
 
 
 def _role_reasons(run: dict) -> dict[str, str]:
