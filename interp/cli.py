@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     _replay_parser(sub)
     _roles_parser(sub)
+    from interp.zoo_cli import add_parser as _zoo_parser  # zoo run / over-training (interp/zoo_cli.py)
+
+    _zoo_parser(sub)
     return parser
 
 
@@ -441,6 +444,15 @@ def cmd_roles(args: argparse.Namespace) -> int:
 
 
 COMMANDS["roles"] = cmd_roles
+
+
+def cmd_zoo(args: argparse.Namespace) -> int:
+    from interp.zoo_cli import cmd_zoo as run
+
+    return run(args)
+
+
+COMMANDS["zoo"] = cmd_zoo
 
 
 def main(argv: list[str] | None = None) -> int:
