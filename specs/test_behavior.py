@@ -37,14 +37,12 @@ def _rate_check(crashed: list[bool], bound: float) -> tuple[str, float]:
     return "inconclusive", float(p_below)
 
 
-def test_collision_rate_on_held_out_seeds_is_below_the_bound(agent, untrained, engine, budget, evidence, pytestconfig,
+def test_collision_rate_on_held_out_seeds_is_below_the_bound(agent, untrained, engine, budget, evidence,
                                                              seed_offset):
     """The agent crashes in fewer than 15 % of greedy episodes on held-out seeds (exact one-sided binomial test)."""
-    from conftest import record_seeds
-
     first = HELDOUT_SEEDS + seed_offset
     seeds = list(range(first, first + budget.heldout_episodes))
-    record_seeds(pytestconfig, "held-out episodes", seeds)
+    evidence.seeds("held-out episodes", seeds)
     records = engine.run(agent, seeds, progress=True)
     evidence.episodes(records)
     crashed = [r.crashed for r in records]
@@ -150,12 +148,9 @@ def _design(budget) -> SequentialDesign:
 
 
 @pytest.fixture(scope="module")
-def ablation_run(agent, engine, budget, pytestconfig, seed_offset):
+def ablation_run(agent, engine, budget, seed_offset):
     """Per-head zero-ablation vs the plain agent on common seeds, sequential, Holm across heads."""
-    from conftest import record_seeds
-
     seeds = range(ABLATION_SEEDS + seed_offset, ABLATION_SEEDS + seed_offset + budget.max_pairs)
-    record_seeds(pytestconfig, "head ablation pairs", seeds)
     return run_sequential(engine, agent, _ablation_conditions(agent.n_heads), seeds=seeds, design=_design(budget),
                           batch_pairs=budget.batch_pairs, progress=True,
                           claims={f"ablate head {h}": f"ablating head {h} raises the collision rate"
@@ -188,6 +183,7 @@ def test_ablating_a_head_raises_collisions(agent, engine, budget, ablation_run, 
     exchangeable (a non-stationary environment); no planted model is needed to show it can."""
     rows = []
     base = [r for r in ablation_run.records if r.condition == "baseline"]
+    evidence.seeds("head ablation pairs", [r.seed for r in base])
     evidence.episodes(ablation_run.records)
     for name, verdict in ablation_run.verdicts.items():
         evidence.record(verdict, name=f"{name}: collision rate change", better="lower", scale="proportion")

@@ -16,16 +16,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 CONFTEST = '''
-import importlib.util, os
 from pathlib import Path
 
-_spec = importlib.util.spec_from_file_location("hypodrive_plugin_under_test", Path(os.environ["HYPODRIVE_ROOT"]) / "conftest.py")
-_plugin = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_plugin)
-_plugin.SPECS_DIR = Path(__file__).parent / "specs"  # the specs under this folder get evidence entries
+import specs.plugin as _plugin
 import specs.support.findings as _findings
+
+_plugin.SPECS_DIR = Path(__file__).parent / "specs"  # the specs under this folder get evidence entries
 _findings.CHECKPOINTS = Path(__file__).parent / "checkpoints"
-globals().update({k: v for k, v in vars(_plugin).items() if not k.startswith("__")})
+pytest_plugins = ["specs.plugin"]
 '''
 
 SPECS = '''

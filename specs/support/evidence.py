@@ -89,6 +89,12 @@ class SpecEvidence:
                     data.get("p_value"), rule=data.get("decision_rule"), **extra)
         self.verdict = data.get("verdict")
 
+    def seeds(self, name: str, seeds) -> None:
+        """Note which episode seeds this spec used (a range per name), for the run metadata of the report."""
+        seeds = list(seeds)
+        if seeds:
+            self.data.setdefault("seeds", {})[name] = f"{seeds[0]}..{seeds[-1]} ({len(seeds)})"
+
     def episodes(self, records) -> None:
         """Count the rollout episodes behind this verdict and those with a step decided on a near-tie
         (``interp.policy``): the part of the evidence another CPU might produce differently."""

@@ -28,19 +28,20 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def run_metadata(config, state: dict) -> dict:
-    agent = state.get("agent")
+def run_metadata(config, state) -> dict:
+    """``state``: the plugin's ``Session``."""
+    agent = state.agent
     root = Path(str(config.rootpath))
     return {
         "checkpoint": agent.describe() if agent is not None else None,
         "agent_config": agent.agent_config if agent is not None else None,
         "env_config": agent.env_config if agent is not None else None,
-        "profile": state["budget"].name,
-        "head_roles": state.get("head_roles"),
-        "seeds": state.get("seeds", {}),
+        "profile": state.budget.name,
+        "head_roles": state.head_roles,
+        "seeds": state.seeds,
         "versions": library_versions(),
         "git_commit": _git_commit(root),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(state["started"])),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(state.started)),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": " ".join(config.invocation_params.args),
     }
