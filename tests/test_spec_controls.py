@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from scipy import stats as sps
 
 from fixtures.builder import SceneBuilder
 from specs.support import claims, controls
@@ -159,3 +160,151 @@ def test_silenced_head_zeroes_exactly_its_slice_of_attention_combine(model):
         keep[head * d:(head + 1) * d] = False
         assert torch.equal(after[:, keep], before[:, keep])
     assert torch.equal(model.attention_layer.attention_combine.weight, before)
+
+
+# ------------------------------------------------------------------------------------------ rules' numbers and edges
+def test_attends_to_target_needs_both_bounds_and_reports_its_numbers(model, obs):
+    from interp.probes.attention import argmax_share
+
+    rows = closest_row(obs)
+    ev = argmax_share(model, obs, rows)
+    check = claims.attends_to_target(model, PLANTED_HEAD, obs, rows, random_share=0.3)
+    k, n = int(ev.hits[PLANTED_HEAD]), ev.n
+    assert check.holds and check.numbers == {
+        "hits": k, "n": n, "share": k / n, "ci": (float(ev.ci_low[PLANTED_HEAD]), float(ev.ci_high[PLANTED_HEAD])),
+        "chance": ev.chance, "random_share": 0.3, "p_value_vs_chance": float(ev.p_value[PLANTED_HEAD]),
+        "all_heads_share": ev.share.tolist()}
+    assert "(95th percentile of random networks)" in check.summary and f"in {k}/{n} scenes" in check.summary
+    assert k == n  # the planted head always finds the closest row: a share of 1 cannot beat a random share of 1
+    assert not claims.attends_to_target(model, PLANTED_HEAD, obs, rows, random_share=1.0).holds
+
+
+def test_attention_rise_numbers(model, sweeps):
+    check = claims.attention_rises_when_nearer(model, PLANTED_HEAD, sweeps)
+    up, down = check.numbers["up"], check.numbers["down"]
+    assert up + down <= len(sweeps) == check.numbers["n"] == 16
+    assert check.numbers["p_value"] == pytest.approx(sps.binomtest(up, up + down, 0.5, alternative="greater").pvalue)
+    assert len(check.numbers["curves"]) == 8 and check.numbers["distances"] == list(sweeps[0].distances)
+    assert f"rose nearer in {up}, fell in {down} of 16 sweeps" in check.summary
+    # a head that falls in some sweeps: the sign test counts both directions
+    flipped = claims.attention_rises_when_nearer(model, PLANTED_HEAD, sweeps[:3] + [_reversed(s) for s in sweeps[3:]])
+    assert flipped.numbers["down"] > 0 and flipped.numbers["p_value"] == pytest.approx(
+        sps.binomtest(flipped.numbers["up"], flipped.numbers["up"] + flipped.numbers["down"], 0.5,
+                      alternative="greater").pvalue)
+    flat = claims.attention_rises_when_nearer(controls.uniform_attention(model), PLANTED_HEAD, sweeps)
+    assert flat.numbers["p_value"] == 1.0 and not flat.holds
+
+
+def _reversed(sweep):
+    import dataclasses
+
+    return dataclasses.replace(sweep, scenes=tuple(reversed(sweep.scenes)), distances=tuple(reversed(sweep.distances)))
+
+
+def _randoms(model):
+    from tests.planted import randomised_copy
+
+    return lambda i: randomised_copy(model, seed=100 + i)
+
+
+def test_random_quantiles_are_quantiles_over_randomly_initialised_networks(model, obs, sweeps):
+    from interp.probes.attention import argmax_share
+
+    make = _randoms(model)
+    rows = closest_row(obs)
+    cal, test = obs[:32], obs[32:]
+    shares = []
+    for i in range(5):
+        m = make(i)
+        best = int(argmax_share(m, cal, rows[:32]).best_head)
+        shares.append(float(argmax_share(m, test, rows[32:]).share[best]))
+    got = claims.random_role_share_quantile(make, cal, rows[:32], test, rows[32:], inits=5, q=0.8)
+    assert got == pytest.approx(float(np.quantile(shares, 0.8)))
+    left = np.stack([s.scenes[-1].observation for s in sweeps])
+    right = np.stack([s.scenes[0].observation for s in sweeps])
+    left_rows = np.array([s.scenes[-1].rows["crossing"] for s in sweeps])
+    right_rows = np.array([s.scenes[0].rows["crossing"] for s in sweeps])
+    idx = np.arange(len(sweeps))
+    spreads = []
+    for i in range(4):
+        means = (claims._pattern(make(i), left)[idx, :, left_rows] - claims._pattern(make(i), right)[idx, :, right_rows]).mean(0)
+        spreads.append(float(means.max() - means.min()))
+    pairs = (left, left_rows, right, right_rows)
+    assert claims.side_preference_spread(make(0), *pairs) == pytest.approx(spreads[0])
+    assert claims.random_spread_quantile(make, pairs, inits=4, q=0.5) == pytest.approx(float(np.quantile(spreads, 0.5)))
+
+
+def test_head_contribution_needs_the_interval_and_the_test(model):
+    obs = random_observations(5, seed=4, min_present=3)
+    obs[:, :, 3:5] = 0.0
+    check = claims.head_lowers_keep_margin(model, PLANTED_HEAD, obs)
+    # five scenes, all lowered: the bootstrap interval is below 0 but the exact Wilcoxon p is 1/32 > ALPHA
+    assert check.numbers["ci"][1] < 0 and check.numbers["p_value"] == pytest.approx(1 / 32) and not check.holds
+    assert set(check.numbers) == {"mean", "ci", "p_value", "n", "share_negative"}
+    assert check.numbers["n"] == 5 and check.numbers["share_negative"] == 1.0
+
+
+def test_permutation_rule_numbers_are_seeded(model, obs):
+    leak = controls.row_order_leak(model)
+    a, b = claims.permutation_invariant(leak, obs), claims.permutation_invariant(leak, obs)
+    assert a.numbers == b.numbers and a.numbers["permutations"] == 4 and a.numbers["n"] == len(obs)
+    assert set(a.numbers) == {"max_abs_dq", "n", "permutations"}
+    assert f"under 4 row permutations: {a.numbers['max_abs_dq']:.2e}" in a.summary
+
+
+def test_absent_rows_rule_numbers_and_the_presence_threshold(model, obs):
+    broken = controls.broken_presence_mask(model)
+    check = claims.absent_rows_ignored(broken, obs)
+    absent = obs[:, :, 0] < 0.5
+    noisy = obs.copy()
+    garbage = np.random.default_rng(0).uniform(-1, 1, size=obs.shape).astype(np.float32)
+    garbage[:, :, 0] = 0.0
+    noisy[absent] = garbage[absent]
+    dq = float(np.abs(claims._q(broken, noisy) - claims._q(broken, obs)).max())
+    mass = float((claims._pattern(broken, obs) * absent[:, None, :]).sum(-1).max())
+    assert check.numbers == {"max_absent_attention": mass, "max_abs_dq": dq, "n": len(obs)}
+    assert check.summary.startswith("attention on absent rows <=")
+    half = obs.copy()  # presence exactly 0.5 is present (the env's mask is presence < 0.5)
+    half[:, :, 0] = np.where(obs[:, :, 0] > 0, 0.5, 0.0)
+    half[:, 0, 0] = 1.0
+    assert claims.absent_rows_ignored(model, half).holds
+
+
+def test_action_unchanged_and_directional_numbers(model, sweeps):
+    edited = controls.silenced_head(model, PLANTED_HEAD)
+    before = random_observations(40, seed=6, min_present=2, max_present=2)
+    check = claims.action_unchanged(edited, before, before)
+    assert check.numbers == {"unchanged": 40, "n": 40, "share": 1.0, "ci": pytest.approx(check.numbers["ci"])}
+    assert check.numbers["ci"] == pytest.approx(claims.wilson_interval(40, 40))
+    assert "action unchanged in 40/40 scenes" in check.summary
+    negated = controls.negated_q(model)
+    got = claims.never_more_willing_when_nearer(negated, sweeps)
+    violations = steps = 0
+    worst = 0.0
+    for sweep in sweeps:
+        rises = np.diff(claims.keep_speed_margin(claims._q(negated, np.stack([s.observation for s in sweep.scenes]))))
+        violations += int((rises > claims.DIR_TOL).sum())
+        steps += len(rises)
+        worst = max(worst, float(rises.max()))
+    assert got.numbers == {"violations": violations, "steps": steps, "largest_rise": worst, "n_sweeps": len(sweeps)}
+    assert violations > 0 and steps == 4 * len(sweeps)
+    assert f"rose in {violations} of {steps} closer-by-one-step moves" in got.summary
+
+
+def test_silenced_head_on_random_weights_zeroes_only_its_columns(model):
+    from tests.planted import randomised_copy
+
+    rand = randomised_copy(model, seed=3)
+    d = rand.attention_layer.features_per_head
+    before = rand.attention_layer.attention_combine.weight.detach().clone()
+    for head in range(rand.n_heads):
+        after = controls.silenced_head(rand, head).attention_layer.attention_combine.weight.detach()
+        expected = before.clone()
+        expected[:, head * d:(head + 1) * d] = 0.0
+        assert torch.equal(after, expected)
+
+
+def test_hide_rows_returns_float32_whatever_it_is_given():
+    obs = random_observations(4, seed=1).astype(np.float64)
+    hidden = controls.hide_rows(obs, [1, 2, 3, 4])
+    assert hidden.dtype == np.float32 and obs[0, 1, 0] in (0.0, 1.0)

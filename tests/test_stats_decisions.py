@@ -47,13 +47,13 @@ def test_newcombe_paired_continuity_correction_of_phi(cells):
 
 
 def test_interval_refusals_name_what_is_wrong():
-    with pytest.raises(StatsInputError, match="at least one pair"):
+    with pytest.raises(StatsInputError, match="^a paired interval needs at least one pair$"):
         newcombe_paired_interval(PairedCounts(0, 0, 0, 0))
-    with pytest.raises(StatsInputError, match="equal length"):
+    with pytest.raises(StatsInputError, match=r"^paired metrics need two 1-D arrays of equal length; got \(2,\) and \(1,\)$"):
         paired_bootstrap_interval([1.0, 2.0], [1.0])
-    with pytest.raises(StatsInputError, match="raised rate"):
+    with pytest.raises(StatsInputError, match=r"^paired_fixed_sample_size needs a raised rate \(treatment_only > baseline_only\)$"):
         paired_fixed_sample_size(PairedRates(0.2, 0.1, 0.05))
-    with pytest.raises(StatsInputError, match="futility_alpha"):
+    with pytest.raises(StatsInputError, match="^futility_alpha must lie in"):
         SequentialDesign(futility_alpha=1.5)
 
 
@@ -118,7 +118,7 @@ def test_family_refusals_and_verdict_fields():
         family.update([0, 2], {"a": [0, 1], "b": [0, 1]})
     family.update([False] * 20, {"a": [True] * 20, "b": [False] * 20})
     assert family.stopped
-    with pytest.raises(StatsInputError, match="instead of adding episodes"):
+    with pytest.raises(StatsInputError, match="read verdicts\\(\\) instead of adding episodes$"):
         family.update([False], {"a": [True], "b": [False]})
     verdicts = family.verdicts()
     for name, decision_p in zip("ab", stats._holm_adjust(np.array(
@@ -149,20 +149,26 @@ def test_paired_fixed_sample_size_is_reached_exactly_at_its_cap():
 
 def test_design_comparison_is_consistent():
     rates = PairedRates(both=0.265, baseline_only=4 / 200, treatment_only=21 / 200)
-    comparison = stats.compare_designs(rates, alpha=0.05, power=0.8, batch_pairs=25, n_runs=300, seed=1)
+    comparison = stats.compare_designs(rates, alpha=0.05, power=0.9, batch_pairs=25, n_runs=300, seed=1)
     seq = comparison.sequential
-    assert seq.max_pairs % 25 == 0 and seq.power >= 0.8 and seq.n_runs == 300
+    assert seq.max_pairs % 25 == 0 and seq.power >= 0.9 and seq.n_runs == 300 and seq.max_pairs > 200
     assert seq.median_pairs <= seq.max_pairs and 0 < seq.mean_pairs <= seq.max_pairs
     # the cap is the first look at which the simulated power reaches 0.8
-    sim = stats.simulate_sequential(SequentialDesign(alpha=0.05, max_pairs=max(200, seq.max_pairs)), rates,
-                                    n_runs=300, batch_pairs=25, seed=1)
+    cap = 200  # the simulation's length doubles from 200 pairs until the power is reached
+    while cap < seq.max_pairs:
+        cap *= 2
+    sim = stats.simulate_sequential(SequentialDesign(alpha=0.05, max_pairs=cap), rates, n_runs=300, batch_pairs=25,
+                                    seed=1)
     supported_by = lambda cap: float((sim.supported[:, 0] & (sim.stop_n[:, 0] <= cap)).mean())  # noqa: E731
     assert supported_by(seq.max_pairs) == pytest.approx(seq.power)
-    assert supported_by(seq.max_pairs - 25) < 0.8
+    assert supported_by(seq.max_pairs - 25) < 0.9
     assert comparison.unpaired_per_arm == stats.unpaired_sample_size(rates.baseline_rate, rates.treatment_rate,
-                                                                       alpha=0.05, power=0.8)
-    assert comparison.paired_fixed_pairs == paired_fixed_sample_size(rates, alpha=0.05, power=0.8)
+                                                                       alpha=0.05, power=0.9)
+    assert comparison.paired_fixed_pairs == paired_fixed_sample_size(rates, alpha=0.05, power=0.9)
     info = comparison.to_dict()
     assert info["ratio"] == pytest.approx(2 * seq.mean_pairs / (2 * comparison.unpaired_per_arm))
     assert info["sequential"] == dataclasses.asdict(seq) and info["rates"] == dataclasses.asdict(rates)
     assert info["paired_fixed_episodes"] == 2 * comparison.paired_fixed_pairs and info["batch_pairs"] == 25
+    assert info["unpaired_per_arm"] == comparison.unpaired_per_arm and info["power"] == 0.9 and info["alpha"] == 0.05
+    assert info["unpaired_episodes"] == 2 * comparison.unpaired_per_arm
+    assert info["sequential_mean_episodes"] == pytest.approx(2 * seq.mean_pairs)

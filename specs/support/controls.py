@@ -94,12 +94,3 @@ def row_order_leak(model, scale: float = 0.05):
         return embedded + offset
     return _hooked(model, "others_embedding.hook_hidden.1" if "others_embedding.hook_hidden.1" in model.hook_dict
                    else "others_embedding.hook_hidden.0", leak)
-
-
-def attracted_to_row(model, row: int, bias: float = 50.0):
-    """Every head's attention pulled onto one row (e.g. an added far vehicle): a distractible model."""
-    def pull(scores: torch.Tensor) -> torch.Tensor:
-        scores = scores.clone()
-        scores[..., row] = scores[..., row] + bias
-        return scores
-    return _hooked(model, "attention_layer.hook_scores", pull)
