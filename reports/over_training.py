@@ -70,21 +70,21 @@ def over_training(evidences: Sequence[dict], episodes: Sequence[int], *, run: st
             "claims": list(claims.values()), "roles": roles, "role_first_resolved": appears}
 
 
-def draw_over_training(data: dict) -> bytes:
-    """One PNG: a verdict strip per claim and a role strip per role (top), then each claim's key effect with its
-    CI against training episodes, the marker coloured by that snapshot's verdict (small multiples)."""
+def draw_over_training(data: dict, *, effects: bool = True) -> bytes:
+    """One PNG: a verdict strip per claim and a role strip per role (top), then (``effects``) each claim's key
+    effect with its CI against training episodes, the marker coloured by that snapshot's verdict."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
     xs, roles = data["episodes"], data["roles"]
     claims = [c for c in data["claims"] if _ever_decided(c)]  # e.g. opt-in fuzz campaigns: listed in the table only
-    plotted = [c for c in claims if sum(v is not None for v in c["values"]) >= 2 or len(xs) == 1]
+    plotted = [c for c in claims if effects and (sum(v is not None for v in c["values"]) >= 2 or len(xs) == 1)]
     strips = len(claims) + len(roles)
     ncols = 4
     nrows = math.ceil(len(plotted) / ncols) if plotted else 0
     top_h = 0.26 * strips + 1.2
-    fig = Figure(figsize=(14, top_h + 2.2 * nrows), dpi=90, layout="constrained")
+    fig = Figure(figsize=(14 if plotted else 10.5, top_h + 2.2 * nrows), dpi=90, layout="constrained")
     grid = fig.add_gridspec(1 + nrows, ncols, height_ratios=[top_h] + [2.2] * nrows)
     ax = fig.add_subplot(grid[0, :])
     labels = []
@@ -150,10 +150,12 @@ def alt_text(data: dict) -> str:
 
 
 def write_over_training_report(data: dict, out_dir: str | os.PathLike) -> Path:
-    """``over_training.json``, ``over_training.png`` and ``index.html`` (figure embedded) in ``out_dir``."""
+    """``over_training.json``, ``over_training.png`` (strips and effects), ``over_training_summary.png`` (strips
+    only) and ``index.html`` (the full figure embedded) in ``out_dir``."""
     from reports.html import _CSS, _badge, _e
 
     png = draw_over_training(data)
+    summary = draw_over_training(data, effects=False)
     xs = data["episodes"]
     head = "<tr><th>claim</th>" + "".join(f"<th>{x}</th>" for x in xs) + "<th>flips at</th></tr>"
     rows = []
@@ -186,7 +188,7 @@ def write_over_training_report(data: dict, out_dir: str | os.PathLike) -> Path:
         "</main></body></html>"])
     out = Path(out_dir)
     write_files(out, {"over_training.json": json.dumps(data, indent=1, allow_nan=False) + "\n",
-                      "over_training.png": png, "index.html": page})
+                      "over_training.png": png, "over_training_summary.png": summary, "index.html": page})
     return out / "index.html"
 
 
