@@ -483,24 +483,33 @@ def format_diff(diff: dict) -> str:
 # ------------------------------------------------------------------------------------------------- text
 
 
-def format_table(agg: dict, *, markdown: bool = True) -> str:
-    """The claims table (k/n, CI, not applicable, undecided, by head count) as Markdown, as in the README."""
+def format_table(agg: dict, *, markdown: bool = True, skip_never_decided: bool = True) -> str:
+    """The claims table (k/n, CI, refuted, vacuous, not applicable, undecided, k/n by head count) as Markdown, as
+    in the README. Claims decided on no agent and not-applicable on none (e.g. opt-in fuzz campaigns) are listed
+    after the table instead (``skip_never_decided``)."""
     counts = list(agg["head_counts"])
-    head = ["claim", "holds k/n", "95% CI", "not applicable", "undecided"] + [f"{h} heads" for h in counts]
-    rows = []
+    head = (["claim", "holds k/n", "95% CI", "refuted", "vacuous", "not applicable", "undecided"]
+            + [f"{h} heads" for h in counts])
+    rows, skipped = [], []
     for c in agg["claims"]:
+        if skip_never_decided and c["n"] == 0 and c["not_applicable"] == 0:
+            skipped.append(_short_name(c["nodeid"]))
+            continue
         ci = c["ci"]
-        cells = [_short_name(c["nodeid"]), f"{c['k']}/{c['n']}",
-                 "–" if ci is None else f"{ci[0]:.2f}–{ci[1]:.2f}", str(c["not_applicable"]),
-                 str(c["inconclusive"] + c["no_verdict"])]
+        cells = [f"`{_short_name(c['nodeid'])}`" if markdown else _short_name(c["nodeid"]), f"{c['k']}/{c['n']}",
+                 "–" if ci is None else f"{ci[0]:.2f}–{ci[1]:.2f}", str(c["refuted"]), str(c["vacuous"]),
+                 str(c["not_applicable"]), str(c["inconclusive"] + c["no_verdict"])]
         cells += [f"{c['by_heads'][h]['k']}/{c['by_heads'][h]['n']}" if h in c["by_heads"] else "–" for h in counts]
         rows.append(cells)
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(r) + " |" for r in rows]
-        return "\n".join(out)
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    return "\n".join("  ".join(str(x).ljust(w) for x, w in zip(r, widths)) for r in [head, *rows])
+    else:
+        widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+        out = ["  ".join(str(x).ljust(w) for x, w in zip(r, widths)) for r in [head, *rows]]
+    if skipped:
+        out += ["", f"Decided on no agent (not in the table): {', '.join(skipped)}"]
+    return "\n".join(out)
 
 
 def _short_name(nodeid: str) -> str:

@@ -233,8 +233,10 @@ def test_the_page_is_self_contained_with_alt_text(tmp_path):
 def test_format_table_is_markdown():
     table = A.format_table(A.aggregate(_zoo(7)))
     lines = table.splitlines()
-    assert lines[0].startswith("| claim | holds k/n | 95% CI") and len(lines) == 4
-    assert "| test_a | 7/12 |" in table and not math.isnan(0.0)
+    assert lines[0].startswith("| claim | holds k/n | 95% CI | refuted | vacuous") and len(lines) == 4
+    assert "| `test_a` | 7/12 |" in table and not math.isnan(0.0)
+    evidences = _zoo(7) + [_evidence("4h-s99", 4, {"specs/test_fuzz.py::test_campaign": None})]
+    assert A.format_table(A.aggregate(evidences)).endswith("Decided on no agent (not in the table): test_campaign")
 
 
 # ------------------------------------------------------------------------------------------ over training
