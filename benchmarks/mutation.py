@@ -49,7 +49,9 @@ MODULES = {
     "stats": Module("interp/stats.py", ("tests/test_stats.py", "tests/test_stats_decisions.py")),
     "claims": Module("specs/support/claims.py", ("tests/test_spec_controls.py", "tests/test_controls_can_pass.py")),
     "controls": Module("specs/support/controls.py", ("tests/test_spec_controls.py", "tests/test_controls_can_pass.py")),
-    "train": Module("interp/training/train.py", ("tests/test_train.py",),
+    "train": Module("interp/training/train.py", ("tests/test_train.py::test_epsilon_schedule_is_rl_agents_exponential",
+                                                 "tests/test_train.py::test_actions_are_epsilon_greedy_with_the_scheduled_epsilon",
+                                                 "tests/test_train.py::test_target_network_syncs_every_target_update_transitions"),
                     ("x_epsilon__mutmut_*", "xǁTrainerǁselect_actions__mutmut_*", "xǁTrainerǁlearn__mutmut_*")),
 }
 KILLED = {1, 3, 36, -24, 24, 152, 255}  # mutmut exit codes: test failure, internal error, timeouts
@@ -61,7 +63,7 @@ def _dotted(path: str) -> str:
 
 
 def _config(modules: list[str]) -> str:
-    tests = sorted({t for name in modules for t in MODULES[name].tests if (ROOT / t).exists()})
+    tests = sorted({t for name in modules for t in MODULES[name].tests if (ROOT / t.split("::")[0]).exists()})
     return "\n".join([
         "", "[tool.mutmut]",
         'source_paths = ["interp", "specs"]',
@@ -121,8 +123,9 @@ def _mutmut(args: list[str], deadline: float) -> int:
     proc = subprocess.Popen([str(exe), *args], cwd=WORKDIR, env=env, start_new_session=True)
     try:
         return proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        print(f"time budget spent: interrupting mutmut (results so far are kept; rerun to resume)", flush=True)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        print("time budget spent or interrupted: stopping mutmut (results so far are kept; rerun to resume)",
+              flush=True)
         os.killpg(proc.pid, signal.SIGINT)
         try:
             return proc.wait(timeout=60)

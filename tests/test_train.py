@@ -82,6 +82,39 @@ def test_epsilon_schedule_is_rl_agents_exponential():
     assert epsilon(exploration, 10**7) == pytest.approx(0.05)
 
 
+def test_actions_are_epsilon_greedy_with_the_scheduled_epsilon(tmp_path):
+    from interp.model import policy
+
+    trainer = Trainer(_settings(tmp_path, workers=0))
+    rng = np.random.default_rng(7)
+    obs = rng.uniform(-1, 1, (3, *trainer.obs_shape)).astype(np.float32)
+    obs[:, :, 0] = 1.0
+    for slot in range(3):
+        trainer.slots[slot] = SlotEpisode(episode=slot, seed=slot, obs=obs[slot])
+    greedy = policy.decide(trainer.value_net, obs).actions.tolist()
+    for t in (0, 2_000, 15_000, 100_000):
+        trainer.transitions = t
+        eps = epsilon(trainer.config["exploration"], t)
+        replay = np.random.Generator(type(trainer.act_rng.bit_generator)())
+        replay.bit_generator.state = trainer.act_rng.bit_generator.state
+        expected = {}
+        for slot in range(3):  # per slot, in slot order: the explore draw, then the random action
+            explore = replay.random() < eps
+            random_action = int(replay.integers(3))
+            expected[slot] = random_action if explore else greedy[slot]
+        assert trainer.select_actions([0, 1, 2]) == expected, t
+    trainer.config = {**trainer.config, "exploration": {"temperature": 0.0, "final_temperature": 0.0, "tau": 1}}
+    assert trainer.select_actions([2, 0]) == {2: greedy[2], 0: greedy[0]}  # epsilon 0: greedy
+    trainer.config = {**trainer.config, "exploration": {"temperature": 1.0, "final_temperature": 1.0, "tau": 1}}
+    replay = np.random.Generator(type(trainer.act_rng.bit_generator)())
+    replay.bit_generator.state = trainer.act_rng.bit_generator.state
+    expected = {}
+    for slot in (1, 2):
+        replay.random()
+        expected[slot] = int(replay.integers(3))
+    assert trainer.select_actions([1, 2]) == expected  # epsilon 1: every action random
+
+
 def test_loss_decreases_on_a_fixed_batch():
     agent = untrained_agent(AGENT, ENV, init_seed=1)
     net, target = agent.model, untrained_agent(AGENT, ENV, init_seed=1).model
