@@ -77,7 +77,11 @@ def test_fuzz_crossing_head_attends_to_the_nearest_crossing_vehicle(agent, scene
                                                                      evidence, pytestconfig):
     """On every generated scene with an observed crossing vehicle, the crossing head's attention peaks (strict argmax
     over present rows, the ego included) on the nearest crossing vehicle. Search guided by the attention deficit
-    (the best rival's attention minus the nearest crossing vehicle's)."""
+    (the best rival's attention minus the nearest crossing vehicle's).
+
+    Control (search power, an argument rather than a planted model): uniform attention ties on every scene of the
+    domain, so it fails wherever the search lands in the domain; the control passes (vacuous) exactly when the search
+    checks no scene of the domain within the budget, i.e. when the search is too weak to mean anything."""
     prop = fz.CrossingHeadAttendsNearest(crossing_head)
     _control(evidence, prop, agent.with_model(controls.uniform_attention(agent.model), "uniform attention"),
              "uniform attention (zero queries)", scene_builder, budget)
@@ -88,7 +92,11 @@ def test_fuzz_crossing_head_attends_to_the_nearest_crossing_vehicle(agent, scene
 def test_fuzz_no_collision_that_braking_from_the_start_would_have_avoided(agent, scene_builder, budget, evidence,
                                                                            pytestconfig):
     """No generated scene, rolled forward 6 policy steps under the agent's greedy policy, ends in a crash that the
-    all-SLOWER policy from the same state avoids. Search guided by how close the greedy branch comes to another car."""
+    all-SLOWER policy from the same state avoids. Search guided by how close the greedy branch comes to another car.
+
+    Control (search power, an argument rather than a planted model): a policy that never brakes crashes wherever
+    braking from the start avoids a crash, so the control passes (vacuous) only when the search meets no such scene
+    within the budget: the search is then too weak to have found the agent's failures either."""
     prop = fz.NoAvoidableCollision()
     _control(evidence, prop, fz.ConstantPolicy(agent.action_names.index("FASTER")), "always FASTER (never brakes)",
              scene_builder, budget)
