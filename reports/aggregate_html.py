@@ -20,6 +20,7 @@ _GRID_CSS = """
 .grid td.v{text-align:center;padding:3px 4px;font-size:.8em;font-weight:600;white-space:nowrap}
 .grid th.agent{writing-mode:vertical-rl;transform:rotate(180deg);font-size:.8em;padding:6px 2px;white-space:nowrap}
 .legend span{margin-right:10px}
+table.claims code,table.grid code,table.role-effects code{word-break:break-word}
 """
 _SHORT = {"supported": "S", "refuted": "R", "inconclusive": "I", "vacuous": "V", "not-applicable": "NA", None: "?"}
 
@@ -73,9 +74,8 @@ def _claims_table(agg: dict) -> str:
             "<th>undecided</th>" + "".join(f"<th>{_e(h)} heads</th>" for h in counts) + "</tr>")
     rows = []
     for i, c in enumerate(agg["claims"]):
-        by = "".join(f"<td class='num'>{_kn(c['by_heads'][h]) if h in c['by_heads'] else '&ndash;'}"
-                     f" <small>{_ci(c['by_heads'][h]['ci']) if h in c['by_heads'] else ''}</small></td>"
-                     for h in counts)
+        by = "".join(f"<td class='num' title=\"95% CI {_ci(c['by_heads'][h]['ci']) if h in c['by_heads'] else ''}\">"
+                     f"{_kn(c['by_heads'][h]) if h in c['by_heads'] else '&ndash;'}</td>" for h in counts)
         undecided = c["inconclusive"] + c["no_verdict"]
         rows.append(f"<tr><td>{i + 1}</td><td><code>{_e(_short(c['nodeid']))}</code><br><small>{_e(c['claim'])}"
                     f"</small></td><td>{_e(c['kind'])}</td><td class='num'><strong>{_kn(c)}</strong></td>"
@@ -86,7 +86,8 @@ def _claims_table(agg: dict) -> str:
 
 
 def _forest(agg: dict) -> str:
-    rows = [{"label": f"{i + 1}. {_short(c['nodeid'])[:60]}", "value": c["share"], "ci": c["ci"], "n": c["n"]}
+    rows = [{"label": f"{i + 1}. {_short(c['nodeid']).removeprefix('test_')[:32]}", "value": c["share"], "ci": c["ci"],
+             "n": c["n"]}
             for i, c in enumerate(agg["claims"]) if c["n"]]
     if not rows:
         return "<p>No claim was decided on any agent: nothing to draw.</p>"
