@@ -246,7 +246,26 @@ def test_badly_named_regression_is_refused(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ campaigns and evidence
-def test_campaigns_count_distinct_classes(blind_right, builder):
+class _StepClock:
+    """A clock that advances ``step`` seconds each time it is read: a campaign's wall-clock budget becomes a budget of
+    steps (clock reads, a few per scene), the same on an idle machine and under load."""
+
+    def __init__(self, step: float = 0.01):
+        self.now, self.step = 0.0, step
+
+    def monotonic(self) -> float:
+        self.now += self.step
+        return self.now
+
+    perf_counter = monotonic
+
+
+def test_campaigns_count_distinct_classes(blind_right, builder, monkeypatch):
+    import importlib
+
+    clock = _StepClock()  # one clock for the campaign and its searches
+    for name in ("specs.fuzzing.campaigns", "specs.fuzzing.search"):
+        monkeypatch.setattr(importlib.import_module(name), "time", clock)
     prop = fz.CrossingFirstSlows()
     guided = fz.campaign(prop, blind_right, builder, seconds=10.0, seed=0, round_examples=60, shrink_seconds=1.0)
     uniform = fz.random_campaign(prop, blind_right, builder, seconds=2.0, seed=0)
