@@ -58,17 +58,43 @@ def train(members: tuple[Member, ...] = MEMBERS, *, episodes: int = EPISODES, wo
 
     done = []
     for member in members:
-        if (ZOO_DIR / member.name / "agent.pt").is_file():
-            continue
+        if (ZOO_DIR / member.name / "agent.pt").is_file() or not _claim(member):
+            continue  # bundled already, or another process is training it
         out = RUNS_DIR / member.name
         settings = TrainSettings(agent_config=agent_config(member.heads), env_config=load_env_config(ENV_CONFIG),
                                  episodes=episodes, seed=member.seed, out=out, workers=workers, slots=4,
                                  save_every=SNAPSHOT_EVERY,
                                  command=f"python -m interp zoo train  # member {member.name}, {episodes} episodes")
-        Trainer(settings).run(progress=progress)
-        bundle(member)
+        try:
+            Trainer(settings).run(progress=progress)
+            bundle(member)
+        finally:
+            (RUNS_DIR / f"{member.name}.lock").unlink(missing_ok=True)
         done.append(member.name)
     return done
+
+
+def _claim(member: Member) -> bool:
+    """Take the member for this process (a lock file holding our pid), so that several ``zoo train`` processes
+    can share the list; a lock whose process is gone is taken over (that run resumes from its resume file)."""
+    import os
+
+    RUNS_DIR.mkdir(parents=True, exist_ok=True)
+    lock = RUNS_DIR / f"{member.name}.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                os.kill(int(lock.read_text() or 0), 0)
+                return False  # alive: someone else trains it
+            except (ProcessLookupError, ValueError):
+                lock.unlink(missing_ok=True)  # stale: its process died
+                continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        return True
+    return False
 
 
 def bundle(member: Member, *, validation_episodes: int = VALIDATION_EPISODES) -> Path:
