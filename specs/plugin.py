@@ -290,9 +290,9 @@ def _is_spec(item: pytest.Item) -> bool:
 
 
 def _reason_text(report) -> str:
-    from specs.support.evidence import _reason
+    from specs.support.evidence import failure_reason
 
-    return _reason(report) if report.longrepr is not None else ""
+    return failure_reason(report) if report.longrepr is not None else ""
 
 
 class _EvidenceCollector:

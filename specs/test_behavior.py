@@ -13,7 +13,7 @@ from interp.probes.interventions import head_ablation
 from interp.simulation.rollout import run_sequential
 from interp.stats import SequentialDesign, SequentialPairedTest, wilson_interval
 from specs.support import claims, controls
-from specs.support.scenes import TEST_SEED, build_family
+from specs.support.scenes import TEST_SEED, ArrivesFirst, build_family
 
 pytestmark = pytest.mark.behavior
 
@@ -77,11 +77,8 @@ def test_collision_rate_on_held_out_seeds_is_below_the_bound(agent, untrained, e
     evidence.conclude(verdict == "supported", f"{k}/{n} crashes: the rate is above {COLLISION_BOUND} (p={p:.3g})")
 
 
-def _arrives_first(scene, margin: float = 0.5) -> bool:
-    rel = scene.relations.get(scene.nearest_crossing) if scene.nearest_crossing else None
-    return bool(rel and rel.time_to_conflict is not None and rel.ego_time_to_conflict is not None
-                and rel.time_to_conflict + margin < rel.ego_time_to_conflict < 5.0
-                and scene.rows.get(scene.nearest_crossing) is not None)
+# The yielding claim's situation: the nearest crossing vehicle, observed, first by more than 0.5 s, the ego under 5 s.
+ARRIVES_FIRST = ArrivesFirst(vehicles="nearest", observed=True, min_lead=0.5, strict=True, horizon=5.0)
 
 
 def _yield_scenario(rng: np.random.Generator) -> Scenario:
@@ -98,7 +95,7 @@ def test_yields_when_a_crossing_vehicle_reaches_the_conflict_point_first(agent, 
 
     Control: the agent blind to that vehicle (its row marked absent). An agent that slows down there anyway (it
     slows near any junction) would pass the check without yielding to anything: vacuous."""
-    scenes = build_family(scene_builder, budget.test_scenes, TEST_SEED + 10, _yield_scenario, _arrives_first)
+    scenes = build_family(scene_builder, budget.test_scenes, TEST_SEED + 10, _yield_scenario, ARRIVES_FIRST)
     obs = np.stack([s.observation for s in scenes])
     check = _slows_in_most(agent.model, obs)
     control = _slows_in_most(agent.model, controls.hide_rows(obs, [s.rows[s.nearest_crossing] for s in scenes]))

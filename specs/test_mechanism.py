@@ -7,7 +7,7 @@ import pytest
 from fixtures.scenario import EgoSpec, Scenario, ScenarioError, VehicleSpec
 from interp.probes.attention import argmax_share
 from specs.support import claims, controls
-from specs.support.scenes import TEST_SEED, distance_sweeps, nearest_crossing_rows, observations
+from specs.support.scenes import TEST_SEED, ArrivesFirst, distance_sweeps, nearest_crossing_rows, observations
 
 pytestmark = pytest.mark.mechanism
 
@@ -146,7 +146,7 @@ def test_crossing_head_contribution_suppresses_keeping_speed(agent, test_scenes,
 
     Control: the same scenes with that crossing vehicle hidden (its row marked absent: the agent blind to it). If
     the head lowers the margin just as well without the vehicle, the contribution is not about it: vacuous."""
-    first = [s for s in test_scenes if _crossing_first(s)]
+    first = [s for s in test_scenes if ARRIVES_FIRST(s)]
     assert len(first) >= 8, f"only {len(first)} test scenes have the crossing vehicle arriving first"
     obs = observations(first)
     check = claims.head_lowers_keep_margin(agent.model, crossing_head, obs)
@@ -177,10 +177,8 @@ def _circuit_figures(evidence, agent, obs, head: int) -> None:
     evidence.note(f"logit lens: stage 'head {head}' = output layer on (crossing head's contribution + ego) / 2")
 
 
-def _crossing_first(scene) -> bool:
-    rel = scene.relations.get(scene.nearest_crossing) if scene.nearest_crossing else None
-    return bool(rel and rel.time_to_conflict is not None and rel.ego_time_to_conflict is not None
-                and rel.time_to_conflict < rel.ego_time_to_conflict)
+# The contribution claim's situation: the nearest crossing vehicle (observed or not) first by any lead.
+ARRIVES_FIRST = ArrivesFirst(vehicles="nearest", observed=False, min_lead=0.0, strict=True)
 
 
 SCRUB_MEMBERS = 4

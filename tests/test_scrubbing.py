@@ -92,9 +92,9 @@ def test_scrubbing_is_seeded_and_drops_unmatched_scenes(model, scenes):
 
 
 def test_verdict_rules():
-    assert S._verdict(S.MIN_SCENES - 1, True, (0.9, 1.0), 1.0)[0] == "inconclusive"
-    assert S._verdict(100, False, (0.9, 1.0), 1.0)[0] == "inconclusive"
-    assert S._verdict(100, True, (0.9, 1.0), S.SCENE_SHARE - 0.1)[0] == "refuted"  # a mean carried by few scenes
-    assert S._verdict(100, True, (0.5, 0.7), 1.0)[0] == "refuted"
-    assert S._verdict(100, True, (0.7, 0.9), 1.0)[0] == "inconclusive"
-    assert S._verdict(100, True, (0.85, 0.95), 0.9)[0] == "supported"
+    assert S.scrubbing_verdict(S.MIN_SCENES - 1, True, (0.9, 1.0), 1.0)[0] == "inconclusive"
+    assert S.scrubbing_verdict(100, False, (0.9, 1.0), 1.0)[0] == "inconclusive"
+    assert S.scrubbing_verdict(100, True, (0.9, 1.0), S.SCENE_SHARE - 0.1)[0] == "refuted"  # a mean carried by few scenes
+    assert S.scrubbing_verdict(100, True, (0.5, 0.7), 1.0)[0] == "refuted"
+    assert S.scrubbing_verdict(100, True, (0.7, 0.9), 1.0)[0] == "inconclusive"
+    assert S.scrubbing_verdict(100, True, (0.85, 0.95), 0.9)[0] == "supported"

@@ -95,7 +95,7 @@ def _draw_other(rng: np.random.Generator, n: int) -> np.ndarray:
     return draw + (draw >= np.arange(n))
 
 
-def _verdict(n_evaluable: int, moves: bool, ci: tuple[float, float], share: float) -> tuple[str, str]:
+def scrubbing_verdict(n_evaluable: int, moves: bool, ci: tuple[float, float], share: float) -> tuple[str, str]:
     if not moves:
         return "inconclusive", "resampling X does not move the metric: nothing to explain"
     if n_evaluable < MIN_SCENES:
@@ -166,7 +166,7 @@ def scrub(model: EgoAttentionNetwork, obs: Observations, *, hook: str, units: Se
         signed = float((m_ablated.mean() - m_scrubbed.mean()) / signed_gap) if abs(signed_gap) > 0 else float("nan")
     share = float(np.mean(per_scene[evaluable] >= SCENE_RECOVERY)) if evaluable.any() else float("nan")
     ci = _bootstrap_ci(scrubbed, ablated, seed) if ablated.mean() > 0 else (float("nan"), float("nan"))
-    verdict, reason = _verdict(int(evaluable.sum()), bool(ablated.mean() > floor), ci, share)
+    verdict, reason = scrubbing_verdict(int(evaluable.sum()), bool(ablated.mean() > floor), ci, share)
     return ScrubbingEvidence(
         probe="causal_scrubbing",
         settings={"n_resamples": n_resamples, "seed": seed, "support_recovery": SUPPORT_RECOVERY,

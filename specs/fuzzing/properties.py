@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Protocol
 
 import numpy as np
 
 from fixtures.branching import branch, constant_policy
 from fixtures.builder import Scene, SceneBuilder
+from specs.support.scenes import ArrivesFirst
 from specs.support.claims import keep_speed_margin
-from specs.fuzzing.space import CONFLICT_KINDS, NOT_APPLICABLE, Outcome, SLOWER, SceneSpace, _outcome
+from specs.fuzzing.space import CONFLICT_KINDS, NOT_APPLICABLE, Outcome, SLOWER, SceneSpace, make_outcome
 
 
 class Subject(Protocol):
@@ -58,15 +58,10 @@ class CrossingFirstSlows:
         return SceneSpace.around(builder, self.lead)
 
     def first(self, scene: Scene) -> list[str]:
-        """The observed conflicting vehicles that arrive first by a lead inside the window."""
-        names = []
-        for name, r in scene.relations.items():
-            if not _crossing(scene, name) or r.time_to_conflict is None or r.ego_time_to_conflict is None:
-                continue
-            lead = r.ego_time_to_conflict - r.time_to_conflict
-            if math.isfinite(lead) and self.lead[0] <= lead <= self.lead[1] and r.ego_time_to_conflict <= self.horizon:
-                names.append(name)
-        return names
+        """The observed conflicting vehicles that arrive first by a lead inside the window (inclusive), the ego
+        at most ``horizon`` s away: ``specs.support.scenes.ArrivesFirst`` with this property's parameters."""
+        return ArrivesFirst(vehicles="any", observed=True, min_lead=self.lead[0], max_lead=self.lead[1], strict=False,
+                            horizon=self.horizon, strict_horizon=False).which(scene)
 
     def check(self, subject: Subject, scene: Scene) -> Outcome:
         first = self.first(scene)
@@ -77,7 +72,7 @@ class CrossingFirstSlows:
         leads = {n: scene.relations[n].ego_time_to_conflict - scene.relations[n].time_to_conflict for n in first}
         labels = {n: f"first by {leads[n]:.1f}s" for n in first}
         labels["ego"] = f"keep margin {margin:+.2f}"
-        return _outcome(scene, holds=margin <= 0, score=margin, involved=first, labels=labels,
+        return make_outcome(scene, holds=margin <= 0, score=margin, involved=first, labels=labels,
                         summary=f"keep-speed margin {margin:+.3f} (> 0 keeps speed) with {', '.join(first)} arriving "
                                 f"first by {', '.join(f'{leads[n]:.2f}s' for n in first)}",
                         q=q.tolist(), margin=margin, leads=leads)
@@ -116,7 +111,7 @@ class CrossingHeadAttendsNearest:
         by_row = {row: name for name, row in scene.rows.items() if row is not None}
         rival = by_row.get(rival_row, f"row {rival_row}")
         labels = {name: f"{weights[row]:.2f}" for name, row in scene.rows.items() if row is not None}
-        return _outcome(scene, holds=deficit < 0, score=deficit, involved=(nearest, rival),
+        return make_outcome(scene, holds=deficit < 0, score=deficit, involved=(nearest, rival),
                         labels=labels,
                         summary=f"head {self.head} gives {weights[target_row]:.2f} to the nearest crossing vehicle "
                                 f"{nearest} and {others[rival_row]:.2f} to {rival}",
@@ -143,13 +138,13 @@ class NoAvoidableCollision:
         greedy = branch(tagged, lambda obs: int(np.argmax(_q(subject, obs))), self.steps)
         gap = min_gap(greedy.observations, scene)
         if not greedy.crashed:
-            return _outcome(scene, holds=True, score=-gap, involved=(), labels={},
+            return make_outcome(scene, holds=True, score=-gap, involved=(), labels={},
                             summary=f"no crash in {greedy.steps} greedy steps (min gap {gap:.1f} m)", min_gap=gap)
         braking = branch(tagged, constant_policy(SLOWER), self.steps)
         hit = [name for name in _crashed_names(greedy.env) if name != "ego"]
         labels = {name: "hit" for name in hit}
         labels["ego"] = f"crashes at step {greedy.steps}" + ("" if braking.crashed else "; SLOWER avoids")
-        return _outcome(scene, holds=braking.crashed, score=-gap, involved=hit, labels=labels,
+        return make_outcome(scene, holds=braking.crashed, score=-gap, involved=hit, labels=labels,
                         summary=f"greedy actions {greedy.actions.tolist()} crash into {', '.join(hit) or '?'} at step "
                                 f"{greedy.steps}; all-SLOWER {'crashes too' if braking.crashed else 'does not crash'}",
                         min_gap=gap, greedy_actions=greedy.actions.tolist(), slower_crashed=braking.crashed)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
+from specs.support.scenes import CONFLICT_KINDS  # noqa: F401  (one definition, re-exported)
 from fixtures.builder import Scene, SceneBuilder
 from fixtures.scenario import TURNS, EgoSpec, Scenario, VehicleSpec
 from fixtures.strategies import ARMS, JITTER, MIN_GAP_TO_EGO, SLOT, ego_specs, scenarios
@@ -20,7 +21,6 @@ ROOT = Path(__file__).resolve().parents[2]
 REGRESSIONS = ROOT / "specs" / "regressions"
 DATABASE_ROOT = ROOT / ".hypothesis" / "fuzz"
 DISTANCE_BANDS = (10.0, 25.0, 50.0)  # m: band edges of a vehicle's distance to its conflict point (scene classes)
-CONFLICT_KINDS = ("crossing", "merge")
 SLOWER = 0  # action index: the only action that lowers the target speed (FASTER == IDLE at top speed)
 
 
@@ -157,7 +157,7 @@ def scene_class(scene: Scene, involved: Iterable[str]) -> str:
     return " | ".join([vehicle_class(scene, "ego"), *others])
 
 
-def _outcome(scene: Scene, *, holds: bool, score: float, summary: str, involved: Iterable[str],
+def make_outcome(scene: Scene, *, holds: bool, score: float, summary: str, involved: Iterable[str],
              labels: Mapping[str, str], **numbers: Any) -> Outcome:
     involved = tuple(involved)
     return Outcome(True, holds, float(score), summary, involved, scene_class(scene, involved), dict(labels), numbers)

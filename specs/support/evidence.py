@@ -20,7 +20,7 @@ def _short(value: Any) -> str:
     return text if len(text) < 80 else text[:77] + "..."
 
 
-def _reason(report) -> str:
+def failure_reason(report) -> str:
     """The failure or skip message, without the traceback."""
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None:
@@ -165,7 +165,7 @@ class SpecEvidence:
         if report is not None:
             entry["duration_s"] = round(report.duration, 3)
             if report.outcome != "passed" and report.longrepr is not None:
-                entry["reason"] = _reason(report)
+                entry["reason"] = failure_reason(report)
         return entry
 
     @staticmethod
@@ -189,7 +189,7 @@ def entry_verdict(verdict: str | None, ended: bool, outcome: str | None, report=
     ``not-applicable:`` (e.g. from a role fixture) is ``not-applicable``."""
     if outcome == "passed":
         return verdict if verdict in VERDICTS else "supported"
-    if outcome == "skipped" and report is not None and _reason(report).startswith(NOT_APPLICABLE_PREFIX):
+    if outcome == "skipped" and report is not None and failure_reason(report).startswith(NOT_APPLICABLE_PREFIX):
         return "not-applicable"
     if outcome == "xfailed":  # a known finding that reproduced (verdict matched by specs.support.findings)
         return verdict

@@ -8,6 +8,7 @@ that then test it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -58,6 +59,67 @@ def build_family(builder: SceneBuilder, n: int, seed: int, make: Callable[[np.ra
         if accept(scene):
             scenes.append(scene)
     return scenes
+
+
+@dataclasses.dataclass(frozen=True)
+class ArrivesFirst:
+    """"A crossing vehicle reaches the conflict point first": the one definition, every choice a parameter.
+
+    The lead of a vehicle is the ego's time to its conflict point with that vehicle minus the vehicle's own
+    (ground truth from the scene builder, seconds); positive: the vehicle gets there first.
+
+    ``vehicles``: ``"nearest"`` (only the scene's nearest crossing vehicle) or ``"any"`` (every vehicle whose
+    path meets the ego's, crossing or merging). ``observed``: the vehicle must have an observation row.
+    ``min_lead`` / ``max_lead``: the lead's bounds; ``strict`` makes the lower bound strict (lead > min_lead)
+    instead of inclusive. ``horizon``: the ego at most this far (seconds) from the conflict point (None: any
+    distance); ``strict_horizon``: strictly closer than it.
+    """
+
+    vehicles: str = "nearest"
+    observed: bool = True
+    min_lead: float = 0.0
+    max_lead: float = float("inf")
+    strict: bool = True
+    horizon: float | None = None
+    strict_horizon: bool = True
+
+    def __post_init__(self) -> None:
+        if self.vehicles not in ("nearest", "any"):
+            raise ValueError(f"vehicles must be 'nearest' or 'any', got {self.vehicles!r}")
+
+    def which(self, scene: Scene) -> list[str]:
+        """The vehicles that arrive first under these parameters (names, in the scene's order)."""
+        if self.vehicles == "nearest":
+            names = [scene.nearest_crossing] if scene.nearest_crossing else []
+        else:
+            names = [name for name, r in scene.relations.items() if r.kind in CONFLICT_KINDS]
+        return [name for name in names if self._first(scene, name)]
+
+    def __call__(self, scene: Scene) -> bool:
+        return bool(self.which(scene))
+
+    def lead(self, scene: Scene, name: str) -> float:
+        r = scene.relations[name]
+        return r.ego_time_to_conflict - r.time_to_conflict
+
+    def _first(self, scene: Scene, name: str) -> bool:
+        r = scene.relations.get(name)
+        if r is None or r.time_to_conflict is None or r.ego_time_to_conflict is None:
+            return False
+        if self.observed and scene.rows.get(name) is None:
+            return False
+        lead = r.ego_time_to_conflict - r.time_to_conflict
+        if not math.isfinite(lead):
+            return False
+        above = lead > self.min_lead if self.strict else lead >= self.min_lead
+        if not (above and lead <= self.max_lead):
+            return False
+        if self.horizon is None:
+            return True
+        return r.ego_time_to_conflict < self.horizon if self.strict_horizon else r.ego_time_to_conflict <= self.horizon
+
+
+CONFLICT_KINDS = ("crossing", "merge")  # relation kinds whose path meets the ego's
 
 
 def has_observed_nearest_crossing(scene: Scene) -> bool:
