@@ -107,7 +107,7 @@ def test_yields_when_a_crossing_vehicle_reaches_the_conflict_point_first(agent, 
 
 
 def _slows_in_most(model, obs: np.ndarray) -> claims.Check:
-    slows = claims.keep_speed_margin(claims._q(model, obs)) < 0
+    slows = claims.keep_speed_margin(claims.q_values(model, obs)) < 0
     k, n = int(slows.sum()), len(slows)
     low, high = wilson_interval(k, n)
     return claims.Check(low > claims.MAJORITY, f"slows down in {k}/{n} scenes (95% CI {low:.2f}-{high:.2f}; needs > 0.5)",
@@ -123,10 +123,10 @@ def test_does_not_slow_down_at_an_empty_intersection(agent, scene_builder, budge
     scenes, Wilson lower bound), wherever it is on its approach."""
     scenes = build_family(scene_builder, budget.test_scenes, TEST_SEED + 11, _empty_scenario)
     obs = np.stack([s.observation for s in scenes])
-    keeps = claims.keep_speed_margin(claims._q(agent.model, obs)) > 0
+    keeps = claims.keep_speed_margin(claims.q_values(agent.model, obs)) > 0
     k, n = int(keeps.sum()), len(keeps)
     low, high = wilson_interval(k, n)
-    control_keeps = claims.keep_speed_margin(claims._q(controls.negated_q(agent.model), obs)) > 0
+    control_keeps = claims.keep_speed_margin(claims.q_values(controls.negated_q(agent.model), obs)) > 0
     ck = int(control_keeps.sum())
     c_low, c_high = wilson_interval(ck, n)
     evidence.effect("share of empty scenes where the agent keeps its speed", k / n, (low, high), n, better="higher",

@@ -95,7 +95,7 @@ def test_hide_rows_is_an_agent_blind_to_that_vehicle(model):
     # the same Q as deleting that vehicle from the scene
     dropped = obs.copy()
     dropped[np.arange(16), rows] = 0.0
-    np.testing.assert_allclose(claims._q(model, hidden), claims._q(model, dropped))
+    np.testing.assert_allclose(claims.q_values(model, hidden), claims.q_values(model, dropped))
 
 
 def test_empty_intersection_control_holds_when_slowing_is_neither_best_nor_worst(model):
@@ -106,7 +106,7 @@ def test_empty_intersection_control_holds_when_slowing_is_neither_best_nor_worst
     obs = random_observations(120, seed=13, min_present=1, max_present=1)
     between = _constant_q(model, (0.5, 0.0, 1.0))
     for m in (between, controls.negated_q(between)):
-        keeps = int((claims.keep_speed_margin(claims._q(m, obs)) > 0).sum())
+        keeps = int((claims.keep_speed_margin(claims.q_values(m, obs)) > 0).sum())
         assert wilson_interval(keeps, len(obs))[0] > claims.UNCHANGED_SHARE
 
 

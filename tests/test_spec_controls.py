@@ -227,7 +227,7 @@ def test_random_quantiles_are_quantiles_over_randomly_initialised_networks(model
     idx = np.arange(len(sweeps))
     spreads = []
     for i in range(4):
-        means = (claims._pattern(make(i), left)[idx, :, left_rows] - claims._pattern(make(i), right)[idx, :, right_rows]).mean(0)
+        means = (claims.attention_pattern(make(i), left)[idx, :, left_rows] - claims.attention_pattern(make(i), right)[idx, :, right_rows]).mean(0)
         spreads.append(float(means.max() - means.min()))
     pairs = (left, left_rows, right, right_rows)
     assert claims.side_preference_spread(make(0), *pairs) == pytest.approx(spreads[0])
@@ -260,8 +260,8 @@ def test_absent_rows_rule_numbers_and_the_presence_threshold(model, obs):
     garbage = np.random.default_rng(0).uniform(-1, 1, size=obs.shape).astype(np.float32)
     garbage[:, :, 0] = 0.0
     noisy[absent] = garbage[absent]
-    dq = float(np.abs(claims._q(broken, noisy) - claims._q(broken, obs)).max())
-    mass = float((claims._pattern(broken, obs) * absent[:, None, :]).sum(-1).max())
+    dq = float(np.abs(claims.q_values(broken, noisy) - claims.q_values(broken, obs)).max())
+    mass = float((claims.attention_pattern(broken, obs) * absent[:, None, :]).sum(-1).max())
     assert check.numbers == {"max_absent_attention": mass, "max_abs_dq": dq, "n": len(obs)}
     assert check.summary.startswith("attention on absent rows <=")
     half = obs.copy()  # presence exactly 0.5 is present (the env's mask is presence < 0.5)
@@ -282,7 +282,7 @@ def test_action_unchanged_and_directional_numbers(model, sweeps):
     violations = steps = 0
     worst = 0.0
     for sweep in sweeps:
-        rises = np.diff(claims.keep_speed_margin(claims._q(negated, np.stack([s.observation for s in sweep.scenes]))))
+        rises = np.diff(claims.keep_speed_margin(claims.q_values(negated, np.stack([s.observation for s in sweep.scenes]))))
         violations += int((rises > claims.DIR_TOL).sum())
         steps += len(rises)
         worst = max(worst, float(rises.max()))

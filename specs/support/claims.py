@@ -32,15 +32,27 @@ class Check:
     numbers: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-def _q(model, obs: np.ndarray, hooks=()) -> np.ndarray:
+def q_values(model, obs: np.ndarray, hooks=()) -> np.ndarray:
+    """Q-values [B, A] of observations [B, N, F] under optional hooks (one batched forward: state-level claims
+    compare Q-values, they do not choose actions; rollouts choose through ``interp.model.policy``)."""
     with torch.no_grad():
         x = torch.from_numpy(np.asarray(obs, dtype=np.float32))
         return (model.run_with_hooks(x, hooks) if hooks else model(x)).numpy()
 
 
-def _pattern(model, obs: np.ndarray) -> np.ndarray:
+def attention_pattern(model, obs: np.ndarray) -> np.ndarray:
+    """The ego's attention [B, H, N] of each head over the rows."""
     with torch.no_grad():
         return model.attention(torch.from_numpy(np.asarray(obs, dtype=np.float32)))[:, :, 0, :].numpy()
+
+
+def _q(model, obs: np.ndarray, hooks=()) -> np.ndarray:
+    """Deprecated name of ``q_values`` (kept for one version: users' own specs may call it)."""
+    import warnings
+
+    warnings.warn("specs.support.claims._q is deprecated; use claims.q_values", DeprecationWarning, stacklevel=2)
+    return q_values(model, obs, hooks)
+
 
 
 def keep_speed_margin(q: np.ndarray) -> np.ndarray:
@@ -89,12 +101,12 @@ def attention_rises_when_nearer(model, head: int, sweeps) -> Check:
     far_rows = np.array([s.scenes[0].rows["crossing"] for s in sweeps])
     near_rows = np.array([s.scenes[-1].rows["crossing"] for s in sweeps])
     idx = np.arange(len(sweeps))
-    far = _pattern(model, far_obs)[idx, head, far_rows]
-    near = _pattern(model, near_obs)[idx, head, near_rows]
+    far = attention_pattern(model, far_obs)[idx, head, far_rows]
+    near = attention_pattern(model, near_obs)[idx, head, near_rows]
     diff = near - far
     up, down = int((diff > 1e-6).sum()), int((diff < -1e-6).sum())
     p = sps.binomtest(up, up + down, 0.5, alternative="greater").pvalue if up + down else 1.0
-    curves = [[float(_pattern(model, np.stack([sc.observation for sc in s.scenes]))[i, head, sc.rows["crossing"]])
+    curves = [[float(attention_pattern(model, np.stack([sc.observation for sc in s.scenes]))[i, head, sc.rows["crossing"]])
                for i, sc in enumerate(s.scenes)] for s in sweeps[:8]]
     return Check(p < ALPHA, f"attention rose nearer in {up}, fell in {down} of {len(sweeps)} sweeps (sign test p={p:.2g})",
                  {"up": up, "down": down, "n": len(sweeps), "p_value": float(p), "median_change": float(np.median(diff)),
@@ -104,7 +116,7 @@ def attention_rises_when_nearer(model, head: int, sweeps) -> Check:
 def side_preference_spread(model, left_obs, left_rows, right_obs, right_rows) -> float:
     """max - min over heads of the mean attention difference (car from the left minus from the right)."""
     idx = np.arange(len(left_obs))
-    means = (_pattern(model, left_obs)[idx, :, left_rows] - _pattern(model, right_obs)[idx, :, right_rows]).mean(0)
+    means = (attention_pattern(model, left_obs)[idx, :, left_rows] - attention_pattern(model, right_obs)[idx, :, right_rows]).mean(0)
     return float(means.max() - means.min())
 
 
@@ -123,7 +135,7 @@ def heads_specialise_by_side(model, left_obs: np.ndarray, left_rows: np.ndarray,
     from statsmodels.stats.multitest import multipletests
 
     idx = np.arange(len(left_obs))
-    diff = _pattern(model, left_obs)[idx, :, left_rows] - _pattern(model, right_obs)[idx, :, right_rows]  # [B, H]
+    diff = attention_pattern(model, left_obs)[idx, :, left_rows] - attention_pattern(model, right_obs)[idx, :, right_rows]  # [B, H]
     n_heads = diff.shape[1]
     p_left = [_wilcoxon(diff[:, h], "greater") for h in range(n_heads)]
     p_right = [_wilcoxon(diff[:, h], "less") for h in range(n_heads)]
@@ -151,8 +163,8 @@ def _wilcoxon(x: np.ndarray, alternative: str) -> float:
 def head_lowers_keep_margin(model, head: int, obs: np.ndarray) -> Check:
     """The head's exact contribution to the keep-speed margin (full model minus head ablated, others held)
     is negative on average: paired bootstrap 95 % CI entirely below 0 and a one-sided Wilcoxon p < ALPHA."""
-    full = keep_speed_margin(_q(model, obs))
-    ablated = keep_speed_margin(_q(model, obs, ablate_heads([head], model.n_heads)))
+    full = keep_speed_margin(q_values(model, obs))
+    ablated = keep_speed_margin(q_values(model, obs, ablate_heads([head], model.n_heads)))
     contribution = full - ablated
     res = sps.bootstrap((contribution,), np.mean, confidence_level=0.95, random_state=0, n_resamples=2000)
     low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
@@ -168,11 +180,11 @@ def head_lowers_keep_margin(model, head: int, obs: np.ndarray) -> Check:
 def permutation_invariant(model, obs: np.ndarray, seed: int = 0, permutations: int = 4) -> Check:
     """Permuting the other vehicles' rows leaves every Q-value unchanged within PERMUTATION_TOL."""
     rng = np.random.default_rng(seed)
-    q = _q(model, obs)
+    q = q_values(model, obs)
     worst = 0.0
     for _ in range(permutations):
         perm = np.concatenate([[0], 1 + rng.permutation(obs.shape[1] - 1)])
-        worst = max(worst, float(np.abs(_q(model, obs[:, perm]) - q).max()))
+        worst = max(worst, float(np.abs(q_values(model, obs[:, perm]) - q).max()))
     return Check(worst <= PERMUTATION_TOL, f"max |dQ| under {permutations} row permutations: {worst:.2e} "
                                             f"(tolerance {PERMUTATION_TOL:g})",
                  {"max_abs_dq": worst, "n": len(obs), "permutations": permutations})
@@ -181,13 +193,13 @@ def permutation_invariant(model, obs: np.ndarray, seed: int = 0, permutations: i
 def absent_rows_ignored(model, obs: np.ndarray, seed: int = 0) -> Check:
     """Absent rows (presence 0) get no attention (<= MASK_TOL) and garbage in them leaves Q unchanged."""
     absent = obs[:, :, 0] < 0.5
-    mass = float((_pattern(model, obs) * absent[:, None, :]).sum(-1).max())
+    mass = float((attention_pattern(model, obs) * absent[:, None, :]).sum(-1).max())
     noisy = obs.copy()
     rng = np.random.default_rng(seed)
     garbage = rng.uniform(-1, 1, size=noisy.shape).astype(np.float32)
     garbage[:, :, 0] = 0.0
     noisy[absent] = garbage[absent]
-    dq = float(np.abs(_q(model, noisy) - _q(model, obs)).max())
+    dq = float(np.abs(q_values(model, noisy) - q_values(model, obs)).max())
     holds = mass <= MASK_TOL and dq <= PERMUTATION_TOL
     return Check(holds, f"attention on absent rows <= {mass:.1e}, max |dQ| with garbage in absent rows {dq:.1e}",
                  {"max_absent_attention": mass, "max_abs_dq": dq, "n": len(obs)})
@@ -196,8 +208,8 @@ def absent_rows_ignored(model, obs: np.ndarray, seed: int = 0) -> Check:
 def action_unchanged(model, before: np.ndarray, after: np.ndarray) -> Check:
     """The greedy action is the same with and without the added vehicle in most scenes: Wilson lower bound of
     the unchanged share above UNCHANGED_SHARE. FASTER and IDLE count as one action at the top target speed."""
-    a = _coarse_action(_q(model, before))
-    b = _coarse_action(_q(model, after))
+    a = _coarse_action(q_values(model, before))
+    b = _coarse_action(q_values(model, after))
     same = int((a == b).sum())
     low, high = wilson_interval(same, len(a))
     return Check(low > UNCHANGED_SHARE, f"action unchanged in {same}/{len(a)} scenes (95% CI {low:.2f}-{high:.2f}; "
@@ -214,7 +226,7 @@ def never_more_willing_when_nearer(model, sweeps) -> Check:
     """Moving the crossing car closer (one sweep step) never raises the keep-speed margin by more than DIR_TOL."""
     violations, steps, worst = 0, 0, 0.0
     for sweep in sweeps:
-        margins = keep_speed_margin(_q(model, np.stack([s.observation for s in sweep.scenes])))
+        margins = keep_speed_margin(q_values(model, np.stack([s.observation for s in sweep.scenes])))
         rises = np.diff(margins)  # distances go from far to near
         violations += int((rises > DIR_TOL).sum())
         steps += len(rises)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -88,6 +89,21 @@ class SpecEvidence:
         self.effect(name or data.get("claim") or "effect", data.get("effect"), data.get("ci"), data.get("n"),
                     data.get("p_value"), rule=data.get("decision_rule"), **extra)
         self.verdict = data.get("verdict")
+
+    def judge(self, check, *, effect: str, controls: Mapping[str, Any] | None = None, **fields: Any) -> None:
+        """The check -> control -> conclude pattern in one call.
+
+        ``check`` is a ``specs.support.claims.Check`` on the agent: its ``numbers`` (``value`` or ``share``,
+        ``ci``, ``n``, optional ``p_value``) become the effect named ``effect`` (``fields`` as for ``effect``).
+        ``controls`` maps a negative control's name to the same check run on it. Then ``conclude``: refuted if
+        the check fails; vacuous if it also held on a control; else supported.
+        """
+        numbers = check.numbers
+        value = numbers.get("value", numbers.get("share"))
+        self.effect(effect, value, numbers.get("ci"), numbers.get("n"), numbers.get("p_value"), **fields)
+        for name, control in (controls or {}).items():
+            self.control(name, control.holds, control.summary)
+        self.conclude(check.holds, check.summary)
 
     def seeds(self, name: str, seeds) -> None:
         """Note which episode seeds this spec used (a range per name), for the run metadata of the report."""
