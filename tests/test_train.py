@@ -38,6 +38,10 @@ def reference_run(tmp_path_factory):
 
 
 def test_same_seed_same_weights_whatever_the_number_of_workers(reference_run, tmp_path):
+    """Guard against kernel luck: both runs compute every forward pass and gradient step in this process with
+    the same shapes (actions one row at a time by ``interp.model.policy``, fixed-size replay batches); workers
+    only step envs, whose results do not depend on which process runs them. The comparison is of one
+    computation with itself, so it holds on any CPU (another CPU may train other weights, as a whole)."""
     other = Trainer(_settings(tmp_path, workers=2))
     other.run(progress=False)
     assert reference_run.transitions == other.transitions > 20
