@@ -294,6 +294,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print()
     print(format_table(agg))
     print(f"\naggregate over {len(evidences)} agents: {page} and {out / 'aggregate.json'}")
+    if len(agg["git_commits"]) > 1:
+        print(f"note: the agents' runs used {len(agg['git_commits'])} different commits (resumed runs); "
+              "--rerun runs every agent on this one")
     failed = [r["name"] for r in results if r["status"] == "failed"]
     if failed:
         print(f"FAILED (no evidence, left out of the aggregate): {', '.join(failed)}", file=sys.stderr)

@@ -343,6 +343,7 @@ def aggregate(evidences: Sequence[dict], *, labels: Sequence[str] | None = None,
         "counting": ("k = agents where the claim is supported; n = agents where it applied and was decided "
                      "(supported, refuted or vacuous); inconclusive and no-verdict runs are undecided, "
                      "not-applicable runs are counted apart; 95% Clopper-Pearson interval"),
+        "git_commits": sorted({a["git_commit"] for a in agents if a["git_commit"]}),
         "head_counts": {_heads_key(h): sum(a["heads"] == h for a in agents)
                         for h in sorted({a["heads"] for a in agents if a["heads"] is not None})},
         "agents": agents, "claims": claims, "roles": _roles(agents, evidences),

@@ -49,6 +49,11 @@ def build_aggregate_html(agg: dict) -> str:
         f"<p>{_e(agg['counting'])}. The interval is for the share of independent training runs of this recipe in "
         "which the claim would hold; snapshots of one run are not independent runs.</p>",
     ]
+    commits = agg.get("git_commits") or []
+    if len(commits) > 1:  # resumed runs can span commits: say so (zoo run --rerun runs every agent again)
+        parts.append(f'<p class="bad">The agents\' runs used {len(commits)} different commits of the code and specs '
+                     f'({_e(", ".join(c[:10] for c in commits))}); see the agents table. Rerun with '
+                     "<code>--rerun</code> to run every agent on one commit.</p>")
     if agg.get("command"):
         parts.append(f"<p>Command: <code>{_e(agg['command'])}</code></p>")
     parts += [_claims_table(agg), _forest(agg), _grid(agg, agents), _roles(agg, agents), _role_effects(agg),
@@ -205,9 +210,10 @@ def _role_effects(agg: dict) -> str:
 
 def _agents_table(agents: list[dict]) -> str:
     head = ("<tr><th>agent</th><th>heads</th><th>identity</th><th>profile</th><th>verdicts</th><th>finished</th>"
-            "<th>source</th></tr>")
+            "<th>git commit</th><th>source</th></tr>")
     rows = "".join(
         f"<tr><th>{_e(a['label'])}</th><td class='num'>{_e(a['heads'])}</td><td><code>{_e(a['identity'])}</code>"
         f"</td><td>{_e(a['profile'])}</td><td>{_e(', '.join(f'{k} {v}' for k, v in a['verdict_counts'].items()))}"
-        f"</td><td>{_e(a['finished'])}</td><td><small>{_e(a['source'])}</small></td></tr>" for a in agents)
+        f"</td><td>{_e(a['finished'])}</td><td><code>{_e((a.get('git_commit') or '')[:10])}</code></td>"
+        f"<td><small>{_e(a['source'])}</small></td></tr>" for a in agents)
     return f'<h2 id="agents">Agents</h2><table class="agents"><thead>{head}</thead><tbody>{rows}</tbody></table>'
