@@ -228,6 +228,12 @@ def test_the_page_is_self_contained_with_alt_text(tmp_path):
     assert "http://" not in html and "https://" not in html
     assert html.count("<img ") == html.count('alt="') >= 1
     assert "7/12" in html and "4h-s0" in html and "not applicable" in html
+    assert "different commits" not in html
+    evidences = _zoo(7)
+    evidences[0]["run"]["git_commit"], evidences[1]["run"]["git_commit"] = "a" * 40, "b" * 40
+    agg = A.aggregate(evidences)
+    assert agg["git_commits"] == ["a" * 40, "b" * 40]
+    assert "used 2 different commits" in write_aggregate_report(agg, tmp_path / "two").read_text()
 
 
 def test_format_table_is_markdown():
