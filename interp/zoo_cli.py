@@ -127,12 +127,18 @@ def zoo_agents(args: argparse.Namespace) -> list[tuple[str, Path]]:
     if args.with_references:
         paths += [CHECKPOINTS / r for r in REFERENCES]
     paths += [resolve_agent(a) for a in args.agents or []]
-    out, seen = [], set()
+    out, seen, names = [], set(), set()
     for path in paths:
         path = Path(path).resolve()
-        if path not in seen:
-            seen.add(path)
-            out.append((agent_name(path), path))
+        if path in seen:
+            continue
+        seen.add(path)
+        name, k = agent_name(path), 1
+        while name in names:  # two agents with one folder name must not share a report folder
+            k += 1
+            name = f"{agent_name(path)}_{k}"
+        names.add(name)
+        out.append((name, path))
     return out
 
 
