@@ -51,7 +51,8 @@ MODULES = {
     "controls": Module("specs/support/controls.py", ("tests/test_spec_controls.py", "tests/test_controls_can_pass.py")),
     "train": Module("interp/training/train.py", ("tests/test_train.py::test_epsilon_schedule_is_rl_agents_exponential",
                                                  "tests/test_train.py::test_actions_are_epsilon_greedy_with_the_scheduled_epsilon",
-                                                 "tests/test_train.py::test_target_network_syncs_every_target_update_transitions"),
+                                                 "tests/test_train.py::test_target_network_syncs_every_target_update_transitions",
+                                                 "tests/test_train.py::test_one_learning_step_is_rl_agents_update"),
                     ("x_epsilon__mutmut_*", "xǁTrainerǁselect_actions__mutmut_*", "xǁTrainerǁlearn__mutmut_*")),
 }
 KILLED = {1, 3, 36, -24, 24, 152, 255}  # mutmut exit codes: test failure, internal error, timeouts

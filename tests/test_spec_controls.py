@@ -174,7 +174,7 @@ def test_attends_to_target_needs_both_bounds_and_reports_its_numbers(model, obs)
         "hits": k, "n": n, "share": k / n, "ci": (float(ev.ci_low[PLANTED_HEAD]), float(ev.ci_high[PLANTED_HEAD])),
         "chance": ev.chance, "random_share": 0.3, "p_value_vs_chance": float(ev.p_value[PLANTED_HEAD]),
         "all_heads_share": ev.share.tolist()}
-    assert "(95th percentile of random networks)" in check.summary and f"in {k}/{n} scenes" in check.summary
+    assert check.summary.endswith(" (95th percentile of random networks)") and f"in {k}/{n} scenes" in check.summary
     assert k == n  # the planted head always finds the closest row: a share of 1 cannot beat a random share of 1
     assert not claims.attends_to_target(model, PLANTED_HEAD, obs, rows, random_share=1.0).holds
 
@@ -253,7 +253,9 @@ def test_permutation_rule_numbers_are_seeded(model, obs):
 
 
 def test_absent_rows_rule_numbers_and_the_presence_threshold(model, obs):
-    broken = controls.broken_presence_mask(model)
+    from tests.planted import randomised_copy
+
+    broken = controls.broken_presence_mask(randomised_copy(model, seed=5))  # random weights read the garbage
     check = claims.absent_rows_ignored(broken, obs)
     absent = obs[:, :, 0] < 0.5
     noisy = obs.copy()
@@ -308,3 +310,17 @@ def test_hide_rows_returns_float32_whatever_it_is_given():
     obs = random_observations(4, seed=1).astype(np.float64)
     hidden = controls.hide_rows(obs, [1, 2, 3, 4])
     assert hidden.dtype == np.float32 and obs[0, 1, 0] in (0.0, 1.0)
+
+
+def test_row_order_leak_uses_the_only_embedding_layer_of_a_one_layer_network():
+    from interp.model.config import resolve_model_config
+    from interp.model.network import EgoAttentionNetwork
+    from tests import planted
+
+    config = planted.planted_agent_config()["model"]
+    config = {**config, "others_embedding_layer": {**config["others_embedding_layer"], "layers": [8]}}
+    one_layer = EgoAttentionNetwork(resolve_model_config(config, 15, 7, 3)).eval()
+    assert "others_embedding.hook_hidden.1" not in one_layer.hook_dict
+    x = torch.zeros(1, 14, 8)
+    out = controls.row_order_leak(one_layer).hook_dict["others_embedding.hook_hidden.0"](x)
+    assert torch.allclose(out[0, :, 0], torch.arange(14.0) * 0.05)

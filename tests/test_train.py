@@ -119,6 +119,46 @@ def test_actions_are_epsilon_greedy_with_the_scheduled_epsilon(tmp_path):
     assert trainer.select_actions([1, 2]) == expected  # epsilon 1: every action random
 
 
+def test_one_learning_step_is_rl_agents_update(tmp_path):
+    """Push, sample a batch, double-DQN L2 loss against the target net, gradients clamped to [-1, 1], one Adam step:
+    replayed on copies, the weights come out bit for bit the same; each update counts once and keeps its loss."""
+    import copy
+
+    trainer = Trainer(_settings(tmp_path, workers=0))
+    assert trainer.config["double"] is True
+    rng = np.random.default_rng(5)
+
+    def state():
+        s = rng.uniform(-1, 1, trainer.obs_shape).astype(np.float32)
+        s[:, 0] = 1.0
+        return s
+
+    for _ in range(SMALL["batch_size"] - 1):  # one short of a batch: the next learn() makes the first update
+        trainer.memory.push(state(), int(rng.integers(3)), float(rng.normal(scale=50)), state(), False)
+    trainer.transitions = SMALL["batch_size"] - 1
+    net, target = copy.deepcopy(trainer.value_net), copy.deepcopy(trainer.target_net)
+    optimizer = torch.optim.Adam(net.parameters(), lr=trainer.config["optimizer"]["lr"],
+                                 weight_decay=trainer.config["optimizer"]["weight_decay"])
+    memory = copy.deepcopy(trainer.memory)
+    replay = np.random.Generator(type(trainer.sample_rng.bit_generator)())
+    replay.bit_generator.state = trainer.sample_rng.bit_generator.state
+    s, s2, action, reward = state(), state(), int(rng.integers(3)), float(rng.normal(scale=50))
+    trainer.learn(SlotEpisode(episode=0, seed=0, obs=s), action, StepResult(obs=s2, reward=reward))
+    memory.push(s, action, reward, s2, False)
+    loss = bellman_loss(net, target, memory.sample(replay, SMALL["batch_size"]), gamma=trainer.config["gamma"],
+                        double=True)
+    optimizer.zero_grad()
+    loss.backward()
+    assert max(float(p.grad.abs().max()) for p in net.parameters()) > 1, "precondition: the clamp matters"
+    for p in net.parameters():
+        p.grad.data.clamp_(-1, 1)
+    optimizer.step()
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), trainer.value_net.state_dict().values()))
+    assert trainer.updates == 1 and list(trainer.losses) == [loss.item()]
+    trainer.learn(SlotEpisode(episode=0, seed=0, obs=state()), 0, StepResult(obs=state(), reward=1.0))
+    assert trainer.updates == 2 and len(trainer.losses) == 2 and all(isinstance(x, float) for x in trainer.losses)
+
+
 def test_loss_decreases_on_a_fixed_batch():
     agent = untrained_agent(AGENT, ENV, init_seed=1)
     net, target = agent.model, untrained_agent(AGENT, ENV, init_seed=1).model
