@@ -1,8 +1,11 @@
-"""Negative controls: models on which a spec's check must fail, or the spec is vacuous.
+"""Negative controls: models or data sets on which a spec's claim is plausible beforehand but should not hold, so
+that a check which also holds there is *vacuous*.
 
-Each returns an edited *copy* (the agent under test is never touched). Some invariances hold for any
-weights of the real architecture (row permutation, masked rows), so only a model with a deliberately
-broken part can show that those checks bite.
+Each returns an edited *copy* (the agent under test is never touched): randomly initialised networks of the same
+architecture (model randomisation), the agent blind to one vehicle (``hide_rows``), Q negated, and, for invariances
+that hold for any weights of the real architecture (row permutation, masked rows), a model with a deliberately
+broken part. Every control must be able to pass: ``tests/test_controls_can_pass.py`` shows, spec by spec, a planted
+model or data set on which it does.
 """
 from __future__ import annotations
 
