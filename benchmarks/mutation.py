@@ -11,7 +11,7 @@ execute the mutated function.
 
 Resumable: the work copy lives in ``.mutation/`` (git-ignored). mutmut keeps each mutant's result there, and a
 rerun only runs mutants without one (a function whose source changed is run again). ``--fresh`` starts over.
-Time budget: ``--minutes`` (default 30) of wall-clock time for the whole command; when it is spent mutmut is
+``--rerun-survivors`` runs the surviving mutants again (after tests were added for them). Time budget: ``--minutes`` (default 30) of wall-clock time for the whole command; when it is spent mutmut is
 interrupted (the results so far are kept) and the next run resumes. One mutmut child (``--max-children 1``): the
 machine's cores are shared. ``--sample N`` runs a seeded random sample of N mutants per module instead of all
 (the README states the sample). ``--report`` only prints the scores from the results so far.
@@ -166,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample")
     parser.add_argument("--fresh", action="store_true", help="discard earlier results and start over")
     parser.add_argument("--report", action="store_true", help="only print the scores of the results so far")
+    parser.add_argument("--rerun-survivors", action="store_true",
+                        help="run the surviving mutants again (after adding tests for them)")
     parser.add_argument("--json", type=Path, help="also write the scores as JSON")
     args = parser.parse_args(argv)
     modules = args.module or list(MODULES)
@@ -175,8 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         pending = None
         if (WORKDIR / "mutants").exists():
             all_results = results()
+            redo = {None} | (SURVIVED if args.rerun_survivors else set())
             pending = [n for name in modules for n in selected(name, all_results, args.sample, args.seed)
-                       if all_results[n] is None]
+                       if all_results[n] in redo]
         if pending is None or (not pending and not any(module_mutants(m, results()) for m in modules)):
             # first run: mutmut generates every mutant and maps tests to functions; run the chosen ones
             patterns = [f"{_dotted(MODULES[m].path)}.{f}" for m in modules for f in MODULES[m].functions]
