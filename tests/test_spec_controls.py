@@ -324,3 +324,61 @@ def test_row_order_leak_uses_the_only_embedding_layer_of_a_one_layer_network():
     x = torch.zeros(1, 14, 8)
     out = controls.row_order_leak(one_layer).hook_dict["others_embedding.hook_hidden.0"](x)
     assert torch.allclose(out[0, :, 0], torch.arange(14.0) * 0.05)
+
+
+def test_deprecated_q_name_warns_and_agrees(model, obs):
+    with pytest.warns(DeprecationWarning, match=r"^specs\.support\.claims\._q is deprecated; use claims\.q_values$") as record:
+        q = claims._q(model, obs)
+    assert record[0].filename == __file__  # the warning points at the caller
+    np.testing.assert_array_equal(q, claims.q_values(model, obs))
+    assert claims.attention_pattern(model, obs.astype(np.float64)).shape == (len(obs), model.n_heads, obs.shape[1])
+
+
+def test_side_rule_needs_two_different_heads_and_reports_its_numbers(model, sweeps):
+    left = np.stack([s.scenes[-1].observation for s in sweeps])
+    mirrored = left.copy()
+    mirrored[:, 1:, 1] *= -1.0
+    mirrored[:, 1:, 3] *= -1.0
+    rows = np.array([s.scenes[-1].rows["crossing"] for s in sweeps])
+    check = claims.heads_specialise_by_side(model, left, rows, mirrored, rows, random_spread=-1.0)
+    assert not check.holds  # no head prefers a side, however small the random spread
+    assert set(check.numbers) == {"spread", "random_spread", "mean_left_minus_right", "p_left_holm", "p_right_holm",
+                                  "left_heads", "right_heads", "n"}
+    assert check.numbers["random_spread"] == -1.0 and check.numbers["n"] == len(sweeps)
+    assert len(check.numbers["p_left_holm"]) == len(check.numbers["p_right_holm"]) == model.n_heads
+    assert len(check.numbers["mean_left_minus_right"]) == model.n_heads
+    assert check.summary.endswith("(95th percentile over randomly initialised networks)")
+
+
+def test_head_contribution_interval_is_the_seeded_bootstrap(model):
+    obs = random_observations(40, seed=4, min_present=3)
+    obs[:, :, 3:5] = 0.0
+    check = claims.head_lowers_keep_margin(model, PLANTED_HEAD, obs)
+    from interp.probes.interventions import ablate_heads
+
+    contribution = (claims.keep_speed_margin(claims.q_values(model, obs))
+                    - claims.keep_speed_margin(claims.q_values(model, obs, ablate_heads([PLANTED_HEAD], model.n_heads))))
+    ci = sps.bootstrap((contribution,), np.mean, confidence_level=0.95, random_state=0,
+                       n_resamples=2000).confidence_interval
+    assert check.numbers["ci"] == (float(ci.low), float(ci.high))
+    assert check.numbers["mean"] == pytest.approx(float(contribution.mean()))
+    assert check.summary.startswith(f"head {PLANTED_HEAD} changes the keep-speed margin by {contribution.mean():+.3f}")
+
+
+def test_attention_rise_with_as_many_falls_as_rises(model, sweeps):
+    balanced = sweeps[:8] + [_reversed(s) for s in sweeps[:8]]
+    check = claims.attention_rises_when_nearer(model, PLANTED_HEAD, balanced)
+    up, down = check.numbers["up"], check.numbers["down"]
+    assert up == down > 0
+    assert check.numbers["p_value"] == pytest.approx(sps.binomtest(up, 2 * up, 0.5, alternative="greater").pvalue)
+    assert check.numbers["p_value"] < 1
+    assert check.numbers["median_change"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_random_spread_quantile_draws_twenty_networks_by_default(model, sweeps):
+    drawn = []
+    make = _randoms(model)
+    left = np.stack([s.scenes[-1].observation for s in sweeps])
+    rows = np.array([s.scenes[-1].rows["crossing"] for s in sweeps])
+    claims.random_spread_quantile(lambda i: drawn.append(i) or make(i), (left, rows, left, rows))
+    assert drawn == list(range(20))
