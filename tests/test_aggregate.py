@@ -322,10 +322,10 @@ def test_zoo_run_resolves_agents_by_name_or_path():
 @pytest.mark.slow
 def test_zoo_run_on_two_bundled_agents_end_to_end(tmp_path, request):
     """``python -m interp zoo run`` with the rollout-free specs on two bundled agents: one pytest subprocess per
-    agent, an aggregate over both, and a rerun that skips both (resumable). About 2-3 minutes on the shared
-    cores: opt-in with ``-m slow``."""
+    agent, an aggregate over both, and a rerun that skips both (resumable). 58 s on the 2 cores alone, 134 s
+    beside a training run: opt-in with ``-m slow``."""
     if "slow" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("two pytest runs of the rollout-free specs (~2-3 min): run with -m slow")
+        pytest.skip("two pytest runs of the rollout-free specs (1-2.5 min): run with -m slow")
     import subprocess
     import sys
 
