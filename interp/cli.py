@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from interp import names
+from interp.model import names
 from interp.errors import HypodriveError
 
 DESCRIPTION = """\
@@ -129,8 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_inspect(args: argparse.Namespace) -> int:
     import torch
 
-    from interp.agent import load_agent
-    from interp.interventions import ablate_heads
+    from interp.simulation.agent import load_agent
+    from interp.probes.interventions import ablate_heads
 
     agent = load_agent(args.checkpoint, args.agent_config, args.env_config)
     obs = np.load(args.obs)
@@ -152,7 +152,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def _evaluate_conditions(args: argparse.Namespace, agent) -> dict:
     """Condition name -> intervention (None = the plain agent), from the evaluate options."""
-    from interp.interventions import head_ablation
+    from interp.probes.interventions import head_ablation
 
     conditions: dict = {}
     if args.compare or not (args.ablate_head or args.ablate_each_head):
@@ -164,10 +164,10 @@ def _evaluate_conditions(args: argparse.Namespace, agent) -> dict:
         for h in range(agent.n_heads):
             conditions.setdefault(f"ablate_heads={h}", head_ablation([h], n_heads=agent.n_heads))
     if args.against:
-        from interp.agent import load_agent
+        from interp.simulation.agent import load_agent
 
         conditions["agent"] = None
-        from interp.agent import untrained_agent
+        from interp.simulation.agent import untrained_agent
 
         for path in args.against:
             if path == "untrained":  # the untrained control: the same config at the trainer's initialisation
@@ -214,8 +214,8 @@ def _fixed_verdicts(args: argparse.Namespace, grouped: dict, treatments: list[st
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from interp.agent import load_agent
-    from interp.rollout import RolloutEngine, records_by_condition, run_sequential
+    from interp.simulation.agent import load_agent
+    from interp.simulation.rollout import RolloutEngine, records_by_condition, run_sequential
 
     if args.sequential and not args.compare:
         raise HypodriveError("--sequential needs --compare (it decides interventions against the plain agent)")
@@ -267,7 +267,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from interp.cache import RolloutCache, default_cache_dir
+    from interp.simulation.cache import RolloutCache, default_cache_dir
 
     directory = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     if args.action == "clear":
@@ -286,8 +286,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from interp.config import load_agent_config, load_env_config
-    from interp.train import RESUME_FILE, TrainSettings, Trainer
+    from interp.model.config import load_agent_config, load_env_config
+    from interp.training.train import RESUME_FILE, TrainSettings, Trainer
 
     out = Path(args.out)
     if (out / RESUME_FILE).exists() and not args.resume:
@@ -307,7 +307,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     """Copy a training run (or one of its snapshots) into a self-contained checkpoint folder."""
     import shutil
 
-    from interp.agent import load_agent
+    from interp.simulation.agent import load_agent
 
     run, out = Path(args.run), Path(args.out)
     if args.episode is None:
@@ -363,10 +363,10 @@ def _replay_parser(sub) -> None:
 def cmd_replay(args: argparse.Namespace) -> int:
     import time
 
-    from interp.agent import load_agent, untrained_agent
+    from interp.simulation.agent import load_agent, untrained_agent
     from interp.evidence import jsonable
     from interp.replay import build_replay
-    from interp.rollout import RolloutEngine
+    from interp.simulation.rollout import RolloutEngine
     from reports.replay import FORMATS, draw_frames, write_replay
 
     out = Path(args.out)
@@ -423,14 +423,14 @@ def _roles_parser(sub) -> None:
 def cmd_roles(args: argparse.Namespace) -> int:
     from fixtures.role_scenes import calibration  # the CLI is the top of the stack: it may build scenes
     from interp import roles
-    from interp.agent import load_agent
+    from interp.simulation.agent import load_agent
 
     agent = load_agent(args.checkpoint, args.agent_config, args.env_config)
     kwargs = {"use_cache": not args.no_cache, "max_pairs": args.max_pairs or roles.CAUSAL_MAX_PAIRS}
     if args.no_causal:
         data = roles.role_map(agent, lambda: calibration(agent.env_config), skip_causal_reason="--no-causal", **kwargs)
     else:
-        from interp.rollout import RolloutEngine
+        from interp.simulation.rollout import RolloutEngine
 
         with RolloutEngine(workers=args.workers, cache=None if args.no_cache else "default") as engine:
             data = roles.role_map(agent, lambda: calibration(agent.env_config), engine=engine, causal=True,
