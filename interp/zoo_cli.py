@@ -60,6 +60,22 @@ def add_parser(sub) -> None:
     _common(r, default_marks=None)
     r.add_argument("--out", type=Path, default=None, help="output folder (default report/zoo-<profile>)")
 
+    t = zs.add_parser("train", help="train every zoo member not yet bundled (resumable; several processes may share "
+                                    "the list), then bundle it",
+                      description="Train the zoo members (interp/training/zoo.py: 8 with 4 heads, 2 with 2, 2 with 8, "
+                                  "each on its own seed) one after another, each resumable from its resume file, and "
+                                  "bundle each into checkpoints/zoo/<name>/ with validation figures. Run it in two "
+                                  "terminals to use two cores: members are claimed by lock files.")
+    t.add_argument("--members", nargs="+", metavar="NAME", default=None, help="only these members (e.g. 4h-s1)")
+    t.add_argument("--episodes", type=int, default=None, help="episodes per member (default: the zoo's EPISODES)")
+    t.add_argument("--reverse", action="store_true", help="take the members in reverse order (for a second process)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    b = zs.add_parser("bundle", help="(re)bundle finished zoo runs into checkpoints/zoo/<name>/",
+                      description="Copy a finished run's weights and configs (no optimizer state) with its metadata "
+                                  "and validation figures into checkpoints/zoo/<name>/.")
+    b.add_argument("members", nargs="+", metavar="NAME", help="zoo member names (e.g. 4h-s1)")
+
     o = zs.add_parser("over-training", help="the specs over one training run's snapshots: verdicts vs episodes",
                       description="Run the specs on every snapshot of a training run (RUN_DIR/snapshots/"
                                   "episode-N.pt, written every 250 episodes, plus the final agent.pt), rollout-free "
@@ -275,7 +291,29 @@ def cmd_zoo(args: argparse.Namespace) -> int:
         return cmd_run(args)
     if args.zoo_command == "over-training":
         return cmd_over_training(args)
+    if args.zoo_command in ("train", "bundle"):
+        return cmd_train_or_bundle(args)
     raise HypodriveError(f"unknown zoo command {args.zoo_command!r}")
+
+
+def cmd_train_or_bundle(args: argparse.Namespace) -> int:
+    from interp.errors import HypodriveError
+    from interp.training import zoo
+
+    by_name = {m.name: m for m in zoo.MEMBERS}
+    names = args.members or ([] if args.zoo_command == "train" else None)
+    unknown = sorted(set(names or ()) - set(by_name))
+    if unknown:
+        raise HypodriveError(f"unknown zoo member(s) {', '.join(unknown)}; the zoo is {', '.join(by_name)}")
+    if args.zoo_command == "bundle":
+        for name in names:
+            print(f"bundled {zoo.bundle(by_name[name])}")
+        return 0
+    members = tuple(by_name[n] for n in names) if names else zoo.MEMBERS
+    members = tuple(reversed(members)) if args.reverse else members
+    trained = zoo.train(members, episodes=args.episodes or zoo.EPISODES, progress=not args.no_progress)
+    print(f"trained and bundled: {', '.join(trained) or 'nothing (every member is bundled or being trained)'}")
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -58,7 +58,7 @@ def train(members: tuple[Member, ...] = MEMBERS, *, episodes: int = EPISODES, wo
 
     done = []
     for member in members:
-        if (ZOO_DIR / member.name / "agent.pt").is_file() or not _claim(member):
+        if (ZOO_DIR / member.name / "agent.pt").is_file() or not claim(member):
             continue  # bundled already, or another process is training it
         out = RUNS_DIR / member.name
         settings = TrainSettings(agent_config=agent_config(member.heads), env_config=load_env_config(ENV_CONFIG),
@@ -74,7 +74,7 @@ def train(members: tuple[Member, ...] = MEMBERS, *, episodes: int = EPISODES, wo
     return done
 
 
-def _claim(member: Member) -> bool:
+def claim(member: Member) -> bool:
     """Take the member for this process (a lock file holding our pid), so that several ``zoo train`` processes
     can share the list; a lock whose process is gone is taken over (that run resumes from its resume file)."""
     import os
