@@ -2,7 +2,7 @@
 
 ``specs/test_behavior.py::test_ablating_a_head_raises_collisions`` runs ``interp.rollout.run_sequential``: one
 ``SequentialPairedFamily`` (Holm across the heads at every look) with the spec's ``SequentialDesign``
-(``specs.test_behavior._design(budget)``: alpha 0.05, "increase", min_effect 0.05, ``budget.max_pairs``) fed
+(``specs.support.claims.ablation_design(budget)``: alpha 0.05, "increase", min_effect 0.05, ``budget.max_pairs``) fed
 ``budget.batch_pairs`` paired seeds per look, only the still-open heads each time. This file feeds the same
 objects, in the same batches, with synthetic paired outcomes instead of rollouts:
 
@@ -23,7 +23,8 @@ import pytest
 
 from interp.stats import PairedRates, SequentialPairedFamily, run_sequential
 from specs.support.budget import PROFILES
-from specs.test_behavior import ALPHA, _design
+from specs.support.claims import ablation_design as _design
+from specs.test_behavior import ALPHA
 
 N_RUNS = 2000  # simulated spec runs per profile and scenario (SequentialPairedFamily objects)
 HEADS = 4

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import stats as sps
 
 from fixtures.scenario import EgoSpec, Scenario, VehicleSpec
 from interp import seeds as seedmap
@@ -25,18 +24,6 @@ ABLATION_SEEDS = seedmap.first("ablation")  # first seed of the paired ablation 
 AA_SEEDS = seedmap.first("aa")  # a disjoint seed set of the same agent: the A/A control
 
 
-def _rate_check(crashed: list[bool], bound: float) -> tuple[str, float]:
-    """supported if the exact one-sided binomial test rejects rate >= bound; refuted if it rejects rate <= bound."""
-    k, n = int(sum(crashed)), len(crashed)
-    p_below = sps.binomtest(k, n, bound, alternative="less").pvalue
-    p_above = sps.binomtest(k, n, bound, alternative="greater").pvalue
-    if p_below < ALPHA:
-        return "supported", float(p_below)
-    if p_above < ALPHA:
-        return "refuted", float(p_above)
-    return "inconclusive", float(p_below)
-
-
 def test_collision_rate_on_held_out_seeds_is_below_the_bound(agent, untrained, engine, budget, evidence,
                                                              seed_offset):
     """The agent crashes in fewer than 15 % of greedy episodes on held-out seeds (exact one-sided binomial test)."""
@@ -46,7 +33,7 @@ def test_collision_rate_on_held_out_seeds_is_below_the_bound(agent, untrained, e
     records = engine.run(agent, seeds, progress=True)
     evidence.episodes(records)
     crashed = [r.crashed for r in records]
-    verdict, p = _rate_check(crashed, COLLISION_BOUND)
+    verdict, p = claims.rate_verdict(crashed, COLLISION_BOUND)
     k, n = sum(crashed), len(crashed)
     evidence.effect("collision rate", k / n, wilson_interval(k, n), n, p, better="lower", scale="proportion",
                     paired_seeds=seeds, outcomes={"treatment": [int(c) for c in crashed]},
@@ -65,7 +52,7 @@ def test_collision_rate_on_held_out_seeds_is_below_the_bound(agent, untrained, e
                     paired_seeds=seeds, outcomes={"treatment": [int(r.arrived) for r in records]})
     control_n = min(n, 40)
     control_records = engine.run(untrained, seeds[:control_n])
-    control_verdict, control_p = _rate_check([r.crashed for r in control_records], COLLISION_BOUND)
+    control_verdict, control_p = claims.rate_verdict([r.crashed for r in control_records], COLLISION_BOUND)
     control_k = sum(r.crashed for r in control_records)
     evidence.effect("control: untrained collision rate", control_k / control_n, wilson_interval(control_k, control_n),
                     control_n, control_p)
@@ -97,21 +84,13 @@ def test_yields_when_a_crossing_vehicle_reaches_the_conflict_point_first(agent, 
     slows near any junction) would pass the check without yielding to anything: vacuous."""
     scenes = build_family(scene_builder, budget.test_scenes, TEST_SEED + 10, _yield_scenario, ARRIVES_FIRST)
     obs = np.stack([s.observation for s in scenes])
-    check = _slows_in_most(agent.model, obs)
-    control = _slows_in_most(agent.model, controls.hide_rows(obs, [s.rows[s.nearest_crossing] for s in scenes]))
+    check = claims.slows_in_most(agent.model, obs)
+    control = claims.slows_in_most(agent.model, controls.hide_rows(obs, [s.rows[s.nearest_crossing] for s in scenes]))
     evidence.effect("share of scenes where the agent slows down", check.numbers["share"], check.numbers["ci"],
                     check.numbers["n"], better="higher", scale="proportion")
     evidence.note(check.summary)
     evidence.control("the agent blind to the crossing vehicle", control.holds, control.summary)
     evidence.conclude(check.holds, check.summary)
-
-
-def _slows_in_most(model, obs: np.ndarray) -> claims.Check:
-    slows = claims.keep_speed_margin(claims.q_values(model, obs)) < 0
-    k, n = int(slows.sum()), len(slows)
-    low, high = wilson_interval(k, n)
-    return claims.Check(low > claims.MAJORITY, f"slows down in {k}/{n} scenes (95% CI {low:.2f}-{high:.2f}; needs > 0.5)",
-                        {"share": k / n, "ci": (low, high), "n": n})
 
 
 def _empty_scenario(rng: np.random.Generator) -> Scenario:
@@ -140,15 +119,11 @@ def _ablation_conditions(n_heads: int) -> dict:
     return {"baseline": None, **{f"ablate head {h}": head_ablation([h], n_heads=n_heads) for h in range(n_heads)}}
 
 
-def _design(budget) -> SequentialDesign:
-    return SequentialDesign(alpha=ALPHA, direction="increase", max_pairs=budget.max_pairs, min_effect=MIN_EFFECT)
-
-
 @pytest.fixture(scope="module")
 def ablation_run(agent, engine, budget, seed_offset):
     """Per-head zero-ablation vs the plain agent on common seeds, sequential, Holm across heads."""
     seeds = range(ABLATION_SEEDS + seed_offset, ABLATION_SEEDS + seed_offset + budget.max_pairs)
-    return run_sequential(engine, agent, _ablation_conditions(agent.n_heads), seeds=seeds, design=_design(budget),
+    return run_sequential(engine, agent, _ablation_conditions(agent.n_heads), seeds=seeds, design=claims.ablation_design(budget),
                           batch_pairs=budget.batch_pairs, progress=True,
                           claims={f"ablate head {h}": f"ablating head {h} raises the collision rate"
                                   for h in range(agent.n_heads)})
@@ -231,7 +206,7 @@ def test_ablating_the_crossing_head_raises_collisions_more_than_ablating_another
                   f"ablate head {crossing_head}": head_ablation([crossing_head], n_heads=agent.n_heads)}
     result = run_sequential(engine, agent, conditions, baseline=f"ablate head {other}",
                             seeds=range(ABLATION_SEEDS + seed_offset, ABLATION_SEEDS + seed_offset + budget.max_pairs),
-                            design=_design(budget),
+                            design=claims.ablation_design(budget),
                             batch_pairs=budget.batch_pairs)
     verdict = result.verdicts[f"ablate head {crossing_head}"]
     evidence.episodes(result.records)

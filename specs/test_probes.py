@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import stats as sps
 
 from interp.probes.attributions import QTarget, integrated_gradients, vehicle_ablation
-from interp.probes.feature_optimisation import optimise_features, q_objective
 from interp.probes.interventions import activations
 from interp.probes.neurons import semantic_dictionary
-from interp.probes.qk_ov import position_grid, score_dependence
-from interp.stats import wilson_interval
+from interp.probes.qk_ov import position_grid
 from specs.support import claims, controls
 from specs.support.scenes import nearest_crossing_rows, observations
 
 pytestmark = pytest.mark.mechanism
 
-SLOWER, IDLE = 0, 1
-POSITION_DESCRIPTORS = ("distance", "dx", "dy", "x", "y", "centre_distance")
-MIN_ETA_SQUARED = 0.25  # the top descriptor must explain at least a quarter of the within-scene score variance
+SLOWER, IDLE = 0, 1  # the decision rules (position descriptors, eta^2 floor) are in specs/support/claims.py
 
 
 def _ig_hits(model, obs, rows):
@@ -29,17 +24,6 @@ def _ig_hits(model, obs, rows):
 
 RANDOM_INITS = 10
 RANDOM_CONTROL_SEED = 2999  # init seed of the randomly initialised control network of the QK spec
-
-
-def _beats_random(share: float, random_shares: np.ndarray, k: int, n: int, what: str) -> claims.Check:
-    """``share`` above the 95th percentile of the same share over randomly initialised networks."""
-    q95 = float(np.quantile(random_shares, 0.95))
-    low, high = wilson_interval(k, n)
-    return claims.Check(share > q95, f"{what}: IG ranks the nearest crossing car first in {k}/{n} scenes (95% CI "
-                                     f"{low:.2f}-{high:.2f}); random networks: median {np.median(random_shares):.2f}, "
-                                     f"95th percentile {q95:.2f}",
-                        {"share": share, "ci": (low, high), "n": n, "random_q95": q95,
-                         "random_median": float(np.median(random_shares))})
 
 
 def test_integrated_gradients_credit_the_nearest_crossing_vehicle_most(agent, test_scenes, evidence):
@@ -53,7 +37,7 @@ def test_integrated_gradients_credit_the_nearest_crossing_vehicle_most(agent, te
                for i in range(RANDOM_INITS + 1)]
     random_shares = np.array([_ig_hits(m, obs, rows)[1].mean() for m in randoms[:-1]])
     ig, hits = _ig_hits(agent.model, obs, rows)
-    check = _beats_random(float(hits.mean()), random_shares, int(hits.sum()), len(hits), "agent")
+    check = claims.beats_random(float(hits.mean()), random_shares, int(hits.sum()), len(hits), "agent")
     evidence.effect("share of scenes where IG ranks the nearest crossing vehicle first", check.numbers["share"],
                     check.numbers["ci"], check.numbers["n"], random_95th_percentile=check.numbers["random_q95"])
     evidence.effect("IG convergence delta (max |delta|)", float(np.abs(ig.convergence_delta).max()), None, len(obs))
@@ -67,19 +51,10 @@ def test_integrated_gradients_credit_the_nearest_crossing_vehicle_most(agent, te
     evidence.figure("heatmap", matrix=ig.per_feature[0].tolist(), row_labels=[f"row {i}" for i in range(obs.shape[1])],
                     col_labels=list(ig.features), title="IG per feature, first test scene (slow-down margin)")
     control_hits = _ig_hits(randoms[-1], obs, rows)[1]
-    control = _beats_random(float(control_hits.mean()), random_shares, int(control_hits.sum()), len(hits),
+    control = claims.beats_random(float(control_hits.mean()), random_shares, int(control_hits.sum()), len(hits),
                             "a further random network")
     evidence.control("a further random initialisation", control.holds, control.summary)
     evidence.conclude(check.holds, check.summary)
-
-
-def _score_tracks_position(model, head, obs):
-    dep = score_dependence(model, obs)
-    top = dep.most_dependent[head]
-    eta = float(dep.eta_squared[head].max()) if top is not None else 0.0
-    holds = top in POSITION_DESCRIPTORS and eta >= MIN_ETA_SQUARED
-    return dep, claims.Check(holds, f"head {head}'s score tracks {top} most (eta^2 {eta:.2f}; needs a position "
-                                    f"descriptor with eta^2 >= {MIN_ETA_SQUARED})", {"top": top, "eta2": eta})
 
 
 def test_crossing_head_score_depends_most_on_where_the_other_vehicle_is(agent, calibration_scenes, test_scenes,
@@ -91,7 +66,7 @@ def test_crossing_head_score_depends_most_on_where_the_other_vehicle_is(agent, c
     the crossing head (the model-randomisation test). If its score also tracks position most, the claim follows
     from the architecture and the scenes, not from training: vacuous."""
     obs = observations(test_scenes)
-    dep, check = _score_tracks_position(agent.model, crossing_head, obs)
+    dep, check = claims.score_tracks_position(agent.model, crossing_head, obs)
     evidence.figure("heatmap", matrix=dep.eta_squared.tolist(), row_labels=[f"head {h}" for h in range(agent.n_heads)],
                     col_labels=list(dep.descriptors), title="share of within-scene score variance explained (eta^2)")
     scene = test_scenes[0]
@@ -103,7 +78,7 @@ def test_crossing_head_score_depends_most_on_where_the_other_vehicle_is(agent, c
                     descriptor=check.numbers["top"])
     random_model, random_head = controls.random_network_role_head(
         agent, RANDOM_CONTROL_SEED, observations(calibration_scenes), nearest_crossing_rows(calibration_scenes))
-    _, control = _score_tracks_position(random_model, random_head, obs)
+    _, control = claims.score_tracks_position(random_model, random_head, obs)
     evidence.control(f"a randomly initialised network (its crossing head {random_head})", control.holds, control.summary)
     evidence.conclude(check.holds, check.summary)
 
@@ -158,29 +133,16 @@ def test_some_output_neuron_encodes_the_crossing_situation(agent, scene_builder,
     evidence.conclude(check.holds, check.summary)
 
 
-def _optimised_car_moves_closer(model, obs, rows):
-    opt = optimise_features(model, obs, q_objective(SLOWER, versus=IDLE), rows=rows, features=("x", "y", "vx", "vy"),
-                            steps=60, lr=0.05)
-    idx = np.arange(len(obs))
-    before = np.hypot(opt.initial[idx, rows, 1], opt.initial[idx, rows, 2])
-    after = np.hypot(opt.optimised[idx, rows, 1], opt.optimised[idx, rows, 2])
-    closer, farther = int((after < before - 1e-4).sum()), int((after > before + 1e-4).sum())
-    p = sps.binomtest(closer, closer + farther, 0.5, alternative="greater").pvalue if closer + farther else 1.0
-    return opt, claims.Check(p < claims.ALPHA, f"optimising for slowing moved the car closer to the intersection centre "
-                                               f"in {closer}, farther in {farther} scenes (sign test p={p:.2g})",
-                             {"closer": closer, "farther": farther, "p_value": float(p), "n": len(obs)})
-
-
 def test_optimising_a_crossing_car_to_make_the_agent_slow_down_brings_it_closer(agent, test_scenes, evidence):
     """Gradient ascent on the nearest crossing car's position and velocity (inside the env's ranges) to make the
     agent prefer slowing down moves that car towards the intersection centre."""
     scenes = test_scenes[:32]
     obs, rows = observations(scenes), nearest_crossing_rows(scenes)
-    opt, check = _optimised_car_moves_closer(agent.model, obs, rows)
+    opt, check = claims.optimised_car_moves_closer(agent.model, obs, rows)
     evidence.effect("scenes where the car moved closer", check.numbers["closer"] / max(len(obs), 1), None, len(obs),
                     p_value=check.numbers["p_value"])
     evidence.figure("line", x=list(range(opt.trace.shape[0])), xlabel="optimisation step",
                     ylabel="Q_SLOWER - Q_IDLE", series={f"scene {i}": opt.trace[:, i].tolist() for i in range(4)})
-    _, control = _optimised_car_moves_closer(controls.negated_q(agent.model), obs, rows)
+    _, control = claims.optimised_car_moves_closer(controls.negated_q(agent.model), obs, rows)
     evidence.control("Q-values negated", control.holds, control.summary)
     evidence.conclude(check.holds, check.summary)

@@ -49,14 +49,15 @@ def _always_slows(model):
 def test_collision_rate_control_holds_when_the_untrained_agent_never_crashes():
     # test_collision_rate_on_held_out_seeds_is_below_the_bound: an env where even untrained weights never crash
     # (no traffic) makes the bound vacuous
-    from specs.test_behavior import COLLISION_BOUND, _rate_check
+    from specs.test_behavior import COLLISION_BOUND
+    from specs.support.claims import rate_verdict as _rate_check
 
     assert _rate_check([False] * 40, COLLISION_BOUND)[0] == "supported"
 
 
 def test_yielding_control_holds_for_an_agent_that_slows_near_any_junction(model):
     # test_yields_when_a_crossing_vehicle_reaches_the_conflict_point_first: blind to the crossing car, it still slows
-    from specs.test_behavior import _slows_in_most
+    from specs.support.claims import slows_in_most as _slows_in_most
 
     obs = random_observations(40, seed=11, min_present=3, max_present=3)
     rows = closest_row(obs)
@@ -190,7 +191,7 @@ def test_scrubbing_control_holds_when_scenes_with_as_many_vehicles_are_alike(mod
 def test_ig_control_holds_for_a_network_above_the_random_quantile():
     # test_integrated_gradients_credit_the_nearest_crossing_vehicle_most: the further random network passes if its
     # share beats the 95th percentile of the others (5 % of random networks do, by definition of the quantile)
-    from specs.test_probes import _beats_random
+    from specs.support.claims import beats_random as _beats_random
 
     randoms = np.array([0.5, 0.6, 0.7, 0.55, 0.65])
     assert _beats_random(0.8, randoms, 80, 100, "a further random network").holds
@@ -200,7 +201,7 @@ def test_qk_control_holds_for_a_network_whose_score_tracks_position(model):
     # test_crossing_head_score_depends_most_on_where_the_other_vehicle_is: the control network (random weights on
     # the reference agent: eta^2 0.90 on dy) passes when its role head's score follows position, as the planted
     # head's does (closeness |x| + |y|)
-    from specs.test_probes import _score_tracks_position
+    from specs.support.claims import score_tracks_position as _score_tracks_position
 
     obs = random_observations(200, seed=8, min_present=4)
     assert _score_tracks_position(model, PLANTED_HEAD, obs)[1].holds
@@ -209,7 +210,7 @@ def test_qk_control_holds_for_a_network_whose_score_tracks_position(model):
 def test_feature_optimisation_control_holds_when_the_projection_alone_moves_the_car(model):
     # test_optimising_a_crossing_car_...: cars outside the env's ranges are pulled in by the projection whatever the
     # objective, so the car "moves closer" for the agent and for its negation alike
-    from specs.test_probes import _optimised_car_moves_closer
+    from specs.support.claims import optimised_car_moves_closer as _optimised_car_moves_closer
 
     obs = random_observations(24, seed=9, min_present=2, max_present=2)
     rows = np.array([int(np.flatnonzero(o[1:, 0] > 0.5)[0]) + 1 for o in obs])

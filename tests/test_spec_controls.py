@@ -106,7 +106,7 @@ def test_action_unchanged_rule_detects_a_changed_action(model):
 
 
 def test_collision_rate_rule_known_answers():
-    from specs.test_behavior import _rate_check
+    from specs.support.claims import rate_verdict as _rate_check
 
     assert _rate_check([False] * 100, 0.15)[0] == "supported"
     assert _rate_check([True] * 50 + [False] * 50, 0.15)[0] == "refuted"
@@ -114,7 +114,7 @@ def test_collision_rate_rule_known_answers():
 
 
 def test_qk_position_rule_accepts_the_planted_head_and_rejects_uniform_attention(model):
-    from specs.test_probes import _score_tracks_position
+    from specs.support.claims import score_tracks_position as _score_tracks_position
 
     obs = random_observations(200, seed=8, min_present=4)
     assert _score_tracks_position(model, PLANTED_HEAD, obs)[1].holds  # head 0 scores closeness: |x| + |y|
@@ -122,7 +122,7 @@ def test_qk_position_rule_accepts_the_planted_head_and_rejects_uniform_attention
 
 
 def test_feature_optimisation_rule_known_answer_and_control(model):
-    from specs.test_probes import _optimised_car_moves_closer
+    from specs.support.claims import optimised_car_moves_closer as _optimised_car_moves_closer
 
     edited = _slows_for_close_cars(model)  # slows for a car near the centre: ascent must bring the car closer
     obs = random_observations(24, seed=9, min_present=2, max_present=2)
@@ -132,7 +132,7 @@ def test_feature_optimisation_rule_known_answer_and_control(model):
 
 
 def test_ig_rule_needs_more_than_random_networks_reach():
-    from specs.test_probes import _beats_random
+    from specs.support.claims import beats_random as _beats_random
 
     randoms = np.array([0.5, 0.6, 0.7, 0.55, 0.65])
     assert _beats_random(0.9, randoms, 90, 100, "agent").holds

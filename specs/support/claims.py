@@ -234,3 +234,84 @@ def never_more_willing_when_nearer(model, sweeps) -> Check:
     return Check(violations == 0, f"the margin rose in {violations} of {steps} closer-by-one-step moves "
                                   f"(largest rise {worst:+.3f} Q; tolerance {DIR_TOL:g})",
                  {"violations": violations, "steps": steps, "largest_rise": worst, "n_sweeps": len(sweeps)})
+
+
+# ------------------------------------------------------------------------------------------ rates, designs, probes
+RATE_ALPHA = 0.05  # level of the behavioural rate and ablation tests (the specs' ALPHA)
+ABLATION_MIN_EFFECT = 0.05  # a head "matters" if ablating it moves the rate by at least 5 points
+POSITION_DESCRIPTORS = ("distance", "dx", "dy", "x", "y", "centre_distance")
+MIN_ETA_SQUARED = 0.25  # the top descriptor must explain at least a quarter of the within-scene score variance
+SLOWER, IDLE = 0, 1
+
+
+def rate_verdict(outcomes, bound: float, alpha: float = RATE_ALPHA) -> tuple[str, float]:
+    """A rate against a bound, by exact one-sided binomial tests: ``supported`` if the test rejects rate >= bound,
+    ``refuted`` if it rejects rate <= bound, else ``inconclusive``; with the deciding p-value."""
+    k, n = int(sum(outcomes)), len(outcomes)
+    p_below = sps.binomtest(k, n, bound, alternative="less").pvalue
+    p_above = sps.binomtest(k, n, bound, alternative="greater").pvalue
+    if p_below < alpha:
+        return "supported", float(p_below)
+    if p_above < alpha:
+        return "refuted", float(p_above)
+    return "inconclusive", float(p_below)
+
+
+def slows_in_most(model, obs: np.ndarray) -> Check:
+    """The model slows down (SLOWER beats both other actions) in most scenes: Wilson 95 % lower bound above 1/2."""
+    slows = keep_speed_margin(q_values(model, obs)) < 0
+    k, n = int(slows.sum()), len(slows)
+    low, high = wilson_interval(k, n)
+    return Check(low > MAJORITY, f"slows down in {k}/{n} scenes (95% CI {low:.2f}-{high:.2f}; needs > 0.5)",
+                 {"share": k / n, "ci": (low, high), "n": n})
+
+
+def ablation_design(budget, direction: str = "increase"):
+    """The sequential paired design of the per-head ablation specs: alpha 0.05, a 5-point minimum effect, at most
+    ``budget.max_pairs`` pairs (power by profile: ``benchmarks/test_power.py``)."""
+    from interp.stats import SequentialDesign
+
+    return SequentialDesign(alpha=RATE_ALPHA, direction=direction, max_pairs=budget.max_pairs,
+                            min_effect=ABLATION_MIN_EFFECT)
+
+
+def beats_random(share: float, random_shares: np.ndarray, k: int, n: int, what: str) -> Check:
+    """``share`` above the 95th percentile of the same share over randomly initialised networks."""
+    q95 = float(np.quantile(random_shares, 0.95))
+    low, high = wilson_interval(k, n)
+    return Check(share > q95, f"{what}: IG ranks the nearest crossing car first in {k}/{n} scenes (95% CI "
+                              f"{low:.2f}-{high:.2f}); random networks: median {np.median(random_shares):.2f}, "
+                              f"95th percentile {q95:.2f}",
+                 {"share": share, "ci": (low, high), "n": n, "random_q95": q95,
+                  "random_median": float(np.median(random_shares))})
+
+
+def score_tracks_position(model, head: int, obs: np.ndarray):
+    """Head ``head``'s attention score depends most on a position descriptor of the other vehicle (eta^2 of the
+    top descriptor at least ``MIN_ETA_SQUARED``); returns (the score dependence, the Check)."""
+    from interp.probes.qk_ov import score_dependence
+
+    dep = score_dependence(model, obs)
+    top = dep.most_dependent[head]
+    eta = float(dep.eta_squared[head].max()) if top is not None else 0.0
+    holds = top in POSITION_DESCRIPTORS and eta >= MIN_ETA_SQUARED
+    return dep, Check(holds, f"head {head}'s score tracks {top} most (eta^2 {eta:.2f}; needs a position "
+                             f"descriptor with eta^2 >= {MIN_ETA_SQUARED})", {"top": top, "eta2": eta})
+
+
+def optimised_car_moves_closer(model, obs: np.ndarray, rows):
+    """Gradient ascent on each scene's row ``rows[i]`` (x, y, vx, vy) for the slow-down margin moves that car
+    towards the intersection centre in more scenes than away (one-sided sign test at ``ALPHA``); returns (the
+    optimisation, the Check)."""
+    from interp.probes.feature_optimisation import optimise_features, q_objective
+
+    opt = optimise_features(model, obs, q_objective(SLOWER, versus=IDLE), rows=rows, features=("x", "y", "vx", "vy"),
+                            steps=60, lr=0.05)
+    idx = np.arange(len(obs))
+    before = np.hypot(opt.initial[idx, rows, 1], opt.initial[idx, rows, 2])
+    after = np.hypot(opt.optimised[idx, rows, 1], opt.optimised[idx, rows, 2])
+    closer, farther = int((after < before - 1e-4).sum()), int((after > before + 1e-4).sum())
+    p = sps.binomtest(closer, closer + farther, 0.5, alternative="greater").pvalue if closer + farther else 1.0
+    return opt, Check(p < ALPHA, f"optimising for slowing moved the car closer to the intersection centre "
+                                 f"in {closer}, farther in {farther} scenes (sign test p={p:.2g})",
+                      {"closer": closer, "farther": farther, "p_value": float(p), "n": len(obs)})
