@@ -140,7 +140,7 @@ def test_holm_matches_statsmodels_and_the_vectorised_holm_agrees():
     rng = np.random.default_rng(1)
     # few rows: every multipletests call runs gc.collect(), slow in a big process
     p = rng.uniform(0, 0.1, size=(3, 5)) ** rng.uniform(0.5, 2, size=(3, 5))
-    adjusted = stats._holm_adjust(p)
+    adjusted = stats.holm_adjusted(p)
     for row, adj in zip(p, adjusted):
         assert adj == pytest.approx(multipletests(row, method="holm")[1])
     reject, adj = holm([0.01, 0.04, 0.03, 0.005], alpha=0.05)
@@ -155,12 +155,12 @@ def test_e_values_equal_the_explicit_betting_products():
     rng = np.random.default_rng(2)
     x = rng.choice([-1, 0, 1], p=[0.1, 0.8, 0.1], size=60)
     counts = (np.sum(x == 1), np.sum(x == 0), np.sum(x == -1))
-    bets = stats._bets(7)
+    bets = stats.betting_fractions(7)
     for delta in (-0.3, 0.0, 0.05, 0.4):
         up = np.mean([np.prod(1 + g * (x - delta) / (1 + delta)) for g in bets])
         down = np.mean([np.prod(1 - g * (x - delta) / (1 - delta)) for g in bets])
-        assert float(stats._log_e_up(*counts, delta, bets)) == pytest.approx(math.log(up))
-        assert float(stats._log_e_down(*counts, delta, bets)) == pytest.approx(math.log(down))
+        assert float(stats.log_e_value_up(*counts, delta, bets)) == pytest.approx(math.log(up))
+        assert float(stats.log_e_value_down(*counts, delta, bets)) == pytest.approx(math.log(down))
 
 
 def test_sequential_test_supports_a_clear_effect_and_its_interval_agrees():

@@ -121,7 +121,7 @@ def test_family_refusals_and_verdict_fields():
     with pytest.raises(StatsInputError, match="read verdicts\\(\\) instead of adding episodes$"):
         family.update([False], {"a": [True], "b": [False]})
     verdicts = family.verdicts()
-    for name, decision_p in zip("ab", stats._holm_adjust(np.array(
+    for name, decision_p in zip("ab", stats.holm_adjusted(np.array(
             [family._evidence[n].p_futility for n in family.names]))):
         v = verdicts[name]
         assert isinstance(v.futility_p_value, float) and v.futility_p_value == pytest.approx(decision_p)
@@ -135,8 +135,8 @@ def test_vectorised_simulation_refuses_mismatched_runs_and_keeps_integer_stops()
         stats.run_sequential(design, np.zeros((5, 10), bool), np.zeros((4, 2, 10), bool), batch_pairs=5)
     sim = stats.run_sequential(design, np.zeros((3, 10), bool), np.ones((3, 1, 10), bool), batch_pairs=10)
     assert sim.stop_n.dtype.kind == "i" and sim.stop_n.tolist() == [[10]] * 3
-    assert stats._look_ends(10, 10).tolist() == [10]
-    assert stats._look_ends(25, 10).tolist() == [10, 20, 25]
+    assert stats.look_ends(10, 10).tolist() == [10]
+    assert stats.look_ends(25, 10).tolist() == [10, 20, 25]
 
 
 def test_paired_fixed_sample_size_is_reached_exactly_at_its_cap():
