@@ -112,6 +112,18 @@ def _summary(specs: list[dict]) -> str:
     return f'<p class="summary"><strong>{len(specs)} spec(s):</strong> {badges}</p>'
 
 
+def _multiplicity(m: dict) -> str:
+    """Benjamini–Yekutieli q-values beside each tested claim's verdict (the verdicts are not changed by them)."""
+    rows = "".join(f"<tr><td><code>{_e(f['nodeid'].split('::')[-1])}</code></td><td>{_badge(f['verdict'] or '')}</td>"
+                   f"<td class='num'>{f['p_value']:.3g}</td><td class='num'>{f['q_value']:.3g}</td></tr>"
+                   for f in sorted(m.get("family", []), key=lambda f: f["q_value"]))
+    outside = len(m.get("outside", []))
+    return (f"<p>{m.get('claims_tested', 0)} claims decided with a p-value; {_e(m.get('method', ''))} q-values "
+            f"(false discovery rate under any dependence; verdicts unchanged); {outside} specs without a p-value are "
+            f"outside the family.</p><table><thead><tr><th>spec</th><th>verdict</th><th>p</th><th>q</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>")
+
+
 def _run_section(run: dict) -> str:
     checkpoint = run["checkpoint"]
     rows = [("checkpoint identity", f"<code>{_e(checkpoint['identity'])}</code>"),
@@ -131,11 +143,13 @@ def _run_section(run: dict) -> str:
     if run.get("versions"):
         rows.append(("library versions", ", ".join(f"{_e(k)}&nbsp;<code>{_e(v)}</code>"
                                                    for k, v in sorted(run["versions"].items()))))
+    if run.get("multiplicity"):
+        rows.append(("multiplicity across claims", _multiplicity(run["multiplicity"])))
     for key in ("agent_config", "env_config"):
         if run.get(key) is not None:
             rows.append((key.replace("_", " "), _json_details(run[key])))
     known = {"checkpoint", "baseline_checkpoint", "profile", "started", "finished", "git_commit", "head_roles",
-             "seeds", "versions", "agent_config", "env_config", "role_map"}
+             "seeds", "versions", "agent_config", "env_config", "role_map", "multiplicity"}
     for key in sorted(set(run) - known):
         value = run[key]
         rows.append((key, _e(value) if isinstance(value, (str, int, float)) else _json_details(value)))

@@ -342,6 +342,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     terminalreporter.section("hypodrive evidence")
     for entry in state.evidence:
         terminalreporter.write_line(SpecEvidence.summary_line(entry))
+    from reports.multiplicity import across_claims, summary_line
+
+    terminalreporter.write_line(summary_line(across_claims(state.evidence)))
     if state.diff:
         verdict = "REGRESSED" if state.diff.get("regressed") else "no regression"
         terminalreporter.write_line(f"hypodrive baseline comparison: {verdict} (see the report's comparison section)")
@@ -357,7 +360,10 @@ def _write_report(config: pytest.Config, entries: list[dict]) -> Path | None:
     out = Path(config.getoption("--report-dir"))
     from reports.schema import SCHEMA_VERSION
 
+    from reports.multiplicity import across_claims
+
     run = run_metadata(config, state)
+    run["multiplicity"] = across_claims(entries)
     if state.role_map:
         run["role_map"] = state.role_map
     evidence = {"schema": SCHEMA_VERSION, "run": run, "specs": entries}

@@ -87,8 +87,8 @@ class SpecEvidence:
         """Record an ``interp.stats.Verdict`` as an effect, and as this spec's statistical verdict."""
         data = verdict.to_dict()
         self.effect(name or data.get("claim") or "effect", data.get("effect"), data.get("ci"), data.get("n"),
-                    data.get("p_value"), rule=data.get("decision_rule"), **extra)
-        self.verdict = data.get("verdict")
+                    data.get("p_value"), rule=data.get("decision_rule"), verdict=data.get("verdict"), **extra)
+        self.verdict = data.get("verdict")  # the last recorded; a spec deciding several effects sets its own
 
     def judge(self, check, *, effect: str, controls: Mapping[str, Any] | None = None, **fields: Any) -> None:
         """The check -> control -> conclude pattern in one call.
