@@ -61,7 +61,7 @@ def agent(env_config):
 
 
 @pytest.fixture
-def obs() -> torch.Tensor:
+def obs() -> torch.Tensor:  # reference-architecture inputs (not the planted model's): dense random scenes
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, size=(16, 15, 7)).astype(np.float32)
     x[:, :, 0] = (rng.random((16, 15)) < 0.7).astype(np.float32)

@@ -21,11 +21,6 @@ from tests.planted import PLANTED_HEAD, closest_row, planted_model, random_obser
 
 
 @pytest.fixture(scope="module")
-def model():
-    return planted_model()
-
-
-@pytest.fixture(scope="module")
 def sweeps():
     builder = SceneBuilder(json.loads(planted.ENV_CONFIG_PATH.read_text()))
     yield distance_sweeps(builder, 16, seed=5, points=5)

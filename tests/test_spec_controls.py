@@ -12,18 +12,11 @@ from scipy import stats as sps
 from fixtures.builder import SceneBuilder
 from specs.support import claims, controls
 from specs.support.scenes import distance_sweeps
-from tests.planted import (ENV_CONFIG_PATH, PLANTED_HEAD, SILENT_HEAD, closest_row, planted_model,
+from tests.planted import (ENV_CONFIG_PATH, PLANTED_HEAD, SILENT_HEAD, closest_row,
                            random_observations)
 
 
-@pytest.fixture(scope="module")
-def model():
-    return planted_model()
-
-
-@pytest.fixture(scope="module")
-def obs():
-    return random_observations(64, seed=3)
+PLANTED_OBS = (64, 3)  # observations of the shared `obs` fixture (tests/conftest.py): count, seed
 
 
 @pytest.fixture(scope="module")
