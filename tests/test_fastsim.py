@@ -305,7 +305,7 @@ def test_rectangle_margins_agree_with_highway_env():
     centre_a, centre_b = rng.uniform(-3, 3, (k, 2)), rng.uniform(-3, 3, (k, 2))
     heading_a, heading_b = rng.uniform(-4, 4, k), rng.uniform(-4, 4, k)
     size_a, size_b = np.tile([7.5, 1.8], (k, 1)), rng.uniform(1, 8, (k, 2))
-    margin = fastsim._inside_margin(centre_a, heading_a, size_a, centre_b, heading_b, size_b).max(axis=1)
+    margin = fastsim.inside_margin(centre_a, heading_a, size_a, centre_b, heading_b, size_b).max(axis=1)
     for m, rect_a, rect_b in zip(margin, zip(centre_a, size_a[:, 0], size_a[:, 1], heading_a),
                                  zip(centre_b, size_b[:, 0], size_b[:, 1], heading_b)):
         assert utils.has_corner_inside(rect_a, rect_b) == (m >= 0)
@@ -323,7 +323,7 @@ def test_collision_skips_only_certain_misses():
     heading_a, heading_b = rng.uniform(-4, 4, k), rng.uniform(-4, 4, k)
     size = np.tile([Vehicle.LENGTH, Vehicle.WIDTH], (k, 1))
     move_a, move_b = rng.uniform(0, 1, k), rng.uniform(0, 1, k)
-    apart = fastsim._separated(centre_a, heading_a, size, move_a, centre_b, heading_b, size, move_b)
+    apart = fastsim.separated(centre_a, heading_a, size, move_a, centre_b, heading_b, size, move_b)
     for n, skip in enumerate(apart):
         a, b = Vehicle(None, centre_a[n], heading_a[n], move_a[n]), Vehicle(None, centre_b[n], heading_b[n], move_b[n])
         intersecting, will_intersect, _ = utils.are_polygons_intersecting(a.polygon(), b.polygon(), a.velocity,
@@ -338,7 +338,7 @@ def test_numpy_shortcuts_are_exact():
     values = [1.5, -0.0, 0.0, 0.3, np.float64(-2.5), np.nan, np.inf, 3, np.float64(1e-300)]
     for x in values:
         for low, high in [(-1, 1), (0, 10.0), (-np.pi / 3, np.pi / 3)]:
-            expected, got = np.clip(x, low, high), fastsim._clip(x, low, high)
+            expected, got = np.clip(x, low, high), fastsim.ufunc_clip(x, low, high)
             assert type(got) is type(expected) and np.asarray(got).tobytes() == np.asarray(expected).tobytes()
 
 
@@ -349,8 +349,8 @@ def test_kinematics_together_equal_one_by_one(envs):
     vehicles = fast.unwrapped.road.vehicles
     one, together = copy.deepcopy(vehicles), copy.deepcopy(vehicles)
     for v in one:
-        fastsim._kinematics(v, 1 / 15)
-    fastsim._kinematics_together(together, 1 / 15)
+        fastsim.kinematics_scalar(v, 1 / 15)
+    fastsim.kinematics_together(together, 1 / 15)
     for v, w in zip(one, together):
         assert_identical((v.position, v.heading, v.speed, v.crashed), (w.position, w.heading, w.speed, w.crashed))
 

@@ -14,7 +14,7 @@ How it stays identical, by construction, in two ways:
   numpy operations in the same order as highway-env's: per vehicle, or elementwise on arrays of all
   vehicles, which gives the same bits for elementwise operations; for numpy's transcendental functions
   this is checked once on the running platform (``_ufuncs_elementwise_exact``), else the per-vehicle code
-  runs. ``np.clip`` is called as the ufunc it dispatches to (``_clip``).
+  runs. ``np.clip`` is called as the ufunc it dispatches to (``ufunc_clip``).
 ``tests/test_fastsim.py`` checks whole episodes (every observation, reward, info and the full simulator
 state after every step) against the plain simulator; ``-m slow`` runs 500 episodes.
 
@@ -157,7 +157,7 @@ def _restore(obj) -> None:
 
 # ---------------------------------------------------------------------------------------------- lane geometry
 
-_clip = getattr(getattr(getattr(np, "_core", None), "umath", None), "clip", np.clip)  # what np.clip calls, minus
+ufunc_clip = getattr(getattr(getattr(np, "_core", None), "umath", None), "clip", np.clip)  # what np.clip calls, minus
 # its Python-level dispatch (~8 us a call on a scalar); tests/test_fastsim.py checks it equals np.clip
 
 
@@ -417,10 +417,10 @@ class FastRegulatedRoad(RegulatedRoad):
             if type(vehicle) is IDMVehicle:
                 vehicle.timer += dt
         if _ufuncs_elementwise_exact():
-            _kinematics_together(vehicles, dt)
+            kinematics_together(vehicles, dt)
         else:
             for vehicle in vehicles:
-                _kinematics(vehicle, dt)
+                kinematics_scalar(vehicle, dt)
         computed = self.lane_coordinates(vehicles)
         lanes = network.closest_lane_indexes([v.position for v in vehicles], [v.heading for v in vehicles],
                                              computed[1:] if computed is not None else None)
@@ -456,7 +456,7 @@ class FastRegulatedRoad(RegulatedRoad):
         first, second = (np.array(k) for k in zip(*pairs))
         heading = np.array([v.heading for v in vehicles], dtype=np.float64)
         size = np.array([(v.LENGTH, v.WIDTH) for v in vehicles], dtype=np.float64)
-        apart = _separated(points[first], heading[first], size[first], speed[first] * dt,
+        apart = separated(points[first], heading[first], size[first], speed[first] * dt,
                            points[second], heading[second], size[second], speed[second] * dt)
         for (i, j), skip in zip(pairs, apart.tolist()):
             if not skip:
@@ -518,7 +518,7 @@ class FastRegulatedRoad(RegulatedRoad):
             size = np.array([(1.5 * v.LENGTH, 0.9 * v.WIDTH) for v in vehicles], dtype=np.float64)
             a = (centres[i, t], headings[i, t], size[i])
             b = (centres[j, t], headings[j, t], size[j])
-            inside = np.maximum(_inside_margin(*a, *b).max(axis=1), _inside_margin(*b, *a).max(axis=1))
+            inside = np.maximum(inside_margin(*a, *b).max(axis=1), inside_margin(*b, *a).max(axis=1))
             certain = (apart[i, j, t] < -MARGIN) & (inside > MARGIN)   # both checks pass by a margin
             doubtful = (inside >= -MARGIN) & ~certain                  # neither a margin pass nor a margin miss
             conflicts, to_check = set(), {}
@@ -698,7 +698,7 @@ def _predictions(network, vehicles: list, times: np.ndarray, exact: list[_Predic
     return centres, headings
 
 
-def _separated(centre_a, heading_a, size_a, move_a, centre_b, heading_b, size_b, move_b) -> np.ndarray:
+def separated(centre_a, heading_a, size_a, move_a, centre_b, heading_b, size_b, move_b) -> np.ndarray:
     """[k]: whether ``utils.are_polygons_intersecting(a.polygon(), b.polygon(), a.velocity*dt, b.velocity*dt)``
     certainly answers (False, False, None), i.e. ``handle_collisions`` certainly does nothing: some edge
     normal of either rectangle separates them by more than ``MARGIN`` where they are, and some (possibly
@@ -728,7 +728,7 @@ def _separated(centre_a, heading_a, size_a, move_a, centre_b, heading_b, size_b,
 _RECT_POINTS = np.array([[-.5, -.5], [-.5, .5], [.5, .5], [.5, -.5], [0, 0], [-.5, 0], [.5, 0], [0, -.5], [0, .5]])
 
 
-def _inside_margin(centre_a, heading_a, size_a, centre_b, heading_b, size_b) -> np.ndarray:
+def inside_margin(centre_a, heading_a, size_a, centre_b, heading_b, size_b) -> np.ndarray:
     """[k, 9]: how far inside rectangle b each sample point of rectangle a is (negative: outside), as
     ``utils.has_corner_inside(a, b)`` tests them: a's corners, edge midpoints and centre
     (``rect_corners``), each checked with ``point_in_rotated_rectangle`` (including its choice of rotation)."""
@@ -787,7 +787,7 @@ def _conflict_at(v1, v2, prediction_1: _Prediction, prediction_2: _Prediction, i
 # The same scalar operations, in the same order, as highway-env's methods named in each docstring, except
 # that ``np.clip(x, a, b)`` is called as the ufunc it dispatches to.
 
-def _kinematics(v, dt: float) -> None:
+def kinematics_scalar(v, dt: float) -> None:
     """``Vehicle.step`` up to (not including) ``on_state_update``."""
     v.clip_actions()
     beta = np.arctan(1 / 2 * np.tan(v.action["steering"]))
@@ -801,8 +801,8 @@ def _kinematics(v, dt: float) -> None:
     v.speed += v.action["acceleration"] * dt
 
 
-def _kinematics_together(vehicles: list, dt: float) -> None:
-    """``_kinematics`` of all vehicles, the transcendental functions evaluated on arrays (elementwise the same
+def kinematics_together(vehicles: list, dt: float) -> None:
+    """``kinematics_scalar`` of all vehicles, the transcendental functions evaluated on arrays (elementwise the same
     numbers as on scalars, which ``_ufuncs_elementwise_exact`` checks on the running platform)."""
     for v in vehicles:
         v.clip_actions()
@@ -869,11 +869,11 @@ def _steering(v, target_lane_index, coordinates=None) -> float:
     longitudinal, lateral = coordinates if coordinates is not None else lane.local_coordinates(v.position)
     future_heading = lane.heading_at(longitudinal + v.speed * v.TAU_PURSUIT)
     speed = utils.not_zero(v.speed)
-    heading_command = np.arcsin(_clip(-v.KP_LATERAL * lateral / speed, -1, 1))
-    heading_ref = future_heading + _clip(heading_command, -np.pi / 4, np.pi / 4)
+    heading_command = np.arcsin(ufunc_clip(-v.KP_LATERAL * lateral / speed, -1, 1))
+    heading_ref = future_heading + ufunc_clip(heading_command, -np.pi / 4, np.pi / 4)
     heading_rate = v.KP_HEADING * utils.wrap_to_pi(heading_ref - v.heading)
-    slip = np.arcsin(_clip(v.LENGTH / 2 / speed * heading_rate, -1, 1))
-    return float(_clip(np.arctan(2 * np.tan(slip)), -v.MAX_STEERING_ANGLE, v.MAX_STEERING_ANGLE))
+    slip = np.arcsin(ufunc_clip(v.LENGTH / 2 / speed * heading_rate, -1, 1))
+    return float(ufunc_clip(np.arctan(2 * np.tan(slip)), -v.MAX_STEERING_ANGLE, v.MAX_STEERING_ANGLE))
 
 
 def _act_together(vehicles: list) -> None:
@@ -899,7 +899,7 @@ def _act_together(vehicles: list) -> None:
             acceleration = _behind(v, free, _front(v, v.lane_index))
             if v.lane_index != v.target_lane_index:
                 acceleration = min(acceleration, _behind(v, free, _front(v, v.target_lane_index)))
-            v.action = {"steering": steering, "acceleration": _clip(acceleration, -v.ACC_MAX, v.ACC_MAX)}
+            v.action = {"steering": steering, "acceleration": ufunc_clip(acceleration, -v.ACC_MAX, v.ACC_MAX)}
         else:
             v.action = {"steering": steering, "acceleration": v.speed_control(v.target_speed)}
 
@@ -918,12 +918,12 @@ def _steering_together(deciding: list) -> np.ndarray:
         constants.append((v.KP_LATERAL, v.KP_HEADING, v.LENGTH, v.MAX_STEERING_ANGLE))
     kp_lateral, kp_heading, length, max_angle = np.array(constants, dtype=np.float64).T
     speed = np.array(speed, dtype=np.float64)
-    heading_command = np.arcsin(_clip(-kp_lateral * np.array(lateral, dtype=np.float64) / speed, -1, 1))
-    heading_ref = np.array(future_heading, dtype=np.float64) + _clip(heading_command, -np.pi / 4, np.pi / 4)
+    heading_command = np.arcsin(ufunc_clip(-kp_lateral * np.array(lateral, dtype=np.float64) / speed, -1, 1))
+    heading_ref = np.array(future_heading, dtype=np.float64) + ufunc_clip(heading_command, -np.pi / 4, np.pi / 4)
     heading_rate = kp_heading * ((heading_ref - np.array(heading, dtype=np.float64) + np.pi) % (2 * np.pi) - np.pi)
-    slip = np.arcsin(_clip(length / 2 / speed * heading_rate, -1, 1))
-    steering = _clip(np.arctan(2 * np.tan(slip)), -max_angle, max_angle)
-    return _clip(steering, -max_angle, max_angle)
+    slip = np.arcsin(ufunc_clip(length / 2 / speed * heading_rate, -1, 1))
+    steering = ufunc_clip(np.arctan(2 * np.tan(slip)), -max_angle, max_angle)
+    return ufunc_clip(steering, -max_angle, max_angle)
 
 
 def _controlled_act(v) -> None:
@@ -931,7 +931,7 @@ def _controlled_act(v) -> None:
     coordinates = _follow_road(v)
     steering = _steering(v, v.target_lane_index, coordinates)
     acceleration = v.speed_control(v.target_speed)
-    v.action = {"steering": _clip(steering, -v.MAX_STEERING_ANGLE, v.MAX_STEERING_ANGLE),
+    v.action = {"steering": ufunc_clip(steering, -v.MAX_STEERING_ANGLE, v.MAX_STEERING_ANGLE),
                 "acceleration": acceleration}
 
 
@@ -957,7 +957,7 @@ def _free_road_accelerations(vehicles: list) -> np.ndarray:
         speed.append(v.speed)
         delta.append(v.DELTA)
         comfort.append(v.COMFORT_ACC_MAX)
-    target = _clip(np.array(target, dtype=np.float64), np.array(low, dtype=np.float64),
+    target = ufunc_clip(np.array(target, dtype=np.float64), np.array(low, dtype=np.float64),
                    np.array(high, dtype=np.float64))
     target = np.where(np.abs(target) > 1e-2, target, np.where(target >= 0, 1e-2, -1e-2))  # utils.not_zero
     ratio = np.maximum(np.array(speed, dtype=np.float64), 0) / np.abs(target)
@@ -975,7 +975,7 @@ def _idm_acceleration(v, front) -> float:
     """``IDMVehicle.acceleration(ego_vehicle=v, front_vehicle=front)`` of an IDM vehicle about itself."""
     target_speed = getattr(v, "target_speed", 0)
     if v.lane and v.lane.speed_limit is not None:
-        target_speed = _clip(target_speed, 0, v.lane.speed_limit)
+        target_speed = ufunc_clip(target_speed, 0, v.lane.speed_limit)
     acceleration = v.COMFORT_ACC_MAX * (1 - np.power(max(v.speed, 0) / abs(utils.not_zero(target_speed)), v.DELTA))
     if front:
         gap = v.lane_distance_to(front)
@@ -1000,11 +1000,11 @@ def _idm_act(v) -> None:
     if v.crashed:
         return
     coordinates = _idm_route_and_lane(v)
-    steering = _clip(_steering(v, v.target_lane_index, coordinates), -v.MAX_STEERING_ANGLE, v.MAX_STEERING_ANGLE)
+    steering = ufunc_clip(_steering(v, v.target_lane_index, coordinates), -v.MAX_STEERING_ANGLE, v.MAX_STEERING_ANGLE)
     acceleration = _idm_acceleration(v, _front(v, v.lane_index))
     if v.lane_index != v.target_lane_index:
         acceleration = min(acceleration, _idm_acceleration(v, _front(v, v.target_lane_index)))
-    v.action = {"steering": steering, "acceleration": _clip(acceleration, -v.ACC_MAX, v.ACC_MAX)}
+    v.action = {"steering": steering, "acceleration": ufunc_clip(acceleration, -v.ACC_MAX, v.ACC_MAX)}
 
 
 # ---------------------------------------------------------------------------------------------- observation
