@@ -10,7 +10,7 @@ from fixtures.scenario import EgoSpec, Scenario, VehicleSpec
 from interp import seeds as seedmap
 from interp.probes.interventions import head_ablation
 from interp.simulation.rollout import run_sequential
-from interp.stats import SequentialDesign, SequentialPairedTest, wilson_interval
+from interp.stats import SequentialDesign, wilson_interval
 from specs.support import claims, controls
 from specs.support.scenes import TEST_SEED, ArrivesFirst, build_family
 
@@ -129,21 +129,6 @@ def ablation_run(agent, engine, budget, seed_offset):
                                   for h in range(agent.n_heads)})
 
 
-def _aa_control(engine, agent, budget, baseline_records, seed_offset: int) -> tuple[bool, str]:
-    """The same agent on a disjoint seed set, paired index by index with the baseline: no true difference, so the
-    sequential test must not call it an increase."""
-    base = [r.crashed for r in baseline_records]
-    first = AA_SEEDS + seed_offset
-    other = [r.crashed for r in engine.run(agent, range(first, first + len(base)))]
-    test = SequentialPairedTest(alpha=ALPHA, direction="increase", max_pairs=len(base), min_effect=MIN_EFFECT)
-    for i in range(0, len(base), budget.batch_pairs):
-        if test.stopped:
-            break
-        test.update(base[i:i + budget.batch_pairs], other[i:i + budget.batch_pairs])
-    verdict = test.verdict()
-    return verdict.verdict == "supported", f"A/A on disjoint seeds: {verdict.summary()}"
-
-
 def test_ablating_a_head_raises_collisions(agent, engine, budget, ablation_run, evidence, seed_offset):
     """At least one head is necessary: zero-ablating it raises the collision rate (per head, paired seeds,
     sequential always-valid test, Holm-corrected across heads).
@@ -162,7 +147,8 @@ def test_ablating_a_head_raises_collisions(agent, engine, budget, ablation_run, 
         rows.append({"label": name, "value": verdict.effect, "ci": list(verdict.ci)})
     evidence.figure("forest", rows=rows, xlabel="paired change in collision rate (ablated - plain)")
     _discordant_pair_figures(agent, engine, ablation_run, evidence)
-    holds, detail = _aa_control(engine, agent, budget, base, seed_offset)
+    holds, detail = controls.aa_control(engine, agent, base, AA_SEEDS + seed_offset, alpha=ALPHA,
+                                         min_effect=MIN_EFFECT, batch_pairs=budget.batch_pairs)
     evidence.control("A/A: the plain agent on disjoint seeds", holds, detail)
     verdicts = [v.verdict for v in ablation_run.verdicts.values()]
     evidence.verdict = "supported" if "supported" in verdicts else (
@@ -213,7 +199,8 @@ def test_ablating_the_crossing_head_raises_collisions_more_than_ablating_another
     evidence.record(verdict, name=f"crossing head {crossing_head} vs head {other}: collision rate change",
                     better="higher", scale="proportion")
     base = [r for r in ablation_run.records if r.condition == "baseline"]
-    holds, detail = _aa_control(engine, agent, budget, base, seed_offset)
+    holds, detail = controls.aa_control(engine, agent, base, AA_SEEDS + seed_offset, alpha=ALPHA,
+                                         min_effect=MIN_EFFECT, batch_pairs=budget.batch_pairs)
     evidence.control("A/A: the plain agent on disjoint seeds", holds, detail)
     if verdict.verdict == "inconclusive":
         evidence.conclude_inconclusive(verdict.summary())
@@ -238,15 +225,10 @@ def test_ablating_the_progress_head_lowers_arrivals(agent, engine, budget, progr
                             outcome="arrived", claims={name: f"ablating head {progress_head} lowers the arrival rate"})
     verdict = result.verdicts[name]
     evidence.record(verdict, name=f"progress head {progress_head}: arrival rate change", scale="proportion")
-    base = [r.arrived for r in result.records if r.condition == "baseline"]
-    other = [r.arrived for r in engine.run(agent, range(AA_SEEDS + seed_offset, AA_SEEDS + seed_offset + len(base)))]
-    aa = SequentialPairedTest(alpha=ALPHA, direction="decrease", max_pairs=len(base), min_effect=MIN_EFFECT)
-    for i in range(0, len(base), budget.batch_pairs):
-        if not aa.stopped:
-            aa.update(base[i:i + budget.batch_pairs], other[i:i + budget.batch_pairs])
-    aa_verdict = aa.verdict()
-    evidence.control("A/A: the plain agent on disjoint seeds", aa_verdict.verdict == "supported",
-                     f"A/A on disjoint seeds: {aa_verdict.summary()}")
+    base = [r for r in result.records if r.condition == "baseline"]
+    holds, detail = controls.aa_control(engine, agent, base, AA_SEEDS + seed_offset, alpha=ALPHA, min_effect=MIN_EFFECT,
+                                        batch_pairs=budget.batch_pairs, direction="decrease", outcome="arrived")
+    evidence.control("A/A: the plain agent on disjoint seeds", holds, detail)
     if verdict.verdict == "inconclusive":
         evidence.conclude_inconclusive(verdict.summary())
     evidence.conclude(verdict.verdict == "supported", verdict.summary())

@@ -5,12 +5,11 @@ the control must be rejected, or the spec fails as vacuous.
 """
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pytest
 
-from fixtures.scenario import ScenarioError, VehicleSpec
+from fixtures.scenario import VehicleSpec
 from specs.support import claims, controls
 from specs.support.scenes import TEST_SEED, distance_sweeps, observations
 
@@ -43,20 +42,6 @@ def test_absent_rows_get_zero_attention(agent, test_scenes, evidence):
     _assert_with_control(evidence, check, control, "broken presence mask")
 
 
-def _with_extra_vehicle(builder, scenes, extra: VehicleSpec, conflicting: bool):
-    """Each scene again with one more car (kept only where it is observed and its conflict status is as asked)."""
-    pairs = []
-    for scene in scenes:
-        scenario = dataclasses.replace(scene.scenario, vehicles=(*scene.scenario.vehicles, extra))
-        try:
-            added = builder.build(scenario, allow_unobserved=True)
-        except ScenarioError:
-            continue
-        if added.rows.get(extra.name) is not None and added.relations[extra.name].conflicts_with_ego == conflicting:
-            pairs.append((scene.observation, added.observation))
-    return pairs
-
-
 FAR_EXTRA = VehicleSpec("right", 80.0, speed=6.0, turn="right", name="extra")  # far, and its path never meets the ego's
 NEAR_CROSSING = VehicleSpec("left", 4.0, speed=8.0, turn="straight", reference="conflict", name="extra")
 
@@ -64,12 +49,12 @@ NEAR_CROSSING = VehicleSpec("left", 4.0, speed=8.0, turn="straight", reference="
 def test_adding_a_far_non_conflicting_vehicle_does_not_change_the_action(agent, scene_builder, test_scenes, evidence):
     """Adding a far vehicle whose path does not meet the ego's does not change the agent's action
     (slow down vs keep speed; FASTER and IDLE are one action at the top target speed)."""
-    pairs = _with_extra_vehicle(scene_builder, test_scenes, FAR_EXTRA, conflicting=False)
+    pairs = controls.with_extra_vehicle(scene_builder, test_scenes, FAR_EXTRA, conflicting=False)
     assert len(pairs) >= 10, f"only {len(pairs)} scenes could take a far non-conflicting vehicle"
     check = claims.action_unchanged(agent.model, *map(np.stack, zip(*pairs)))
     # Control: the same check when the added car is a crossing one 4 m from the conflict point. If the agent's
     # action does not change even then, the check cannot tell relevant from irrelevant traffic: vacuous.
-    control_pairs = _with_extra_vehicle(scene_builder, test_scenes, NEAR_CROSSING, conflicting=True)
+    control_pairs = controls.with_extra_vehicle(scene_builder, test_scenes, NEAR_CROSSING, conflicting=True)
     control = claims.action_unchanged(agent.model, *map(np.stack, zip(*control_pairs)))
     _assert_with_control(evidence, check, control, "a near crossing vehicle added instead")
 

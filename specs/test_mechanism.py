@@ -23,7 +23,7 @@ def test_crossing_head_attends_most_to_the_nearest_crossing_vehicle(agent, calib
 
     obs, rows = observations(test_scenes), nearest_crossing_rows(test_scenes)
     cal_obs, cal_rows = observations(calibration_scenes), nearest_crossing_rows(calibration_scenes)
-    random_share = claims.random_role_share_quantile(
+    random_share = controls.random_role_share_quantile(
         lambda i: untrained_agent(agent.agent_config, agent.env_config, init_seed=3000 + i).model,
         cal_obs, cal_rows, obs, rows)
     check = claims.attends_to_target(agent.model, crossing_head, obs, rows, random_share)
@@ -121,7 +121,7 @@ def test_heads_specialise_by_approach_side(agent, scene_builder, budget, evidenc
     from interp.simulation.agent import untrained_agent
 
     pairs = _mirrored_pairs(scene_builder, max(20, budget.test_scenes // 2), TEST_SEED + 3)
-    random_spread = claims.random_spread_quantile(
+    random_spread = controls.random_spread_quantile(
         lambda i: untrained_agent(agent.agent_config, agent.env_config, init_seed=1000 + i).model, pairs)
     check = claims.heads_specialise_by_side(agent.model, *pairs, random_spread=random_spread)
     control = claims.heads_specialise_by_side(untrained_agent(agent.agent_config, agent.env_config, init_seed=999).model,

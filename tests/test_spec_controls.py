@@ -211,7 +211,7 @@ def test_random_quantiles_are_quantiles_over_randomly_initialised_networks(model
         m = make(i)
         best = int(argmax_share(m, cal, rows[:32]).best_head)
         shares.append(float(argmax_share(m, test, rows[32:]).share[best]))
-    got = claims.random_role_share_quantile(make, cal, rows[:32], test, rows[32:], inits=5, q=0.8)
+    got = controls.random_role_share_quantile(make, cal, rows[:32], test, rows[32:], inits=5, q=0.8)
     assert got == pytest.approx(float(np.quantile(shares, 0.8)))
     left = np.stack([s.scenes[-1].observation for s in sweeps])
     right = np.stack([s.scenes[0].observation for s in sweeps])
@@ -224,7 +224,7 @@ def test_random_quantiles_are_quantiles_over_randomly_initialised_networks(model
         spreads.append(float(means.max() - means.min()))
     pairs = (left, left_rows, right, right_rows)
     assert claims.side_preference_spread(make(0), *pairs) == pytest.approx(spreads[0])
-    assert claims.random_spread_quantile(make, pairs, inits=4, q=0.5) == pytest.approx(float(np.quantile(spreads, 0.5)))
+    assert controls.random_spread_quantile(make, pairs, inits=4, q=0.5) == pytest.approx(float(np.quantile(spreads, 0.5)))
 
 
 def test_head_contribution_needs_the_interval_and_the_test(model):
@@ -372,5 +372,5 @@ def test_random_spread_quantile_draws_twenty_networks_by_default(model, sweeps):
     make = _randoms(model)
     left = np.stack([s.scenes[-1].observation for s in sweeps])
     rows = np.array([s.scenes[-1].rows["crossing"] for s in sweeps])
-    claims.random_spread_quantile(lambda i: drawn.append(i) or make(i), (left, rows, left, rows))
+    controls.random_spread_quantile(lambda i: drawn.append(i) or make(i), (left, rows, left, rows))
     assert drawn == list(range(20))

@@ -80,18 +80,6 @@ def attends_to_target(model, head: int, obs: np.ndarray, target_rows: np.ndarray
                   "p_value_vs_chance": float(ev.p_value[head]), "all_heads_share": ev.share.tolist()})
 
 
-def random_role_share_quantile(make_random_model, calibration_obs, calibration_rows, obs, rows, inits: int = 10,
-                               q: float = 0.95) -> float:
-    """The q-quantile, over randomly initialised networks, of the test share of the head each would resolve
-    to the role on the calibration scenes."""
-    shares = []
-    for i in range(inits):
-        model = make_random_model(i)
-        best = int(argmax_share(model, calibration_obs, calibration_rows).best_head)
-        shares.append(float(argmax_share(model, obs, rows).share[best]))
-    return float(np.quantile(shares, q))
-
-
 def attention_rises_when_nearer(model, head: int, sweeps) -> Check:
     """In paired sweeps (same scene, only the crossing car's distance changed), the head's attention to that
     car is higher at the nearest distance than at the farthest in more sweeps than not: exact sign test,
@@ -118,12 +106,6 @@ def side_preference_spread(model, left_obs, left_rows, right_obs, right_rows) ->
     idx = np.arange(len(left_obs))
     means = (attention_pattern(model, left_obs)[idx, :, left_rows] - attention_pattern(model, right_obs)[idx, :, right_rows]).mean(0)
     return float(means.max() - means.min())
-
-
-def random_spread_quantile(make_random_model, pairs, inits: int = 20, q: float = 0.95) -> float:
-    """The q-quantile of the side-preference spread over ``inits`` randomly initialised networks: random
-    weights already give heads some side preference, so specialisation must exceed it to count."""
-    return float(np.quantile([side_preference_spread(make_random_model(i), *pairs) for i in range(inits)], q))
 
 
 def heads_specialise_by_side(model, left_obs: np.ndarray, left_rows: np.ndarray, right_obs: np.ndarray,
@@ -315,3 +297,17 @@ def optimised_car_moves_closer(model, obs: np.ndarray, rows):
     return opt, Check(p < ALPHA, f"optimising for slowing moved the car closer to the intersection centre "
                                  f"in {closer}, farther in {farther} scenes (sign test p={p:.2g})",
                       {"closer": closer, "farther": farther, "p_value": float(p), "n": len(obs)})
+
+
+def __getattr__(name: str):
+    """The random-network quantiles moved to ``specs.support.controls`` (they are controls); the old names
+    here keep working for one version."""
+    if name in ("random_role_share_quantile", "random_spread_quantile"):
+        import warnings
+
+        from specs.support import controls
+
+        warnings.warn(f"specs.support.claims.{name} moved to specs.support.controls.{name}", DeprecationWarning,
+                      stacklevel=2)
+        return getattr(controls, name)
+    raise AttributeError(name)

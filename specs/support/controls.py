@@ -9,6 +9,8 @@ model or data set on which it does.
 """
 from __future__ import annotations
 
+import numpy as np
+
 import copy
 
 import torch
@@ -97,3 +99,65 @@ def row_order_leak(model, scale: float = 0.05):
         return embedded + offset
     return _hooked(model, "others_embedding.hook_hidden.1" if "others_embedding.hook_hidden.1" in model.hook_dict
                    else "others_embedding.hook_hidden.0", leak)
+
+
+# ------------------------------------------------------------------------------------------ data-set controls
+def aa_control(engine, agent, baseline_records, first_seed: int, *, alpha: float, min_effect: float,
+               batch_pairs: int, direction: str = "increase", outcome: str = "crashed") -> tuple[bool, str]:
+    """A/A: the plain agent on a disjoint seed range, paired index by index with the baseline records and tested
+    like a treatment (the same sequential test, the same looks). There is no true difference, so the test must not
+    call it one; it "holds" (the spec would end vacuous) only by a false positive, at most ``alpha`` of the time
+    (the test is always valid; calibrated on real records in tests/test_stats_real_aa.py)."""
+    from interp.stats import SequentialPairedTest
+
+    base = [bool(getattr(r, outcome)) for r in baseline_records]
+    other = [bool(getattr(r, outcome)) for r in engine.run(agent, range(first_seed, first_seed + len(base)))]
+    test = SequentialPairedTest(alpha=alpha, direction=direction, max_pairs=len(base), min_effect=min_effect)
+    for i in range(0, len(base), batch_pairs):
+        if test.stopped:
+            break
+        test.update(base[i:i + batch_pairs], other[i:i + batch_pairs])
+    verdict = test.verdict()
+    return verdict.verdict == "supported", f"A/A on disjoint seeds: {verdict.summary()}"
+
+
+def random_role_share_quantile(make_random_model, calibration_obs, calibration_rows, obs, rows, inits: int = 10,
+                               q: float = 0.95) -> float:
+    """The q-quantile, over randomly initialised networks, of the test share of the head each would resolve to
+    the role on the calibration scenes (random ego-attention networks are already drawn to near vehicles)."""
+    from interp.probes.attention import argmax_share
+
+    shares = []
+    for i in range(inits):
+        model = make_random_model(i)
+        best = int(argmax_share(model, calibration_obs, calibration_rows).best_head)
+        shares.append(float(argmax_share(model, obs, rows).share[best]))
+    return float(np.quantile(shares, q))
+
+
+def random_spread_quantile(make_random_model, pairs, inits: int = 20, q: float = 0.95) -> float:
+    """The q-quantile of the side-preference spread over ``inits`` randomly initialised networks: random weights
+    already give heads some side preference, so specialisation must exceed it to count."""
+    from specs.support.claims import side_preference_spread
+
+    return float(np.quantile([side_preference_spread(make_random_model(i), *pairs) for i in range(inits)], q))
+
+
+def with_extra_vehicle(builder, scenes, extra, conflicting: bool) -> list[tuple]:
+    """Each scene again with one more car ``extra`` (a ``VehicleSpec``), kept only where it is observed and its
+    conflict with the ego is as asked: (observation without, observation with) pairs. With a conflicting car
+    near the conflict point this is the added-vehicle control (the action should change there)."""
+    import dataclasses
+
+    from fixtures.scenario import ScenarioError
+
+    pairs = []
+    for scene in scenes:
+        scenario = dataclasses.replace(scene.scenario, vehicles=(*scene.scenario.vehicles, extra))
+        try:
+            added = builder.build(scenario, allow_unobserved=True)
+        except ScenarioError:
+            continue
+        if added.rows.get(extra.name) is not None and added.relations[extra.name].conflicts_with_ego == conflicting:
+            pairs.append((scene.observation, added.observation))
+    return pairs
