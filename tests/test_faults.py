@@ -102,8 +102,13 @@ def _interrupt_when_cached(args: list[str], cache_dir, at_least: int, env: dict 
 
     from tests.planted import ROOT
 
+    def as_in_a_terminal() -> None:
+        # Ctrl-C's default handling, as in a terminal: a test process before us (e.g. a Ray or xdist worker) may
+        # have set SIGINT to SIG_IGN, which a child inherits; Python then installs no KeyboardInterrupt handler.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
     proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, **(env or {})})
+                            text=True, env={**os.environ, **(env or {})}, preexec_fn=as_in_a_terminal)
     for _ in range(1200):  # polls, not a wall-clock bound on the test's outcome
         if proc.poll() is not None or _cached_entries(cache_dir) >= at_least:
             break
