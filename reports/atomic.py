@@ -38,12 +38,14 @@ def write_files(folder: str | os.PathLike, files: Mapping[str, str | bytes]) -> 
                 os.fsync(fh.fileno())
         for tmp, target in staged:
             os.replace(tmp, target)
-    except OSError as err:
+    except BaseException as err:  # an interrupted write (Ctrl-C) leaves no temporary file either
         for tmp, _ in staged:
             try:
                 tmp.unlink(missing_ok=True)
             except OSError:
                 pass
+        if not isinstance(err, OSError):
+            raise
         reason = err.strerror or str(err)
         name = errno.errorcode.get(err.errno, "") if err.errno else ""
         raise ReportWriteError(

@@ -18,7 +18,7 @@ from typing import Any
 from reports import figures as figures_mod
 from reports.atomic import write_files
 from reports.replay import PLAYER_CSS, PLAYER_JS, ReplayEmbedder
-from reports.schema import validate
+from reports.schema import dumps, validate
 
 VERDICT_STYLE = {  # verdict -> (text colour, background, label)
     "supported": ("#14532d", "#bbf7d0", "supported"),
@@ -63,7 +63,7 @@ def write_report(evidence: dict, out_dir: str | os.PathLike, *, diff: dict | Non
     out = Path(out_dir)
     replays = ReplayEmbedder()  # replays past its size cap become files beside index.html
     page = build_html(evidence, diff=diff, replays=replays)
-    evidence_text = json.dumps(evidence, indent=1, allow_nan=False) + "\n"
+    evidence_text = dumps(evidence)
     # All files or none, never half of one (a full or read-only disk raises ReportWriteError, changing nothing).
     write_files(out, {**replays.files, "evidence.json": evidence_text, "index.html": page})
     return out / "index.html"

@@ -45,7 +45,6 @@ import datetime as _dt
 import json
 import math
 import os
-import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -680,21 +679,18 @@ def load(path: str | os.PathLike) -> dict:
         raise EvidenceError(f"{path}: {exc}") from None
 
 
+def dumps(evidence: dict) -> str:
+    """Validate, then the text of ``evidence.json`` (the one serialisation: indented, no NaN)."""
+    validate(evidence)
+    return json.dumps(evidence, indent=1, allow_nan=False) + "\n"
+
+
 def save(evidence: dict, path: str | os.PathLike) -> Path:
     """Validate, then write atomically (a reader never sees half a file, even with parallel workers)."""
-    validate(evidence)
+    from reports.atomic import write_files
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(evidence, fh, indent=1, allow_nan=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return write_files(path.parent, {path.name: dumps(evidence)})[0]
 
 
 # ----------------------------------------------------------------------------------------------------- merge
