@@ -14,10 +14,8 @@ from __future__ import annotations
 import copy
 import json
 import sys
-from pathlib import Path
 
 from interp.model.config import load_agent_config, load_env_config
-from interp.seeds import first
 from interp.simulation.agent import PROJECT_ROOT
 
 RUNS = PROJECT_ROOT / "runs" / "reference-search"
@@ -54,9 +52,8 @@ def agent_config(name: str) -> dict:
 def run(name: str, *, workers: int = 1) -> dict:
     """Train (or resume) one attempt, then validate it; returns and writes its summary."""
     from interp.simulation.agent import load_agent
-    from interp.simulation.rollout import RolloutEngine
-    from interp.stats import wilson_interval
     from interp.training.train import TrainSettings, Trainer
+    from interp.training.validation import validation_figures
 
     change, episodes = ATTEMPTS[name]
     out = RUNS / name
@@ -69,16 +66,9 @@ def run(name: str, *, workers: int = 1) -> dict:
     trainer = Trainer(settings)
     trainer.run(progress=False)
     agent = load_agent(out / "agent.pt")
-    seeds = range(first("validation"), first("validation") + VALIDATION_EPISODES)
-    with RolloutEngine(workers=workers, cache="default") as engine:
-        records = engine.run(agent, seeds)
-    n = len(records)
-    crashes, arrivals = sum(r.crashed for r in records), sum(r.arrived for r in records)
     summary = {"name": name, "change": change, "episodes": episodes, "identity": agent.identity,
                "transitions": trainer.transitions, "wall_time_s": round(trainer.wall_time, 1),
-               "validation": {"seeds": f"{seeds[0]}..{seeds[-1]}", "n": n, "collision_rate": crashes / n,
-                              "collision_ci95": list(wilson_interval(crashes, n)), "arrival_rate": arrivals / n,
-                              "arrival_ci95": list(wilson_interval(arrivals, n))}}
+               "validation": validation_figures(agent, VALIDATION_EPISODES, workers=workers)}
     summary_path.write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from interp.simulation.agent import PROJECT_ROOT, load_agent, save_agent
 from interp.model.config import load_agent_config, load_env_config
-from interp.seeds import first
 
 ZOO_DIR = PROJECT_ROOT / "checkpoints" / "zoo"
 RUNS_DIR = PROJECT_ROOT / "runs" / "zoo"  # gitignored: resume files, snapshots, optimizer state
@@ -99,22 +98,13 @@ def claim(member: Member) -> bool:
 
 def bundle(member: Member, *, validation_episodes: int = VALIDATION_EPISODES) -> Path:
     """Weights + configs + metadata + validation figures of a finished run into ``checkpoints/zoo/<name>``."""
-    from interp.simulation.rollout import RolloutEngine
-    from interp.stats import wilson_interval
+    from interp.training.validation import validation_figures
 
     run = RUNS_DIR / member.name
     agent = load_agent(run / "agent.pt")
     out = ZOO_DIR / member.name
     out.mkdir(parents=True, exist_ok=True)
-    seeds = range(first("validation"), first("validation") + validation_episodes)
-    with RolloutEngine(workers=1, cache="default") as engine:
-        records = engine.run(agent, seeds)
-    n = len(records)
-    crashes, arrivals = sum(r.crashed for r in records), sum(r.arrived for r in records)
-    validation = {"seeds": f"{seeds[0]}..{seeds[-1]}", "n": n,
-                  "collision_rate": crashes / n, "collision_ci95": list(wilson_interval(crashes, n)),
-                  "arrival_rate": arrivals / n, "arrival_ci95": list(wilson_interval(arrivals, n)),
-                  "near_tie_episodes": sum(r.near_ties > 0 for r in records)}
+    validation = validation_figures(agent, validation_episodes)
     meta = {**agent.metadata, "identity": agent.identity, "zoo_member": member.name, "heads": member.heads,
             "train_seed": member.seed, "validation": validation}
     save_agent(agent, out / "agent.pt", metadata=meta)  # no optimizer state: small, and nothing to resume
