@@ -148,10 +148,12 @@ def engine(pytestconfig: pytest.Config):
 
 
 def record_seeds(config: pytest.Config, name: str, seeds) -> None:
-    """Note which seeds a spec used, for the report's run metadata."""
-    seeds = list(seeds)
-    if seeds:
-        _session(config).seeds[name] = f"{seeds[0]}..{seeds[-1]} ({len(seeds)})"
+    """Note which seeds a spec used, for the report's run metadata (the deprecated ``conftest.record_seeds``)."""
+    from specs.support.evidence import seed_range
+
+    text = seed_range(seeds)
+    if text:
+        _session(config).seeds[name] = text
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,12 @@ EFFECT_FIELDS = EFFECT_OPTIONAL  # the schema's optional effect fields, kept as 
 NOT_APPLICABLE_PREFIX = "not-applicable:"
 
 
+def seed_range(seeds) -> str | None:
+    """How the report names a run of seeds: ``"first..last (n)"`` (None for no seeds)."""
+    seeds = list(seeds)
+    return f"{seeds[0]}..{seeds[-1]} ({len(seeds)})" if seeds else None
+
+
 def _short(value: Any) -> str:
     text = repr(value) if not isinstance(value, float) else f"{value:.4g}"
     return text if len(text) < 80 else text[:77] + "..."
@@ -107,9 +113,9 @@ class SpecEvidence:
 
     def seeds(self, name: str, seeds) -> None:
         """Note which episode seeds this spec used (a range per name), for the run metadata of the report."""
-        seeds = list(seeds)
-        if seeds:
-            self.data.setdefault("seeds", {})[name] = f"{seeds[0]}..{seeds[-1]} ({len(seeds)})"
+        text = seed_range(seeds)
+        if text:
+            self.data.setdefault("seeds", {})[name] = text
 
     def episodes(self, records) -> None:
         """Count the rollout episodes behind this verdict and those with a step decided on a near-tie
