@@ -57,11 +57,16 @@ class CrossingFirstSlows:
     def space(self, builder: SceneBuilder) -> SceneSpace:
         return SceneSpace.around(builder, self.lead)
 
-    def first(self, scene: Scene) -> list[str]:
-        """The observed conflicting vehicles that arrive first by a lead inside the window (inclusive), the ego
-        at most ``horizon`` s away: ``specs.support.scenes.ArrivesFirst`` with this property's parameters."""
+    @property
+    def arrives_first(self) -> ArrivesFirst:
+        """The situation: ``specs.support.scenes.ArrivesFirst`` with this property's parameters (any observed
+        conflicting vehicle, the lead inside the window inclusive, the ego at most ``horizon`` s away)."""
         return ArrivesFirst(vehicles="any", observed=True, min_lead=self.lead[0], max_lead=self.lead[1], strict=False,
-                            horizon=self.horizon, strict_horizon=False).which(scene)
+                            horizon=self.horizon, strict_horizon=False)
+
+    def first(self, scene: Scene) -> list[str]:
+        """The vehicles that arrive first in ``scene`` (``arrives_first``)."""
+        return self.arrives_first.which(scene)
 
     def check(self, subject: Subject, scene: Scene) -> Outcome:
         first = self.first(scene)
@@ -69,7 +74,7 @@ class CrossingFirstSlows:
             return NOT_APPLICABLE
         q = _q(subject, scene.observation)
         margin = float(keep_speed_margin(q[None])[0])
-        leads = {n: scene.relations[n].ego_time_to_conflict - scene.relations[n].time_to_conflict for n in first}
+        leads = {n: self.arrives_first.lead(scene, n) for n in first}
         labels = {n: f"first by {leads[n]:.1f}s" for n in first}
         labels["ego"] = f"keep margin {margin:+.2f}"
         return make_outcome(scene, holds=margin <= 0, score=margin, involved=first, labels=labels,

@@ -108,7 +108,7 @@ class ArrivesFirst:
             return False
         if self.observed and scene.rows.get(name) is None:
             return False
-        lead = r.ego_time_to_conflict - r.time_to_conflict
+        lead = self.lead(scene, name)
         if not math.isfinite(lead):
             return False
         above = lead > self.min_lead if self.strict else lead >= self.min_lead
