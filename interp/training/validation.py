@@ -6,13 +6,13 @@ from __future__ import annotations
 from interp.seeds import first
 
 
-def validation_figures(agent, episodes: int, *, workers: int = 1) -> dict:
+def validation_figures(agent, episodes: int, *, workers: int = 1, offset: int = 0) -> dict:
     """Collision and arrival rates with Wilson 95 % CIs, and the episodes with a near-tie step, on the first
-    ``episodes`` validation seeds (cached like every rollout)."""
+    ``episodes`` validation seeds after ``offset`` (cached like every rollout)."""
     from interp.simulation.rollout import RolloutEngine
     from interp.stats import wilson_interval
 
-    seeds = range(first("validation"), first("validation") + episodes)
+    seeds = range(first("validation") + offset, first("validation") + offset + episodes)
     with RolloutEngine(workers=workers, cache="default") as engine:
         records = engine.run(agent, seeds)
     n = len(records)
