@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reports.diff import DEFAULT_ALPHA, diff_evidence
+from reports.atomic import CLI_REMEDY
 from reports.schema import SCHEMA_VERSION, EvidenceError, load, merge_files, save
 
 _DESCRIPTION = f"""Reports on hypodrive spec runs (evidence.json, schema {SCHEMA_VERSION}).
@@ -150,14 +151,14 @@ def _cmd_html(args: argparse.Namespace) -> int:
     diff = None
     if args.baseline:
         diff = diff_evidence(load(args.baseline), evidence, alpha=args.alpha).to_dict()
-    page = write_report(evidence, args.out, diff=diff)
+    page = write_report(evidence, args.out, diff=diff, remedy=CLI_REMEDY)
     print(f"wrote {page} ({len(evidence['specs'])} specs)")
     return 0
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
     merged = merge_files(args.parts)
-    save(merged, args.out)
+    save(merged, args.out, remedy=CLI_REMEDY)
     print(f"wrote {args.out} ({len(merged['specs'])} specs from {len(args.parts)} file(s))")
     return 0
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from reports import figures as figures_mod
 from reports.aggregate import NO_ROLE, SPEC_CHOSEN, validate_aggregate
-from reports.atomic import write_files
+from reports.atomic import CLI_REMEDY, write_files
 from reports.html import _CSS, VERDICT_STYLE, _badge, _e
 
 _GRID_CSS = """
@@ -30,7 +30,7 @@ def write_aggregate_report(agg: dict, out_dir: str | os.PathLike) -> Path:
     validate_aggregate(agg)
     out = Path(out_dir)
     text = json.dumps(agg, indent=1, allow_nan=False) + "\n"
-    write_files(out, {"aggregate.json": text, "index.html": build_aggregate_html(agg)})
+    write_files(out, {"aggregate.json": text, "index.html": build_aggregate_html(agg)}, remedy=CLI_REMEDY)
     return out / "index.html"
 
 

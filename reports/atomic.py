@@ -20,8 +20,14 @@ class ReportWriteError(HypodriveError, OSError):
     """The report could not be written (full disk, read-only folder, no permission)."""
 
 
-def write_files(folder: str | os.PathLike, files: Mapping[str, str | bytes]) -> list[Path]:
-    """Write ``{relative name: text or bytes}`` under ``folder``: all of them, or none."""
+PYTEST_REMEDY = "choose another folder with --report-dir=DIR"
+CLI_REMEDY = "choose another path with --out"
+
+
+def write_files(folder: str | os.PathLike, files: Mapping[str, str | bytes], *,
+                remedy: str = PYTEST_REMEDY) -> list[Path]:
+    """Write ``{relative name: text or bytes}`` under ``folder``: all of them, or none. ``remedy`` ends the
+    error message: how the caller's user picks another place (pytest's option, or a command's ``--out``)."""
     folder = Path(folder)
     staged: list[tuple[Path, Path]] = []
     try:
@@ -51,6 +57,6 @@ def write_files(folder: str | os.PathLike, files: Mapping[str, str | bytes]) -> 
         raise ReportWriteError(
             f"could not write the report in {folder}: {reason}{f' ({name})' if name else ''}. Nothing there was "
             "changed (no half-written file; an earlier report stays as it was). Free some space or make the "
-            "folder writable, or choose another folder with --report-dir=DIR."
+            f"folder writable, or {remedy}."
         ) from None
     return [target for _, target in staged]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from reports import figures as figures_mod
-from reports.atomic import write_files
+from reports.atomic import PYTEST_REMEDY, write_files
 from reports.replay import PLAYER_CSS, PLAYER_JS, ReplayEmbedder
 from reports.schema import dumps, validate
 
@@ -54,7 +54,8 @@ details summary{cursor:pointer;color:#1f5fa8}
 """
 
 
-def write_report(evidence: dict, out_dir: str | os.PathLike, *, diff: dict | None = None) -> Path:
+def write_report(evidence: dict, out_dir: str | os.PathLike, *, diff: dict | None = None,
+                 remedy: str = PYTEST_REMEDY) -> Path:
     """Validate, then write ``out_dir/evidence.json`` and ``out_dir/index.html``; return the HTML path.
 
     ``diff`` is the JSON form of a comparison with a baseline run (``EvidenceDiff.to_dict()``), shown on top.
@@ -65,7 +66,7 @@ def write_report(evidence: dict, out_dir: str | os.PathLike, *, diff: dict | Non
     page = build_html(evidence, diff=diff, replays=replays)
     evidence_text = dumps(evidence)
     # All files or none, never half of one (a full or read-only disk raises ReportWriteError, changing nothing).
-    write_files(out, {**replays.files, "evidence.json": evidence_text, "index.html": page})
+    write_files(out, {**replays.files, "evidence.json": evidence_text, "index.html": page}, remedy=remedy)
     return out / "index.html"
 
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reports.aggregate import _HEAD, role_heads
-from reports.atomic import write_files
+from reports.atomic import CLI_REMEDY, write_files
 from reports.schema import upgrade, validate
 
 FORMAT = "hypodrive-over-training"
@@ -188,7 +188,8 @@ def write_over_training_report(data: dict, out_dir: str | os.PathLike) -> Path:
         "</main></body></html>"])
     out = Path(out_dir)
     write_files(out, {"over_training.json": json.dumps(data, indent=1, allow_nan=False) + "\n",
-                      "over_training.png": png, "over_training_summary.png": summary, "index.html": page})
+                      "over_training.png": png, "over_training_summary.png": summary, "index.html": page},
+                remedy=CLI_REMEDY)
     return out / "index.html"
 
 

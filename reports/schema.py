@@ -685,12 +685,13 @@ def dumps(evidence: dict) -> str:
     return json.dumps(evidence, indent=1, allow_nan=False) + "\n"
 
 
-def save(evidence: dict, path: str | os.PathLike) -> Path:
-    """Validate, then write atomically (a reader never sees half a file, even with parallel workers)."""
-    from reports.atomic import write_files
+def save(evidence: dict, path: str | os.PathLike, *, remedy: str | None = None) -> Path:
+    """Validate, then write atomically (a reader never sees half a file, even with parallel workers).
+    ``remedy``: how the user picks another place, for the error (default: pytest's ``--report-dir``)."""
+    from reports.atomic import PYTEST_REMEDY, write_files
 
     path = Path(path)
-    return write_files(path.parent, {path.name: dumps(evidence)})[0]
+    return write_files(path.parent, {path.name: dumps(evidence)}, remedy=remedy or PYTEST_REMEDY)[0]
 
 
 # ----------------------------------------------------------------------------------------------------- merge

@@ -236,3 +236,32 @@ def test_two_runs_sharing_one_cache_at_once_get_the_same_records(tmp_path):
     assert main(common[2:-2] + ["--no-cache", "--json", str(tmp_path / "alone.json")]) == 0
     runs = [json.loads((tmp_path / f"{name}.json").read_text())["episodes"] for name in ("run0", "run1", "alone")]
     assert runs[0] == runs[1] == runs[2]
+
+
+def test_a_failed_merge_names_its_own_out_option_not_pytests(tmp_path):
+    """``python -m reports merge`` writes with ``--out``; its full-disk error must say that, not --report-dir."""
+    import os
+
+    from reports.__main__ import main as reports_main
+    from reports.atomic import ReportWriteError
+    from reports.schema import save
+    from tests.test_reports import synthetic_run
+
+    part = tmp_path / "part.json"
+    save(synthetic_run(0, 1), part)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    os.chmod(locked, 0o555)
+    try:
+        if os.access(locked, os.W_OK):  # root ignores the mode: a file in the folder's place blocks mkdir instead
+            os.chmod(locked, 0o755)
+            locked.rmdir()
+            locked.write_text("not a folder")
+        import pytest
+
+        with pytest.raises(ReportWriteError) as err:
+            reports_main(["merge", str(part), "--out", str(locked / "sub" / "evidence.json")])
+    finally:
+        if locked.is_dir():
+            os.chmod(locked, 0o755)
+    assert "--out" in str(err.value) and "--report-dir" not in str(err.value)
