@@ -136,6 +136,38 @@ def test_episodes_are_identical_on_the_per_vehicle_path(envs, monkeypatch):
     assert run_lockstep(plain, fast, 78_500, random_policy(78_500)) >= 5
 
 
+def test_episodes_are_identical_on_the_numpy_decision_path(envs, monkeypatch):
+    """Without the compiled decision kernels (numba missing, or FASTSIM_NO_KERNELS=1) fastsim's numpy code
+    decides: that reference path is exact too."""
+    plain, fast = envs
+    monkeypatch.setattr(fastsim, "USE_KERNELS", False)
+    assert run_lockstep(plain, fast, 78_600, random_policy(78_600)) >= 5
+
+
+def test_kernels_decide_as_the_numpy_code(scene, monkeypatch):
+    """The compiled kernels and the numpy code give the same decisions on one scene: closest lanes, front
+    vehicles, collision candidates and conflicting pairs."""
+    if not fastsim.kernels.AVAILABLE:
+        pytest.skip("numba is not installed: only the numpy path runs")
+    road = copy.deepcopy(scene)
+    vehicles = road.vehicles
+    network = road.network
+    rng = np.random.default_rng(5)
+    points = [rng.uniform(-120, 120, 2) for _ in range(200)] + [v.position for v in vehicles]
+    headings = list(rng.uniform(-7, 7, len(points)))
+
+    def decisions() -> tuple:
+        road.__dict__.pop("_fastsim_coordinates", None)
+        frame = fastsim._Frame.of(road)
+        return (network.closest_lane_indexes(points, headings), network.closest_lane_indexes(points, None),
+                {k: (lane, id(front)) for k, (lane, front) in frame.fronts.items()}, road._conflict_table())
+
+    compiled = decisions()
+    monkeypatch.setattr(fastsim, "USE_KERNELS", False)
+    assert decisions() == compiled
+    assert compiled[2] and compiled[0]
+
+
 def test_the_comparison_catches_a_one_ulp_difference(envs):
     """Negative control: the lock-step comparison is sharp enough to see the smallest possible change."""
     plain, fast = envs
@@ -331,6 +363,34 @@ def test_collision_skips_only_certain_misses():
         if skip:
             assert not intersecting and not will_intersect
     assert 0.1 < np.mean(apart) < 0.9  # both outcomes are exercised
+
+
+def test_collision_kernel_skips_only_certain_misses():
+    """The pairs the compiled collision kernel leaves out are ones highway-env's own test dismisses."""
+    from highway_env.vehicle.kinematics import Vehicle
+
+    if not fastsim.kernels.AVAILABLE:
+        pytest.skip("numba is not installed: only the numpy path runs")
+    rng = np.random.default_rng(3)
+    dt, skipped = 1 / 15, 0
+    for _ in range(40):
+        n = 8
+        vehicles = [Vehicle(None, rng.uniform(-6, 6, 2), rng.uniform(-4, 4), rng.uniform(0, 12)) for _ in range(n)]
+        pos = np.array([v.position for v in vehicles])
+        first, second = fastsim.kernels.collision_candidates(
+            pos[:, 0].copy(), pos[:, 1].copy(), np.array([v.heading for v in vehicles]),
+            np.array([v.speed for v in vehicles]), np.array([v.diagonal for v in vehicles]),
+            np.array([v.LENGTH for v in vehicles], dtype=float), np.array([v.WIDTH for v in vehicles], dtype=float),
+            dt, fastsim.MARGIN)
+        kept = set(zip(first.tolist(), second.tolist()))
+        assert list(zip(first.tolist(), second.tolist())) == sorted(kept)  # Road.step's order
+        for i in range(n):
+            for j in range(i + 1, n):
+                if (i, j) not in kept:
+                    skipped += 1
+                    intersecting, will_intersect, _ = vehicles[i]._is_colliding(vehicles[j], dt)
+                    assert not intersecting and not will_intersect
+    assert skipped > 100  # the kernel does skip pairs
 
 
 def test_numpy_shortcuts_are_exact():

@@ -62,10 +62,12 @@ from highway_env.vehicle.kinematics import Vehicle
 from highway_env.vehicle.objects import Landmark, RoadObject
 
 from interp.errors import HypodriveError
+from interp.simulation import kernels
 
 VERIFIED_VERSIONS = ("1.12.1",)
 MARGIN = 1e-6  # decisions closer than this to a threshold or a tie are re-taken by highway-env's own code
 TWO_PI = 2 * np.pi
+USE_KERNELS = kernels.AVAILABLE  # the compiled decision kernels (interp.simulation.kernels), else numpy; tests flip it
 
 
 class FastSimUnavailable(HypodriveError, RuntimeError):
@@ -105,6 +107,8 @@ def enable(env):
     if is_enabled(env):
         return env
     unwrapped.__class__ = _FAST_ENV[type(unwrapped)]
+    if USE_KERNELS:
+        kernels.warm_up()
     for name in ("road", "observation_type"):  # convert what exists already through the descriptors
         if name in unwrapped.__dict__:
             setattr(unwrapped, name, unwrapped.__dict__[name])
@@ -216,6 +220,11 @@ class LaneTable:
 
         ``unsure`` marks circular lanes where a point lies within ``MARGIN`` of the angle at which the
         longitudinal coordinate wraps around (a rounding difference could move it by a full turn there)."""
+        if USE_KERNELS:
+            return kernels.lane_coordinates(np.ascontiguousarray(points[:, 0]), np.ascontiguousarray(points[:, 1]),
+                                            self.straight, self.origin_x, self.origin_y, self.axis_x, self.axis_y,
+                                            self.normal_x, self.normal_y, self.pi_minus_phase, self.sense_radius,
+                                            self.sense, self.wrap_limit)
         dx = points[:, 0:1] - self.origin_x
         dy = points[:, 1:2] - self.origin_y
         lon = dx * self.axis_x + dy * self.axis_y
@@ -248,6 +257,11 @@ class LaneTable:
         search. Lanes within ``MARGIN`` of the best are compared by their own ``distance_with_heading``.
         ``coordinates``: this table's ``coordinates(points)`` if already computed."""
         lon, lat, unsure = coordinates if coordinates is not None else self.coordinates(points)
+        if USE_KERNELS:
+            found, best, plain, distance = kernels.closest_lanes(
+                lon, lat, unsure, headings if headings is not None else self.heading[:0], headings is not None,
+                self.straight, self.half_length, self.heading, self.sense_per_radius, self.heading_offset, MARGIN)
+            return self._decide(found, best, np.flatnonzero(plain).tolist(), distance, unsure, points, headings)
         # |r| + max(s - length, 0) + max(-s, 0) (+ |wrap_to_pi(heading - heading_at(s))|)
         distance = np.abs(lat) + np.maximum(np.abs(lon - self.half_length) - self.half_length, 0.0)
         if headings is not None:
@@ -263,8 +277,13 @@ class LaneTable:
         plain = (runner_up <= best + MARGIN) | ~np.isfinite(best)
         if any_unsure:
             plain |= np.logical_or.reduce(unsure, axis=1)
+        return self._decide(found, best, np.flatnonzero(plain).tolist(), distance, unsure, points, headings)
+
+    def _decide(self, found, best, plain_rows: list[int], distance, unsure, points, headings) -> list[int | None]:
+        """``closest``'s answers: ``found`` except in ``plain_rows``, decided among the lanes within ``MARGIN``
+        of the best by their own ``distance_with_heading`` (None where no best is finite)."""
         out: list[int | None] = found.tolist()
-        for row in np.flatnonzero(plain).tolist():
+        for row in plain_rows:
             if not np.isfinite(best[row]):
                 out[row] = None
                 continue
@@ -445,6 +464,16 @@ class FastRegulatedRoad(RegulatedRoad):
         if len(vehicles) < 2:
             return
         points = _positions(vehicles)
+        if USE_KERNELS:
+            heading = np.array([v.heading for v in vehicles], dtype=np.float64)
+            size = np.array([(v.LENGTH, v.WIDTH, v.diagonal, v.speed) for v in vehicles], dtype=np.float64)
+            first, second = kernels.collision_candidates(
+                np.ascontiguousarray(points[:, 0]), np.ascontiguousarray(points[:, 1]), heading,
+                np.ascontiguousarray(size[:, 3]), np.ascontiguousarray(size[:, 2]), np.ascontiguousarray(size[:, 0]),
+                np.ascontiguousarray(size[:, 1]), float(dt), MARGIN)
+            for i, j in zip(first.tolist(), second.tolist()):
+                vehicles[i].handle_collisions(vehicles[j], dt)
+            return
         delta = points[None, :] - points[:, None]
         distance = np.sqrt(delta[..., 0] ** 2 + delta[..., 1] ** 2)
         diagonal = np.array([v.diagonal for v in vehicles], dtype=np.float64)
@@ -509,6 +538,11 @@ class FastRegulatedRoad(RegulatedRoad):
         try:
             centres, headings = _predictions(self.network, vehicles, times, exact)
             length = np.array([v.LENGTH for v in vehicles], dtype=np.float64)
+            if USE_KERNELS:
+                size = np.array([(1.5 * v.LENGTH, 0.9 * v.WIDTH) for v in vehicles], dtype=np.float64)
+                i, j, t, certain, doubtful = kernels.conflict_checks(centres, headings, length, size, MARGIN,
+                                                                     kernels.RECT_POINTS)
+                return self._conflicts(vehicles, exact, i, j, t, certain, doubtful)
             delta = centres[None, :] - centres[:, None]                                    # [n, n, T, 2]
             apart = np.sqrt(delta[..., 0] ** 2 + delta[..., 1] ** 2) - length[:, None, None]
             near = (apart <= MARGIN) & _upper(n)[..., None]
@@ -521,20 +555,26 @@ class FastRegulatedRoad(RegulatedRoad):
             inside = np.maximum(inside_margin(*a, *b).max(axis=1), inside_margin(*b, *a).max(axis=1))
             certain = (apart[i, j, t] < -MARGIN) & (inside > MARGIN)   # both checks pass by a margin
             doubtful = (inside >= -MARGIN) & ~certain                  # neither a margin pass nor a margin miss
-            conflicts, to_check = set(), {}
-            for pair_i, pair_j, instant, yes, check in zip(i.tolist(), j.tolist(), t.tolist(), certain.tolist(),
-                                                           doubtful.tolist()):
-                if yes:
-                    conflicts.add((pair_i, pair_j))
-                elif check:
-                    to_check.setdefault((pair_i, pair_j), []).append(instant)
-            for (pair_i, pair_j), instants in to_check.items():
-                if (pair_i, pair_j) not in conflicts and _conflict_at(
-                        vehicles[pair_i], vehicles[pair_j], exact[pair_i], exact[pair_j], instants):
-                    conflicts.add((pair_i, pair_j))
-            return sorted(conflicts)
+            return self._conflicts(vehicles, exact, i, j, t, certain, doubtful)
         except Exception:  # noqa: BLE001 - the plain pairwise test then raises it where highway-env does
             return None
+
+    @staticmethod
+    def _conflicts(vehicles: list, exact: list, i, j, t, certain, doubtful) -> list[tuple[int, int]]:
+        """The conflicting pairs, sorted, from the (pair, instant) entries within a car length: certain ones,
+        and the doubtful ones that highway-env's own checks confirm (``_conflict_at``)."""
+        conflicts, to_check = set(), {}
+        for pair_i, pair_j, instant, yes, check in zip(i.tolist(), j.tolist(), t.tolist(), certain.tolist(),
+                                                       doubtful.tolist()):
+            if yes:
+                conflicts.add((pair_i, pair_j))
+            elif check:
+                to_check.setdefault((pair_i, pair_j), []).append(instant)
+        for (pair_i, pair_j), instants in to_check.items():
+            if (pair_i, pair_j) not in conflicts and _conflict_at(
+                    vehicles[pair_i], vehicles[pair_j], exact[pair_i], exact[pair_j], instants):
+                conflicts.add((pair_i, pair_j))
+        return sorted(conflicts)
 
     # ------------------------------------------------------------------ perception
 
@@ -596,8 +636,16 @@ class _Frame:
     def __init__(self, objects: list, askers: list[tuple[int, int]], table: LaneTable, coordinates) -> None:
         self.fronts: dict[int, tuple] = {}
         _, lon, lat, unsure = coordinates
-        me = np.array([a for a, _ in askers])
-        lane = np.array([c for _, c in askers])
+        me = np.array([a for a, _ in askers], dtype=np.int64)
+        lane = np.array([c for _, c in askers], dtype=np.int64)
+        if USE_KERNELS:
+            front, doubtful = kernels.fronts(lon, lat, unsure, me, lane, table.width_limit, table.vehicle_length,
+                                             table.end_limit, MARGIN)
+            for row, k in enumerate(front.tolist()):
+                if not doubtful[row]:
+                    asker = objects[askers[row][0]]
+                    self.fronts[id(asker)] = (asker.lane_index, objects[k] if k >= 0 else None)
+            return
         rows = np.arange(len(me))
         s = lon.take(lane, axis=1).T                             # [askers, objects]: along the asker's lane
         width_edge = np.abs(lat.take(lane, axis=1).T) - table.width_limit.take(lane)[:, None]
@@ -847,14 +895,26 @@ def _ufuncs_elementwise_exact() -> bool:
     return _ELEMENTWISE_EXACT[0]
 
 
-def _follow_road(v):
+def _lane_coordinates(lane, obj, memo: dict | None):
+    """``lane.local_coordinates(obj.position)``, the very result, computed once per frame's decisions (``memo``,
+    keyed by the objects' ids, lives only while no position changes: during ``Road.act``)."""
+    if memo is None:
+        return lane.local_coordinates(obj.position)
+    key = (id(lane), id(obj))
+    known = memo.get(key)
+    if known is None:
+        known = memo[key] = lane.local_coordinates(obj.position)
+    return known
+
+
+def _follow_road(v, memo: dict | None = None):
     """``ControlledVehicle.follow_road``; returns the (unchanged) target lane's ``local_coordinates`` of the
     vehicle, which ``steering_control`` computes again, or None."""
     lane = v.road.network.get_lane(v.target_lane_index)
     if type(lane).after_end is not AbstractLane.after_end:
         v.follow_road()
         return None
-    coordinates = lane.local_coordinates(v.position)
+    coordinates = _lane_coordinates(lane, v, memo)
     if coordinates[0] > lane.length - lane.VEHICLE_LENGTH / 2:  # AbstractLane.after_end
         v.target_lane_index = v.road.network.next_lane(v.target_lane_index, route=v.route, position=v.position,
                                                        np_random=v.road.np_random)
@@ -882,13 +942,14 @@ def _act_together(vehicles: list) -> None:
     the accelerations in order. The same results: no vehicle's decision reads another vehicle's controls,
     only positions, lanes and speeds, which deciding does not change."""
     deciding = []
+    memo: dict = {}
     for v in vehicles:
         if type(v) is IDMVehicle:
             if v.crashed:
                 continue
-            coordinates = _idm_route_and_lane(v)
+            coordinates = _idm_route_and_lane(v, memo)
         else:
-            coordinates = _follow_road(v)
+            coordinates = _follow_road(v, memo)
         deciding.append((v, coordinates))
     if not deciding:
         return
@@ -896,9 +957,9 @@ def _act_together(vehicles: list) -> None:
     for (v, _), steering in zip(deciding, _steering_together(deciding)):
         if type(v) is IDMVehicle:
             free = next(free_road)
-            acceleration = _behind(v, free, _front(v, v.lane_index))
+            acceleration = _behind(v, free, _front(v, v.lane_index), memo)
             if v.lane_index != v.target_lane_index:
-                acceleration = min(acceleration, _behind(v, free, _front(v, v.target_lane_index)))
+                acceleration = min(acceleration, _behind(v, free, _front(v, v.target_lane_index), memo))
             v.action = {"steering": steering, "acceleration": ufunc_clip(acceleration, -v.ACC_MAX, v.ACC_MAX)}
         else:
             v.action = {"steering": steering, "acceleration": v.speed_control(v.target_speed)}
@@ -964,11 +1025,38 @@ def _free_road_accelerations(vehicles: list) -> np.ndarray:
     return np.array(comfort, dtype=np.float64) * (1 - np.power(ratio, np.array(delta, dtype=np.float64)))
 
 
-def _behind(v, free, front):
-    """``IDMVehicle.acceleration(ego_vehicle=v, front_vehicle=front)`` from its front-independent part."""
+def _behind(v, free, front, memo: dict | None = None):
+    """``IDMVehicle.acceleration(ego_vehicle=v, front_vehicle=front)`` from its front-independent part
+    (``memo``: see ``_lane_coordinates``)."""
     if not front:
         return free
-    return free - v.COMFORT_ACC_MAX * np.power(v.desired_gap(v, front) / utils.not_zero(v.lane_distance_to(front)), 2)
+    if memo is None or not (type(v).desired_gap is IDMVehicle.desired_gap and _plain_motion(v) and _plain_motion(front)
+                            and type(v).lane_distance_to is RoadObject.lane_distance_to):
+        return free - v.COMFORT_ACC_MAX * np.power(v.desired_gap(v, front) / utils.not_zero(v.lane_distance_to(front)),
+                                                   2)
+    # IDMVehicle.desired_gap(v, front), projected, with each heading's direction computed once per frame
+    direction = _direction(v, memo)
+    dv = np.dot(v.speed * direction - front.speed * _direction(front, memo), direction)
+    gap = (v.DISTANCE_WANTED + v.speed * v.TIME_WANTED
+           + v.speed * dv / (2 * np.sqrt(-v.COMFORT_ACC_MAX * v.COMFORT_ACC_MIN)))
+    # RoadObject.lane_distance_to(front) on v's own lane
+    distance = _lane_coordinates(v.lane, front, memo)[0] - _lane_coordinates(v.lane, v, memo)[0]
+    return free - v.COMFORT_ACC_MAX * np.power(gap / utils.not_zero(distance), 2)
+
+
+def _plain_motion(v) -> bool:
+    """Whether ``v``'s ``direction`` and ``velocity`` are highway-env's ``Vehicle`` ones."""
+    cls = type(v)
+    return cls.velocity is Vehicle.velocity and cls.direction is RoadObject.direction
+
+
+def _direction(v, memo: dict):
+    """``RoadObject.direction`` of ``v`` (a new array each time there; read-only here), once per frame."""
+    key = ("direction", id(v))
+    known = memo.get(key)
+    if known is None:
+        known = memo[key] = np.array([np.cos(v.heading), np.sin(v.heading)])
+    return known
 
 
 def _idm_acceleration(v, front) -> float:
@@ -983,10 +1071,10 @@ def _idm_acceleration(v, front) -> float:
     return acceleration
 
 
-def _idm_route_and_lane(v):
+def _idm_route_and_lane(v, memo: dict | None = None):
     """The start of ``IDMVehicle.act()``: follow the road, then the lane-change policy. Returns the lane
     coordinates steering may reuse, or None when the target lane changed (steering recomputes them)."""
-    coordinates = _follow_road(v)
+    coordinates = _follow_road(v, memo)
     if v.enable_lane_change:
         target = v.target_lane_index
         v.change_lane_policy()

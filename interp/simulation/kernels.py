@@ -1,0 +1,264 @@
+"""Compiled (numba) forms of the fast simulator's *decision* computations, for ``interp.simulation.fastsim``.
+
+Why: after ``fastsim`` moved highway-env's per-pair work onto numpy arrays, a frame's time went to the
+overhead of dozens of small numpy calls (each ~1 us on arrays of ten vehicles). These kernels do the same
+computations in one compiled loop each.
+
+Only *decisions* are computed here (closest lane, front vehicle, which pairs may collide or conflict), each
+one with the same ``MARGIN`` rule as the numpy code it replaces: a decision within the margin of a threshold
+or of a tie is reported as doubtful and taken again by highway-env's own code. No float computed here ever
+enters the simulator's state, so these kernels may differ from numpy in the last bits (numba's arctan2 calls
+the C library where numpy has its own SIMD code) without changing any trajectory. Compiled without
+fastmath and without parallel reductions: every loop runs in a fixed order on every CPU.
+
+numba is optional: where it cannot be imported (or ``FASTSIM_NO_KERNELS=1`` is set) ``AVAILABLE`` is False and
+``fastsim`` runs its numpy code, which stays the reference (tests/test_fastsim.py checks both paths).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+try:
+    if os.environ.get("FASTSIM_NO_KERNELS"):
+        raise ImportError("FASTSIM_NO_KERNELS is set")
+    from numba import njit
+    AVAILABLE = True
+except ImportError:  # the numpy path in fastsim runs instead
+    AVAILABLE = False
+
+    def njit(*args, **kwargs):  # a stand-in decorator, so that this module still imports
+        def wrap(f):
+            return f
+        return wrap if not args or not callable(args[0]) else args[0]
+
+TWO_PI = 2 * np.pi
+JIT = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+
+
+@njit(**JIT)
+def lane_coordinates(px, py, straight, origin_x, origin_y, axis_x, axis_y, normal_x, normal_y,
+                     pi_minus_phase, sense_radius, sense, wrap_limit):
+    """(lon, lat, unsure), each [points, lanes]: ``LaneTable.coordinates`` (see there)."""
+    n, m = px.shape[0], straight.shape[0]
+    lon = np.empty((n, m))
+    lat = np.empty((n, m))
+    unsure = np.zeros((n, m), dtype=np.bool_)
+    for i in range(n):
+        for k in range(m):
+            dx = px[i] - origin_x[k]
+            dy = py[i] - origin_y[k]
+            if straight[k]:
+                lon[i, k] = dx * axis_x[k] + dy * axis_y[k]
+                lat[i, k] = dx * normal_x[k] + dy * normal_y[k]
+            else:
+                wrapped = (np.arctan2(dy, dx) + pi_minus_phase[k]) % TWO_PI
+                lon[i, k] = (wrapped - np.pi) * sense_radius[k]
+                lat[i, k] = sense_radius[k] - sense[k] * np.hypot(dx, dy)
+                unsure[i, k] = abs(wrapped - np.pi) > wrap_limit[k]
+    return lon, lat, unsure
+
+
+@njit(**JIT)
+def closest_lanes(lon, lat, unsure, headings, use_headings, straight, half_length, heading,
+                  sense_per_radius, heading_offset, margin):
+    """(found [n], best [n], plain [n], distance [n, m]): ``LaneTable.closest``'s array part. ``found`` is
+    the first lane of smallest distance among the sure ones; ``plain`` marks rows the caller must decide
+    exactly (a runner-up within ``margin``, an unsure lane, or no finite best: then ``best`` is not finite)."""
+    n, m = lon.shape
+    distance = np.empty((n, m))
+    found = np.zeros(n, dtype=np.int64)
+    best = np.empty(n)
+    plain = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        first, runner_up, row_unsure, bad = np.inf, np.inf, False, False
+        index = 0
+        for k in range(m):
+            d = abs(lat[i, k]) + max(abs(lon[i, k] - half_length[k]) - half_length[k], 0.0)
+            if use_headings:
+                lane_heading = heading[k] if straight[k] else lon[i, k] * sense_per_radius[k] + heading_offset[k]
+                d += abs((headings[i] - lane_heading + np.pi) % TWO_PI - np.pi)
+            distance[i, k] = d
+            if d != d:
+                bad = True
+            if unsure[i, k]:
+                row_unsure = True
+                continue
+            if d < first:
+                runner_up = first
+                first = d
+                index = k
+            elif d < runner_up:
+                runner_up = d
+        found[i] = index
+        best[i] = np.nan if bad else first
+        plain[i] = bad or row_unsure or not np.isfinite(first) or runner_up <= first + margin
+    return found, best, plain, distance
+
+
+@njit(**JIT)
+def fronts(lon, lat, unsure, me, lane, width_limit, vehicle_length, end_limit, margin):
+    """(front [askers], doubtful [askers]): ``_Frame``'s front vehicle of each asker on its lane (-1: none),
+    from all objects' coordinates [objects, lanes]; see ``_Frame.__init__``."""
+    n_askers, n_objects = me.shape[0], lon.shape[0]
+    front = np.full(n_askers, -1, dtype=np.int64)
+    doubtful = np.zeros(n_askers, dtype=np.bool_)
+    for r in range(n_askers):
+        c = lane[r]
+        own = lon[me[r], c]
+        best, runner_up = np.inf, np.inf
+        doubt = False
+        for o in range(n_objects):
+            s = lon[o, c]
+            if unsure[o, c] or not np.isfinite(s):
+                doubt = True
+            if o == me[r]:
+                continue
+            width_edge = abs(lat[o, c]) - width_limit[c]
+            start_edge = s + vehicle_length[c]
+            end_edge = s - end_limit[c]
+            gap = s - own
+            on = width_edge <= 0 and start_edge >= 0 and end_edge < 0
+            edge = min(min(abs(width_edge), abs(start_edge)), abs(end_edge))
+            if edge <= margin or (on and abs(gap) <= margin):
+                doubt = True
+            if on and gap > 0:
+                if gap < best:
+                    runner_up = best
+                    best = gap
+                    front[r] = o
+                elif gap < runner_up:
+                    runner_up = gap
+        if np.isfinite(best) and runner_up <= best + margin:
+            doubt = True
+        if not np.isfinite(best):
+            front[r] = -1
+        doubtful[r] = doubt
+    return front, doubtful
+
+
+@njit(**JIT)
+def _interval(ax, ay, cx, cy, heading, length, width):
+    along = abs(ax * np.cos(heading) + ay * np.sin(heading))
+    across = abs(ax * -np.sin(heading) + ay * np.cos(heading))
+    middle = ax * cx + ay * cy
+    half = length / 2 * along + width / 2 * across
+    return middle - half, middle + half
+
+
+@njit(**JIT)
+def collision_candidates(px, py, heading, speed, diagonal, length, width, dt, margin):
+    """(first [k], second [k]): the pairs i < j, in row-major order, that ``Road.step``'s collision check
+    might not certainly dismiss: within ``RoadObject._is_colliding``'s spherical pre-check (plus ``margin``)
+    and not certainly separated by ``fastsim.separated``'s test (see there)."""
+    n = px.shape[0]
+    first = np.empty(n * (n - 1) // 2, dtype=np.int64)
+    second = np.empty(n * (n - 1) // 2, dtype=np.int64)
+    count = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx = px[j] - px[i]
+            dy = py[j] - py[i]
+            if np.sqrt(dx * dx + dy * dy) > (diagonal[i] + diagonal[j]) / 2 + speed[i] * dt + margin:
+                continue
+            ca, sa, cb, sb = np.cos(heading[i]), np.sin(heading[i]), np.cos(heading[j]), np.sin(heading[j])
+            move_a, move_b = speed[i] * dt, speed[j] * dt
+            rx, ry = move_a * ca - move_b * cb, move_a * sa - move_b * sb
+            now_apart, later_apart = False, False
+            for axis in range(4):
+                if axis == 0:
+                    ax, ay = ca, sa
+                elif axis == 1:
+                    ax, ay = -sa, ca
+                elif axis == 2:
+                    ax, ay = cb, sb
+                else:
+                    ax, ay = -sb, cb
+                low_a, high_a = _interval(ax, ay, px[i], py[i], heading[i], length[i], width[i])
+                low_b, high_b = _interval(ax, ay, px[j], py[j], heading[j], length[j], width[j])
+                stretch = ax * rx + ay * ry
+                if max(low_b - high_a, low_a - high_b) > margin:
+                    now_apart = True
+                if max(low_b - (high_a + max(stretch, 0.0)), (low_a + min(stretch, 0.0)) - high_b) > margin:
+                    later_apart = True
+            if now_apart and later_apart:
+                continue
+            first[count] = i
+            second[count] = j
+            count += 1
+    return first[:count], second[:count]
+
+
+# utils.rect_corners(include_midpoints=True, include_center=True) as fractions of (length, width)
+RECT_POINTS = np.array([[-.5, -.5], [-.5, .5], [.5, .5], [.5, -.5], [0, 0], [-.5, 0], [.5, 0], [0, -.5], [0, .5]])
+
+
+@njit(**JIT)
+def _inside(xa, ya, ha, la, wa, xb, yb, hb, lb, wb, points):
+    """max over rectangle a's sample points of how far inside rectangle b each is (``fastsim.inside_margin``)."""
+    ca, sa, cb, sb = np.cos(ha), np.sin(ha), np.cos(hb), np.sin(hb)
+    out = -np.inf
+    for p in range(points.shape[0]):
+        ox, oy = points[p, 0] * la, points[p, 1] * wa
+        dx = xa + ca * ox - sa * oy - xb
+        dy = ya + sa * ox + ca * oy - yb
+        along = cb * dx - sb * dy
+        across = sb * dx + cb * dy
+        out = max(out, min(lb / 2 - abs(along), wb / 2 - abs(across)))
+    return out
+
+
+@njit(**JIT)
+def conflict_checks(centres, headings, length, size, margin, points):
+    """(i, j, t, certain, doubtful) over the (pair i < j, instant t) entries whose predicted centres are
+    within a car length (plus ``margin``), in row-major order: ``FastRegulatedRoad._conflict_table``'s array
+    part (see there)."""
+    n, steps = headings.shape
+    total = n * (n - 1) // 2 * steps
+    out_i = np.empty(total, dtype=np.int64)
+    out_j = np.empty(total, dtype=np.int64)
+    out_t = np.empty(total, dtype=np.int64)
+    certain = np.empty(total, dtype=np.bool_)
+    doubtful = np.empty(total, dtype=np.bool_)
+    count = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            for t in range(steps):
+                dx = centres[j, t, 0] - centres[i, t, 0]
+                dy = centres[j, t, 1] - centres[i, t, 1]
+                apart = np.sqrt(dx * dx + dy * dy) - length[i]
+                if not apart <= margin:
+                    continue
+                inside = max(_inside(centres[i, t, 0], centres[i, t, 1], headings[i, t], size[i, 0], size[i, 1],
+                                     centres[j, t, 0], centres[j, t, 1], headings[j, t], size[j, 0], size[j, 1],
+                                     points),
+                             _inside(centres[j, t, 0], centres[j, t, 1], headings[j, t], size[j, 0], size[j, 1],
+                                     centres[i, t, 0], centres[i, t, 1], headings[i, t], size[i, 0], size[i, 1],
+                                     points))
+                sure = apart < -margin and inside > margin
+                out_i[count], out_j[count], out_t[count] = i, j, t
+                certain[count] = sure
+                doubtful[count] = (inside >= -margin or inside != inside) and not sure  # NaN: ask the plain test
+                count += 1
+    return out_i[:count], out_j[:count], out_t[:count], certain[:count], doubtful[:count]
+
+
+_WARM: list[bool] = []
+
+
+def warm_up() -> None:
+    """Load (or compile, the first time on a machine) every kernel for the argument types ``fastsim`` passes,
+    once per process: ~0.5 s from numba's on-disk cache, paid when the fast simulator is enabled rather than
+    inside the first episode."""
+    if _WARM or not AVAILABLE:
+        return
+    f, b, i = np.zeros(2), np.zeros(2, dtype=np.bool_), np.zeros(1, dtype=np.int64)
+    f2, b2 = np.zeros((2, 2)), np.zeros((2, 2), dtype=np.bool_)
+    lane_coordinates(f, f, b, f, f, f, f, f, f, f, f, f, f)
+    for use_headings in (True, False):
+        closest_lanes(f2, f2, b2, f, use_headings, b, f, f, f, f, 1e-6)
+    fronts(f2, f2, b2, i, i, f, f, f, 1e-6)
+    collision_candidates(f, f, f, f, f, f, f, 0.1, 1e-6)
+    conflict_checks(np.zeros((2, 3, 2)), np.zeros((2, 3)), f, f2, 1e-6, RECT_POINTS)
+    _WARM.append(True)
