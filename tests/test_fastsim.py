@@ -144,6 +144,15 @@ def test_episodes_are_identical_on_the_numpy_decision_path(envs, monkeypatch):
     assert run_lockstep(plain, fast, 78_600, random_policy(78_600)) >= 5
 
 
+def test_episodes_are_identical_without_the_frame_straight_lane_coordinates(envs, monkeypatch):
+    """Where the lane table's straight-lane coordinates are not those of ``StraightLane.local_coordinates`` bit
+    for bit (checked at run time: a BLAS that fuses np.dot), the lanes' own method answers: exact too."""
+    plain, fast = envs
+    assert fastsim._straight_coordinates_exact() in (True, False)
+    monkeypatch.setattr(fastsim, "_STRAIGHT_EXACT", {True: False, False: False})
+    assert run_lockstep(plain, fast, 78_700, random_policy(78_700)) >= 5
+
+
 def test_kernels_decide_as_the_numpy_code(scene, monkeypatch):
     """The compiled kernels and the numpy code give the same decisions on one scene: closest lanes, front
     vehicles, collision candidates and conflicting pairs."""

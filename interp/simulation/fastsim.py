@@ -194,6 +194,7 @@ class LaneTable:
             else:
                 raise TypeError(f"no vectorised geometry for {type(lane).__name__}")
         self.all_straight = bool(self.straight.all())
+        self.straight_column = {id(lane): k for k, lane in enumerate(lanes) if self.straight[k]}
         # derived constants, so that a frame's computation is as few numpy operations as possible
         self.circular = ~self.straight
         self.origin_x, self.origin_y = self.origin[:, 0].copy(), self.origin[:, 1].copy()
@@ -380,7 +381,7 @@ class FastRegulatedRoad(RegulatedRoad):
             self.__dict__["_fastsim_frame"] = frame
         try:
             if frame is not None and _ufuncs_elementwise_exact():
-                _act_together(self.vehicles)
+                _act_together(self.vehicles, frame if _straight_coordinates_exact() else None)
                 return
             for vehicle in self.vehicles:
                 kind = type(vehicle)
@@ -636,6 +637,9 @@ class _Frame:
     def __init__(self, objects: list, askers: list[tuple[int, int]], table: LaneTable, coordinates) -> None:
         self.fronts: dict[int, tuple] = {}
         _, lon, lat, unsure = coordinates
+        # for _lane_coordinates: every object's exact coordinates on the straight lanes
+        self.row = {id(o): k for k, o in enumerate(objects)}
+        self.lon, self.lat, self.straight_column = lon, lat, table.straight_column
         me = np.array([a for a, _ in askers], dtype=np.int64)
         lane = np.array([c for _, c in askers], dtype=np.int64)
         if USE_KERNELS:
@@ -903,8 +907,34 @@ def _lane_coordinates(lane, obj, memo: dict | None):
     key = (id(lane), id(obj))
     known = memo.get(key)
     if known is None:
-        known = memo[key] = lane.local_coordinates(obj.position)
+        frame = memo.get("frame")
+        column = frame.straight_column.get(id(lane)) if frame is not None else None
+        row = frame.row.get(id(obj)) if column is not None else None
+        if row is not None:  # the same two products and sum as StraightLane's np.dot (_straight_coordinates_exact)
+            known = memo[key] = (frame.lon[row, column], frame.lat[row, column])
+        else:
+            known = memo[key] = lane.local_coordinates(obj.position)
     return known
+
+
+_STRAIGHT_EXACT: dict[bool, bool] = {}
+
+
+def _straight_coordinates_exact() -> bool:
+    """Whether ``LaneTable.coordinates`` (on the current path: kernels or numpy) gives, for straight lanes,
+    the very bits of ``StraightLane.local_coordinates`` (``np.dot`` of 2-vectors computed as x0*y0 + x1*y1,
+    not fused or reordered by the BLAS on this CPU); checked once per process and path on random lanes and
+    points. Where not, the frame's decisions call the lanes' own ``local_coordinates``."""
+    if USE_KERNELS not in _STRAIGHT_EXACT:
+        rng = np.random.default_rng(0)
+        lanes = [StraightLane(rng.uniform(-150, 150, 2), rng.uniform(-150, 150, 2)) for _ in range(16)]
+        lanes += [StraightLane(np.array([2.0, 109.0]), np.array([2.0, 9.0])), StraightLane([-9.0, 2.0], [9.0, 2.0])]
+        points = np.concatenate([rng.uniform(-150, 150, (256, 2)), rng.normal(0, 1e-3, (16, 2))])
+        lon, lat, _ = LaneTable(lanes).coordinates(points)
+        _STRAIGHT_EXACT[USE_KERNELS] = all(
+            np.asarray(lane.local_coordinates(point)).tobytes() == np.array([lon[i, k], lat[i, k]]).tobytes()
+            for i, point in enumerate(points) for k, lane in enumerate(lanes))
+    return _STRAIGHT_EXACT[USE_KERNELS]
 
 
 def _follow_road(v, memo: dict | None = None):
@@ -936,13 +966,13 @@ def _steering(v, target_lane_index, coordinates=None) -> float:
     return float(ufunc_clip(np.arctan(2 * np.tan(slip)), -v.MAX_STEERING_ANGLE, v.MAX_STEERING_ANGLE))
 
 
-def _act_together(vehicles: list) -> None:
+def _act_together(vehicles: list, frame: _Frame | None = None) -> None:
     """``_idm_act`` / ``_controlled_act`` of every vehicle (all IDM or MDP), in three passes: lane following
     and lane-change decisions in order, then every steering command at once (``_steering_together``), then
     the accelerations in order. The same results: no vehicle's decision reads another vehicle's controls,
     only positions, lanes and speeds, which deciding does not change."""
     deciding = []
-    memo: dict = {}
+    memo: dict = {"frame": frame}
     for v in vehicles:
         if type(v) is IDMVehicle:
             if v.crashed:
@@ -968,20 +998,18 @@ def _act_together(vehicles: list) -> None:
 def _steering_together(deciding: list) -> np.ndarray:
     """``_steering`` of every (vehicle, known target-lane coordinates) with the arithmetic on arrays,
     followed by the callers' second clip to the steering range (a no-op, kept for the letter)."""
-    lateral, future_heading, speed, heading, constants = [], [], [], [], []
+    rows = []
     for v, coordinates in deciding:
         lane = v.road.network.get_lane(v.target_lane_index)
         longitudinal, lat = coordinates if coordinates is not None else lane.local_coordinates(v.position)
-        lateral.append(lat)
-        future_heading.append(lane.heading_at(longitudinal + v.speed * v.TAU_PURSUIT))
-        speed.append(utils.not_zero(v.speed))
-        heading.append(v.heading)
-        constants.append((v.KP_LATERAL, v.KP_HEADING, v.LENGTH, v.MAX_STEERING_ANGLE))
-    kp_lateral, kp_heading, length, max_angle = np.array(constants, dtype=np.float64).T
-    speed = np.array(speed, dtype=np.float64)
-    heading_command = np.arcsin(ufunc_clip(-kp_lateral * np.array(lateral, dtype=np.float64) / speed, -1, 1))
-    heading_ref = np.array(future_heading, dtype=np.float64) + ufunc_clip(heading_command, -np.pi / 4, np.pi / 4)
-    heading_rate = kp_heading * ((heading_ref - np.array(heading, dtype=np.float64) + np.pi) % (2 * np.pi) - np.pi)
+        rows.append((lat, lane.heading_at(longitudinal + v.speed * v.TAU_PURSUIT), utils.not_zero(v.speed), v.heading,
+                     v.KP_LATERAL, v.KP_HEADING, v.LENGTH, v.MAX_STEERING_ANGLE))
+    # one array, one contiguous row per quantity (the ufuncs then see contiguous arrays, as checked)
+    lateral, future_heading, speed, heading, kp_lateral, kp_heading, length, max_angle = (
+        np.array(rows, dtype=np.float64).T.copy())
+    heading_command = np.arcsin(ufunc_clip(-kp_lateral * lateral / speed, -1, 1))
+    heading_ref = future_heading + ufunc_clip(heading_command, -np.pi / 4, np.pi / 4)
+    heading_rate = kp_heading * ((heading_ref - heading + np.pi) % (2 * np.pi) - np.pi)
     slip = np.arcsin(ufunc_clip(length / 2 / speed * heading_rate, -1, 1))
     steering = ufunc_clip(np.arctan(2 * np.tan(slip)), -max_angle, max_angle)
     return ufunc_clip(steering, -max_angle, max_angle)
@@ -1009,20 +1037,18 @@ def _front(v, lane_index):
 def _free_road_accelerations(vehicles: list) -> np.ndarray:
     """The front-independent part of ``IDMVehicle.acceleration(ego_vehicle=v)`` of each IDM vehicle about
     itself, on arrays: ``COMFORT_ACC_MAX * (1 - (max(speed, 0) / |not_zero(clipped target)|) ** DELTA)``."""
-    target, low, high, speed, delta, comfort = [], [], [], [], [], []
+    if not vehicles:
+        return np.zeros(0)
+    rows = []
     for v in vehicles:
-        target.append(getattr(v, "target_speed", 0))
         limited = v.lane and v.lane.speed_limit is not None
-        low.append(0 if limited else -np.inf)
-        high.append(v.lane.speed_limit if limited else np.inf)
-        speed.append(v.speed)
-        delta.append(v.DELTA)
-        comfort.append(v.COMFORT_ACC_MAX)
-    target = ufunc_clip(np.array(target, dtype=np.float64), np.array(low, dtype=np.float64),
-                   np.array(high, dtype=np.float64))
+        rows.append((getattr(v, "target_speed", 0), 0 if limited else -np.inf, v.lane.speed_limit if limited else np.inf,
+                     v.speed, v.DELTA, v.COMFORT_ACC_MAX))
+    target, low, high, speed, delta, comfort = np.array(rows, dtype=np.float64).T.copy()  # contiguous rows
+    target = ufunc_clip(target, low, high)
     target = np.where(np.abs(target) > 1e-2, target, np.where(target >= 0, 1e-2, -1e-2))  # utils.not_zero
-    ratio = np.maximum(np.array(speed, dtype=np.float64), 0) / np.abs(target)
-    return np.array(comfort, dtype=np.float64) * (1 - np.power(ratio, np.array(delta, dtype=np.float64)))
+    ratio = np.maximum(speed, 0) / np.abs(target)
+    return comfort * (1 - np.power(ratio, delta))
 
 
 def _behind(v, free, front, memo: dict | None = None):
