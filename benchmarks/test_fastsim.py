@@ -4,8 +4,10 @@ Both envs (reference env config) run the same seeded episodes under the same gre
 reference agent if it exists, else the untrained control network; batch-1 forward, one torch thread), on
 one core, interleaved episode by episode (plain, fast, fast, plain, ...) so that a load that comes and
 goes (a training run on the other core) weighs on both alike: the ratio is the figure to read, the
-absolute rates depend on the load. Resets are included (an episode is reset + steps). Goal (issue 9):
-speed-up >= 2x, stretch >= 4x. Both runs must give the same episodes (asserted).
+absolute rates depend on the load. Resets are included (an episode is reset + steps); reset and step times
+are reported apart too, and the same comparison runs under the always-IDLE policy (no network: the
+simulator alone). Goals: issue 9, speed-up >= 2x, stretch >= 4x; issue 18, whole episode >= 10x, stretch
+25x. Both runs must give the same episodes (asserted).
 
 Run:     python -m pytest benchmarks/test_fastsim.py -s --benchmark-columns=mean,rounds
 Profile: python benchmarks/test_fastsim.py [episodes]   (cProfile of the plain and the accelerated step)
@@ -56,39 +58,49 @@ def one_core() -> int | None:
         return None
 
 
-def episode(env, agent, seed: int) -> tuple[int, float, list[float]]:
-    """(steps, wall seconds, rewards) of one greedy episode, reset included."""
+def episode(env, agent, seed: int) -> tuple[int, float, list[float], float]:
+    """(steps, wall seconds, rewards, reset seconds) of one greedy episode (``agent`` None: always IDLE),
+    reset included in the wall seconds."""
     started = time.perf_counter()
     obs, _ = env.reset(seed=seed)
+    reset = time.perf_counter() - started
     rewards, done = [], False
     while not done:
-        obs, reward, terminated, truncated, _ = env.step(int(agent.act(obs)[0]))
+        obs, reward, terminated, truncated, _ = env.step(1 if agent is None else int(agent.act(obs)[0]))
         rewards.append(reward)
         done = terminated or truncated
-    return len(rewards), time.perf_counter() - started, rewards
+    return len(rewards), time.perf_counter() - started, rewards, reset
 
 
 def side_by_side(agent, seeds) -> dict:
-    """Interleaved plain / accelerated episodes on the same seeds; steps per second of each and the ratio."""
+    """Interleaved plain / accelerated episodes on the same seeds; steps per second of each and the ratio,
+    and the mean reset, step (network included unless ``agent`` is None) and whole-episode times."""
     config = load_env_config(REFERENCE / "env_config.json")
     envs = {"plain": make_env(config), "fast": make_env(config, fast_sim=True)}
     assert fastsim.is_enabled(envs["fast"]), "fastsim refused this highway-env; nothing to compare"
-    totals = {name: [0, 0.0] for name in envs}
+    for env in envs.values():  # one warm-up episode each, untimed (first-call costs, e.g. kernel loading)
+        episode(env, agent, seeds[0] - 1)
+    totals = {name: [0, 0.0, 0.0] for name in envs}
     for k, seed in enumerate(seeds):
         order = ("plain", "fast") if k % 2 == 0 else ("fast", "plain")
         outcome = {}
         for name in order:
-            steps, seconds, rewards = episode(envs[name], agent, seed)
+            steps, seconds, rewards, reset = episode(envs[name], agent, seed)
             totals[name][0] += steps
             totals[name][1] += seconds
+            totals[name][2] += reset
             outcome[name] = rewards
         assert outcome["plain"] == outcome["fast"], f"seed {seed}: the accelerated episode differs"
     for env in envs.values():
         env.close()
-    rate = {name: steps / seconds for name, (steps, seconds) in totals.items()}
+    rate = {name: steps / seconds for name, (steps, seconds, _) in totals.items()}
+    ms = {name: {"reset_ms": round(1e3 * reset / len(seeds), 2),
+                 "step_ms": round(1e3 * (seconds - reset) / steps, 2),
+                 "episode_ms": round(1e3 * seconds / len(seeds), 1)} for name, (steps, seconds, reset) in totals.items()}
     return {"episodes": len(seeds), "steps": totals["plain"][0],
             "plain_steps_per_s": round(rate["plain"], 2), "fast_steps_per_s": round(rate["fast"], 2),
-            "speedup": round(rate["fast"] / rate["plain"], 2)}
+            "speedup": round(rate["fast"] / rate["plain"], 2), "plain": ms["plain"], "fast": ms["fast"],
+            "reset_speedup": round(ms["plain"]["reset_ms"] / ms["fast"]["reset_ms"], 2)}
 
 
 @pytest.mark.benchmark(group="fastsim")
@@ -96,15 +108,23 @@ def test_agent_steps_per_second_with_and_without_fastsim(benchmark):
     agent = benchmark_agent()
     core = one_core()
     result = benchmark.pedantic(side_by_side, args=(agent, SEEDS), rounds=1, iterations=1)
+    idle = side_by_side(None, SEEDS)
     result.update({"core": core, "goal_speedup": 2.0, "stretch_speedup": 4.0,
                    "goal_met": result["speedup"] >= 2.0, "stretch_met": result["speedup"] >= 4.0,
+                   "idle_policy": idle, "idle_goal_speedup": 10.0, "idle_stretch_speedup": 25.0,
+                   "kernels": fastsim.USE_KERNELS,
                    "highway_env": fastsim.highway_env_version(), "load_average_1min": os.getloadavg()[0],
                    "agent": getattr(agent, "source", "untrained control")})
     benchmark.extra_info.update(result)
     print(f"\n{result['episodes']} episodes, {result['steps']} agent steps each way, core {core}: "
           f"plain {result['plain_steps_per_s']} steps/s, fastsim {result['fast_steps_per_s']} steps/s = "
           f"{result['speedup']}x (goal >= 2x, stretch >= 4x; load average {result['load_average_1min']:.1f})")
-    assert np.isfinite(result["speedup"])
+    for name, figures in (("agent", result), ("always IDLE", idle)):
+        print(f"{name}: reset {figures['plain']['reset_ms']} -> {figures['fast']['reset_ms']} ms, "
+              f"step {figures['plain']['step_ms']} -> {figures['fast']['step_ms']} ms, "
+              f"episode {figures['plain']['episode_ms']} -> {figures['fast']['episode_ms']} ms = {figures['speedup']}x "
+              f"steps/s (reset {figures['reset_speedup']}x)")
+    assert np.isfinite(result["speedup"]) and np.isfinite(idle["speedup"])
 
 
 def profile(episodes: int = 6, top: int = 25) -> None:
