@@ -59,6 +59,8 @@ class SearchResult:
     seconds: float
     out_of_time: bool
     seen: tuple[Failure, ...] = ()  # the first failing scene of each (non-excluded) class evaluated, shrinking included
+    first_failure_scenes: int | None = None  # scenes evaluated up to and including the first failing one
+    first_failure_s: float | None = None  # seconds from the start to the first failing scene
 
 
 class Evaluator:
@@ -66,10 +68,12 @@ class Evaluator:
 
     After ``stop_at`` an unseen scene raises ``OutOfTime``, which ends the search; the failure kept is then the
     last one evaluated (while shrinking, each failing candidate hypothesis tries is smaller than the one before).
-    The first failure caps the remaining time at ``shrink_seconds`` (time spent shrinking it)."""
+    The first failure caps the remaining time at ``shrink_seconds`` (time spent shrinking it). ``max_scenes``
+    is a budget of scenes instead (or as well): the scene after the last one raises ``OutOfTime`` too."""
 
     def __init__(self, prop: Property, subject: Subject, builder: SceneBuilder, seconds: float | None,
-                 shrink_seconds: float | None, exclude: frozenset[str], remember: bool = True):
+                 shrink_seconds: float | None, exclude: frozenset[str], remember: bool = True,
+                 max_scenes: int | None = None):
         self.prop, self.subject, self.builder, self.exclude = prop, subject, builder, exclude
         self.remember = remember  # cache outcomes (hypothesis replays scenes; uniform draws never repeat)
         self.started = time.monotonic()
@@ -81,6 +85,8 @@ class Evaluator:
         self.best: Outcome | None = None
         self.last_failure: Failure | None = None
         self.first_failure_at: float | None = None
+        self.first_failure_scenes: int | None = None
+        self.max_scenes = max_scenes
         self.out_of_time = False
 
     def __call__(self, scenario: Scenario) -> Outcome:
@@ -88,6 +94,9 @@ class Evaluator:
         if key in self.cache:
             return self.cache[key]
         self.tick()
+        if self.max_scenes is not None and self.evaluations >= self.max_scenes:
+            self.out_of_time = True
+            raise OutOfTime()
         try:
             scene = self.builder.build(scenario, allow_unobserved=True)
         except ScenarioError:
@@ -119,6 +128,7 @@ class Evaluator:
         now = time.monotonic()
         if self.first_failure_at is None:
             self.first_failure_at = now - self.started
+            self.first_failure_scenes = self.evaluations
             if self.shrink_seconds is not None:
                 self.stop_at = min(self.stop_at, now + self.shrink_seconds)
         self.last_failure = Failure(self.prop.name, scenario, outcome, self.first_failure_at)
@@ -191,7 +201,7 @@ def example_database(prop: Property, identity: str | None, root: Path = DATABASE
 def search(prop: Property, subject: Subject, builder: SceneBuilder, *, max_examples: int = 100,
            config: settings | None = None, seed: int | None = None, seconds: float | None = None,
            shrink_seconds: float | None = None, exclude: Iterable[str] = (), guided: bool = True,
-           space: SceneSpace | None = None) -> SearchResult:
+           space: SceneSpace | None = None, max_scenes: int | None = None) -> SearchResult:
     """Search ``prop``'s scene space with hypothesis for a failing scene, shrink it, and return it.
 
     ``config`` defaults to ``search_settings(max_examples)``, derandomised (the same search every run) with no
@@ -201,8 +211,10 @@ def search(prop: Property, subject: Subject, builder: SceneBuilder, *, max_examp
     scene classes that count as passing (a campaign's known failures). ``guided`` calls ``hypothesis.target`` with
     the property's score so generation drifts towards failing scenes. ``seed`` fixes hypothesis' random source,
     which (hypothesis' rule) switches its example database off, so it refuses a config with a database.
+    ``max_scenes`` caps the distinct scenes evaluated (a scene budget, like ``seconds`` a clock budget).
     """
-    evaluator = Evaluator(prop, subject, builder, seconds, shrink_seconds, frozenset(exclude))
+    evaluator = Evaluator(prop, subject, builder, seconds, shrink_seconds, frozenset(exclude),
+                          max_scenes=max_scenes)
     clock = st.just(None).map(evaluator.tick)  # draws nothing; checks the clock before each scene is drawn
     strategy = st.tuples(clock, (space or prop.space(builder)).strategy()).map(lambda drawn: drawn[1])
 
@@ -238,4 +250,4 @@ def search(prop: Property, subject: Subject, builder: SceneBuilder, *, max_examp
     return SearchResult(prop.name, evaluator.evaluations, evaluator.applicable,
                         best.score if best else float("nan"), best.summary if best else "",
                         evaluator.last_failure, time.monotonic() - evaluator.started, evaluator.out_of_time,
-                        tuple(evaluator.seen.values()))
+                        tuple(evaluator.seen.values()), evaluator.first_failure_scenes, evaluator.first_failure_at)
