@@ -105,7 +105,9 @@ def test_guidance_does_not_know_the_region(cautious, builder):
     tree = ast.parse(inspect.getsource(rare))
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not any("planted" in (m or "") for m in imported), imported
-    assert "BlindSpot" not in inspect.getsource(rare) and "spurious" not in inspect.getsource(rare)
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
+        n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    assert not names & {"BlindSpot", "spurious_go", "blind_spot", "ignoring_approach", "arm_box"}, names
     # dynamically: the region moved to another arm is found there as well
     prop = fz.CrossingFirstSlows()
     moved = planted_weaknesses.spurious_go(cautious, builder, planted_weaknesses.BlindSpot(approach="left"))
@@ -139,3 +141,12 @@ def test_the_comparison_can_favour_random_and_counts_censored_campaigns():
     assert rare.Comparison(runs("e", [100, 100, 100, 5]), runs("r", [1])).median_is_lower_bound("guided")
     summary = comparison.summary()
     assert summary["scenes"]["median_guided"] == 80 and summary["censored_baseline"] == 0
+
+
+def test_campaigns_that_meet_no_failure_are_censored_at_the_scene_budget(cautious, builder):
+    prop = fz.CrossingFirstSlows()  # the cautious agent satisfies it everywhere
+    for mode in rare.SEARCHES:
+        (run,) = rare.campaigns(mode, prop, cautious, builder, seeds=[0], budget=30)
+        assert run.censored and run.scenes == 30 and run.seconds > 0, run
+    result = fz.search(prop, cautious, builder, max_examples=1000, max_scenes=25)
+    assert result.evaluations == 25 and result.out_of_time and result.first_failure_scenes is None
