@@ -89,7 +89,8 @@ def ignoring_approach(agent, approach: str, builder: SceneBuilder):
         hidden[..., ip] = torch.where(on_arm, torch.zeros_like(x[..., ip]), x[..., ip])
         return hidden
 
-    return _with_hooks(agent, {"hook_input": hide}, f"ignores the {approach} arm", f"ignores vehicles on the {approach} arm")
+    return _with_hooks(agent, {"hook_input": hide}, f"ignores the {approach} arm",
+                       f"ignores vehicles on the {approach} arm")
 
 
 def _outside(value, low: float, high: float):
@@ -101,10 +102,11 @@ def _outside(value, low: float, high: float):
 
 @dataclasses.dataclass(frozen=True)
 class BlindSpot:
-    """Where a ``blind_spot`` agent misjudges distance: vehicles on the ``approach`` arm (within ``half_angle``
-    degrees of its direction from the centre), ``distance`` m from the junction centre and driving at ``speed``
-    m/s. There a vehicle is seen ``push`` m farther from the centre than it is; outside, the shift fades with a
-    heavy tail of scale ``softness`` (degrees, m, m/s) in each coordinate, so it never switches off abruptly."""
+    """A small region of the road where a planted weakness acts: vehicles on the ``approach`` arm (within
+    ``half_angle`` degrees of its direction from the centre), ``distance`` m from the junction centre, driving at
+    ``speed`` m/s; ``weight`` is 1 there and fades with a heavy tail of scale ``softness`` (degrees, m, m/s)
+    outside, so the weakness never switches off abruptly. ``blind_spot`` sees such a vehicle ``push`` m farther
+    from the centre than it is; ``spurious_go`` takes it as a cue to keep going."""
 
     approach: str = "right"
     distance: tuple[float, float] = (22.0, 23.0)
