@@ -76,6 +76,15 @@ def add_parser(sub) -> None:
                                   "and validation figures into checkpoints/zoo/<name>/.")
     b.add_argument("members", nargs="+", metavar="NAME", help="zoo member names (e.g. 4h-s1)")
 
+    h = zs.add_parser("heldout", help="every bundled zoo member on the 500 held-out seeds (after the reference choice)",
+                      description="Greedy evaluation of every bundled zoo member (and the bundled references) on the "
+                                  "held-out seeds 0..N-1, the README's evaluation. Choices are made on validation "
+                                  "seeds only; run this after them. Writes checkpoints/zoo/heldout.json (atomically) "
+                                  "and prints a table; episodes are cached.")
+    h.add_argument("--episodes", type=int, default=500, help="held-out episodes per agent (default 500)")
+    h.add_argument("--workers", type=int, default=1, help="environment worker processes (default 1)")
+    h.add_argument("--out", type=Path, default=None, help="JSON to write (default checkpoints/zoo/heldout.json)")
+
     o = zs.add_parser("over-training", help="the specs over one training run's snapshots: verdicts vs episodes",
                       description="Run the specs on every snapshot of a training run (RUN_DIR/snapshots/"
                                   "episode-N.pt, written every 250 episodes, plus the final agent.pt), rollout-free "
@@ -293,6 +302,8 @@ def cmd_zoo(args: argparse.Namespace) -> int:
         return cmd_over_training(args)
     if args.zoo_command in ("train", "bundle"):
         return cmd_train_or_bundle(args)
+    if args.zoo_command == "heldout":
+        return cmd_heldout(args)
     raise HypodriveError(f"unknown zoo command {args.zoo_command!r}")
 
 
@@ -313,6 +324,31 @@ def cmd_train_or_bundle(args: argparse.Namespace) -> int:
     members = tuple(reversed(members)) if args.reverse else members
     trained = zoo.train(members, episodes=args.episodes or zoo.EPISODES, progress=not args.no_progress)
     print(f"trained and bundled: {', '.join(trained) or 'nothing (every member is bundled or being trained)'}")
+    return 0
+
+
+def cmd_heldout(args: argparse.Namespace) -> int:
+    import json
+
+    from interp.simulation.agent import load_agent
+    from interp.training import zoo
+    from interp.training.validation import seed_range_figures
+    from reports.atomic import CLI_REMEDY, write_files
+
+    agents = [(p.name, p / "agent.pt") for p in zoo.bundled()]
+    agents += [(name, PROJECT_ROOT / "checkpoints" / name) for name in REFERENCES]
+    rows = []
+    print(f"{'agent':14s} {'heads':>5s} {'collisions (95% CI)':>24s} {'arrivals (95% CI)':>24s}")
+    for name, path in agents:
+        agent = load_agent(path)
+        f = seed_range_figures(agent, "heldout", args.episodes, workers=args.workers)
+        rows.append({"agent": name, "identity": agent.identity, "heads": agent.n_heads, **f})
+        print(f"{name:14s} {agent.n_heads:5d} {f['collision_rate']:9.3f} ({f['collision_ci95'][0]:.3f}-"
+              f"{f['collision_ci95'][1]:.3f}) {f['arrival_rate']:9.3f} ({f['arrival_ci95'][0]:.3f}-"
+              f"{f['arrival_ci95'][1]:.3f})", flush=True)
+    out = args.out or zoo.ZOO_DIR / "heldout.json"
+    write_files(out.parent, {out.name: json.dumps(rows, indent=1) + "\n"}, remedy=CLI_REMEDY)
+    print(f"wrote {out}")
     return 0
 
 

@@ -55,3 +55,20 @@ def test_the_bundled_zoo_has_twelve_members_with_validation_figures():
         meta = agent.metadata
         assert meta["zoo_member"] == folder.name and agent.n_heads == meta["heads"]
         assert meta["validation"]["n"] == zoo.VALIDATION_EPISODES and 0 <= meta["validation"]["collision_rate"] <= 1
+
+
+def test_heldout_figures_cover_every_bundled_member_and_the_references(tmp_path, capsys):
+    """``zoo heldout`` evaluates each agent on the held-out range (seeds 0..N-1) and writes one row per agent;
+    the bundled heldout.json matches what the command computes on its first episodes' agents and identities."""
+    import json
+
+    from interp.seeds import first
+
+    out = tmp_path / "heldout.json"
+    assert main(["zoo", "heldout", "--episodes", "2", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [r["agent"] for r in rows] == [p.name for p in zoo.bundled()] + ["reference", "reference-2h"]
+    assert all(r["n"] == 2 and r["seeds"] == f"{first('heldout')}..{first('heldout') + 1}" for r in rows)
+    bundled = json.loads((zoo.ZOO_DIR / "heldout.json").read_text())
+    assert [(r["agent"], r["identity"]) for r in bundled] == [(r["agent"], r["identity"]) for r in rows]
+    assert all(r["n"] == 500 for r in bundled)
