@@ -36,13 +36,16 @@ def _run_specs(cache: Path, report: Path) -> float:
     return elapsed
 
 
+def _verdicts(path: Path) -> dict[str, str]:
+    return {spec["nodeid"]: spec["verdict"] for spec in json.loads(path.read_text())["specs"]}
+
+
 def test_pytest_specs_cold_then_warm(benchmark, tmp_path):
     cache = tmp_path / "cache"
     cold = _run_specs(cache, tmp_path / "cold")
     warm = benchmark.pedantic(lambda: _run_specs(cache, tmp_path / "warm"), rounds=1, iterations=1)
-    cold_verdicts = [s["verdict"] for s in json.loads((tmp_path / "cold" / "evidence.json").read_text())["specs"]]
-    warm_verdicts = [s["verdict"] for s in json.loads((tmp_path / "warm" / "evidence.json").read_text())["specs"]]
-    assert cold_verdicts == warm_verdicts  # the cache changes the time, never the verdicts
+    cold_verdicts, warm_verdicts = (_verdicts(tmp_path / name / "evidence.json") for name in ("cold", "warm"))
+    assert cold_verdicts == warm_verdicts  # the cache changes the time, never the verdicts (xdist's order may)
     benchmark.extra_info.update({"profile": PROFILE, "workers": WORKERS, "cold_s": round(cold, 1),
                                  "warm_s": round(warm, 1), "specs": len(cold_verdicts)})
     print(f"\npytest specs/ --profile={PROFILE} with {WORKERS} worker(s): cold {cold:.0f} s, warm {warm:.0f} s "
