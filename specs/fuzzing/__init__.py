@@ -17,9 +17,14 @@ scene, a wall-clock campaign around it, the uniform-random baseline, and saved r
 * Failures worth keeping are saved as scenario JSON under ``specs/regressions/`` (``python -m fixtures build``
   rebuilds them) and replayed by ``specs/test_fuzz.py`` on every run.
 
-The package, by role: ``space`` (scene space, outcomes, scene classes), ``properties``, ``planted`` (a planted
-weakness), ``search``, ``campaigns``, ``regressions`` and ``evidence``; the public names are importable from here
-(``from specs import fuzzing as fz``)."""
+* **Rare failures** (``rare``): time to the first failure on planted weaknesses confined to ≤ 1 % of the space
+  (``planted.spurious_go``, ``planted.blind_spot``), random vs hypothesis' ``target()`` vs a score-guided
+  evolutionary search (``rare.evolution_first_failure``) that knows nothing of the planted region.
+
+The package, by role: ``space`` (scene space, outcomes, scene classes), ``properties``, ``planted`` (planted
+weaknesses, frequent and rare), ``search``, ``campaigns``, ``rare`` (time-to-first-failure searches),
+``regressions`` and ``evidence``; the public names are importable from here (``from specs import fuzzing as fz``;
+``rare`` as a module: ``from specs.fuzzing import rare``)."""
 from __future__ import annotations
 
 from specs.fuzzing.space import (
