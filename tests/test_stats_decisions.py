@@ -1,10 +1,12 @@
 """Edges of interp.stats' decision code that the known-answer tests in test_stats.py leave open, each pinned by a
 value computed independently here (these tests were written to kill surviving mutants of
-``python -m benchmarks.mutation --module stats``; the equivalent mutants left are listed in the README)."""
+``python -m benchmarks.mutation --module stats-...`` (one module per file of interp/statistics/); the equivalent mutants left are listed in the README)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -13,8 +15,8 @@ from statsmodels.stats.proportion import proportion_confint
 
 from interp import stats
 from interp.stats import (PairedCounts, PairedRates, SequentialDesign, SequentialPairedFamily, StatsInputError,
-                          holm, mcnemar_exact, newcombe_paired_interval, paired_bootstrap_interval,
-                          paired_fixed_sample_size, wilson_interval)
+                          Verdict, holm, mcnemar_exact, mcnemar_verdict, newcombe_paired_interval,
+                          paired_bootstrap_interval, paired_fixed_sample_size, wilson_interval)
 
 
 def _newcombe10(a: int, b: int, c: int, d: int, alpha: float = 0.05) -> tuple[float, float]:
@@ -172,3 +174,194 @@ def test_design_comparison_is_consistent():
     assert info["unpaired_per_arm"] == comparison.unpaired_per_arm and info["power"] == 0.9 and info["alpha"] == 0.05
     assert info["unpaired_episodes"] == 2 * comparison.unpaired_per_arm
     assert info["sequential_mean_episodes"] == pytest.approx(2 * seq.mean_pairs)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Written for the survivors of the first mutation pass on the split modules (interp/statistics/*.py, --sample 40).
+
+def _pairs(both: int, baseline_only: int, treatment_only: int, neither: int) -> tuple[np.ndarray, np.ndarray]:
+    base = np.array([1] * both + [1] * baseline_only + [0] * treatment_only + [0] * neither, bool)
+    treat = np.array([1] * both + [0] * baseline_only + [1] * treatment_only + [0] * neither, bool)
+    return base, treat
+
+
+def test_wilson_on_a_single_episode():
+    # k = n = 1: centre (1 + z²/2) / (1 + z²), half-width (z²/2) / (1 + z²), so the interval is [1 / (1 + z²), 1].
+    z2 = sps.norm.isf(0.025) ** 2
+    assert wilson_interval(1, 1) == pytest.approx((1 / (1 + z2), 1.0))
+    assert wilson_interval(0, 1) == pytest.approx((0.0, z2 / (1 + z2)), abs=1e-12)
+
+
+def test_newcombe_paired_at_another_alpha_and_with_an_empty_margin():
+    for cells in ((5, 2, 2, 5), (40, 4, 21, 135)):
+        counts = PairedCounts(*cells)
+        assert newcombe_paired_interval(counts, alpha=0.1) == pytest.approx(_newcombe10(*cells, alpha=0.1), abs=1e-12)
+    # the baseline never has the event (a + b = 0): phi is 0 (Newcombe 1998), the square-and-add of the margins
+    n, z2 = 15, sps.norm.isf(0.025) ** 2
+    l1, u1 = proportion_confint(5, n, method="wilson")
+    u2 = z2 / (n + z2)  # Wilson upper bound of 0 / n
+    expected = (5 / n - math.hypot(5 / n - l1, u2), 5 / n + math.hypot(u1 - 5 / n, 0.0))
+    assert newcombe_paired_interval(PairedCounts(0, 0, 5, 10)) == pytest.approx(expected, abs=1e-12)
+
+
+def test_newcombe_unpaired_names_the_bad_arm():
+    with pytest.raises(StatsInputError, match=r"^baseline: need 0 <= events <= n and n >= 1; got events=3, n=2$"):
+        stats.newcombe_unpaired_interval(3, 2, 1, 2)
+    with pytest.raises(StatsInputError, match=r"^treatment: need 0 <= events <= n and n >= 1; got events=1, n=0$"):
+        stats.newcombe_unpaired_interval(1, 2, 1, 0)
+
+
+def test_mcnemar_refuses_an_unknown_alternative_by_name():
+    with pytest.raises(StatsInputError, match="^alternative must be 'two-sided', 'greater' or 'less'; got 'LESS'$"):
+        mcnemar_exact(PairedCounts(1, 2, 3, 4), alternative="LESS")
+
+
+def test_holm_accepts_p_equal_to_one_and_refuses_missing_values():
+    reject, adjusted = holm([0.2, 1.0])
+    assert reject.tolist() == [False, False] and adjusted.tolist() == [0.4, 1.0]
+    reject, adjusted = holm([0, 1])  # integers are p-values too; the adjusted ones are floats
+    assert adjusted.dtype == np.float64 and adjusted.tolist() == [0.0, 1.0] and reject.tolist() == [True, False]
+    with pytest.raises(StatsInputError, match="^holm needs a non-empty 1-D sequence of p-values"):
+        holm([0.1, None])
+
+
+def test_mcnemar_verdict_in_the_decrease_direction():
+    base, treat = _pairs(5, 21, 4, 170)  # the treatment lowers the rate: 26/200 -> 9/200
+    v = mcnemar_verdict(base, treat, claim="ablation lowers arrivals", direction="decrease")
+    assert v.verdict == "supported" and v.direction == "decrease" and v.discordant == (21, 4) and v.n == 200
+    assert v.p_value == pytest.approx(sps.binomtest(4, 25, 0.5, alternative="less").pvalue)
+    assert v.ci == pytest.approx(_newcombe10(5, 21, 4, 170, alpha=0.1), abs=1e-12)  # each end one-sided 95 %
+    assert v.effect == pytest.approx(-17 / 200)
+    assert (v.baseline_rate, v.treatment_rate) == pytest.approx((26 / 200, 9 / 200))
+    assert v.claim == "ablation lowers arrivals"
+    assert v.decision_rule == ("fixed n: supported if exact one-sided McNemar p <= 0.05; refuted if the Newcombe "
+                               "paired 95% bound excludes a change of 0.05 in the claimed direction (decrease)")
+    # the same data against a claimed decrease when the rate rises: the lower bound shows no decrease of 0.05
+    raised = mcnemar_verdict(treat, base, direction="decrease")
+    low, high = _newcombe10(5, 4, 21, 170, alpha=0.1)
+    assert raised.verdict == "refuted" and -low < 0.05 <= high
+    assert raised.p_value == pytest.approx(sps.binomtest(21, 25, 0.5, alternative="less").pvalue)
+
+
+def test_mcnemar_verdict_inconclusive_when_the_far_bound_reaches_min_effect():
+    # 2 of 100 pairs go the claimed way, none the other: p = 0.5^2 = 0.25; the upper bound reaches 0.05 (so not
+    # refuted) although the lower one lies within 0.05 of 0
+    base, treat = _pairs(0, 0, 2, 98)
+    v = mcnemar_verdict(base, treat)
+    assert v.p_value == pytest.approx(0.25)
+    assert v.ci[1] >= 0.05 > -v.ci[0] and v.verdict == "inconclusive"
+    assert mcnemar_verdict(treat, base, direction="decrease").verdict == "inconclusive"
+
+
+def test_mcnemar_verdict_refuses_no_pairs_by_name():
+    with pytest.raises(StatsInputError, match="^mcnemar_verdict needs at least one pair of episodes$"):
+        mcnemar_verdict([], [])
+
+
+VERDICT_KEYS = {"claim", "verdict", "n", "effect", "ci", "p_value", "decision_rule", "discordant", "direction", "alpha",
+                "baseline_rate", "treatment_rate", "futility_p_value"}
+
+
+def test_verdict_to_dict_keys_json_round_trip_and_summary():
+    v = Verdict(claim="ablating head 2 raises crashes", verdict="supported", n=200, effect=0.085, ci=(0.045, 0.125),
+                p_value=0.0004, decision_rule="rule", discordant=(4, 21), direction="increase", alpha=0.01,
+                baseline_rate=0.285, treatment_rate=0.37, futility_p_value=0.9)
+    d = json.loads(json.dumps(v.to_dict(), allow_nan=False))
+    assert d == {"claim": "ablating head 2 raises crashes", "verdict": "supported", "n": 200, "effect": 0.085,
+                 "ci": [0.045, 0.125], "p_value": 0.0004, "decision_rule": "rule",
+                 "discordant": {"baseline_only": 4, "treatment_only": 21}, "direction": "increase", "alpha": 0.01,
+                 "baseline_rate": 0.285, "treatment_rate": 0.37, "futility_p_value": 0.9}
+    # what interp.roles.format_roles and causal_roles read from it
+    assert (f"{d['effect']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}] n={d['n']} {d['verdict']}"
+            == "+0.085 [+0.045, +0.125] n=200 supported")
+    assert v.summary() == ("ablating head 2 raises crashes: SUPPORTED  n=200  effect +0.085 (CI +0.045 to +0.125)  "
+                           "p=0.0004  discordant b=4 c=21  [rule]")
+    unnamed = dataclasses.replace(v, claim=None, verdict="refuted")
+    assert unnamed.summary().startswith("REFUTED  n=200  effect +0.085")
+    # a verdict from the fixed-n rule has every key, with its rates
+    fixed = mcnemar_verdict(*_pairs(3, 1, 6, 10), claim="c").to_dict()
+    assert set(fixed) == VERDICT_KEYS and fixed["claim"] == "c" and fixed["n"] == 20
+    assert (fixed["baseline_rate"], fixed["treatment_rate"], fixed["futility_p_value"]) == (0.2, 0.45, None)
+
+
+def test_sequential_interval_before_any_look_and_at_the_upper_edge():
+    test = stats.SequentialPairedTest(max_pairs=10)
+    v = test.verdict()  # stopped by the caller before the first batch: no evidence, the whole range
+    assert v.ci == (-1.0, 1.0) and v.n == 0 and v.verdict == "inconclusive"
+    assert v.decision_rule.endswith("(stopped by the caller at 0 pairs, before max_pairs)")
+    # every pair goes the claimed way: E_down(delta) = mean_g (1 - g)^n < 1 for every delta, so no upper bound
+    # is ever rejected and the interval's far end stays at +1 (a difference of rates)
+    test.update([False] * 3, [True] * 3)
+    assert test.verdict().ci[1] == 1.0
+    down = stats.SequentialPairedTest(max_pairs=10, direction="decrease")
+    down.update([True] * 3, [False] * 3)
+    assert down.verdict().ci[0] == -1.0
+
+
+def test_settle_supports_at_p_equal_to_alpha():
+    from interp.statistics.inputs import CONTINUE, REFUTED, SUPPORTED
+    from interp.statistics.sequential import settle
+
+    design = SequentialDesign(alpha=0.05, futility_alpha=0.1, max_pairs=100)
+    codes = settle(np.array([CONTINUE, CONTINUE, CONTINUE]), np.array([0.05, 0.5, 0.5]), np.array([1.0, 0.1, 0.2]),
+                   10, design, adjust=False)
+    assert codes.tolist() == [SUPPORTED, REFUTED, CONTINUE]
+
+
+def test_simulated_outcomes_with_a_baseline_rate_of_one():
+    baseline, treatments = stats.simulate_paired_outcomes(PairedRates(both=0.6, baseline_only=0.4, treatment_only=0.0),
+                                                          n_runs=50, n_pairs=40, rng=np.random.default_rng(0))
+    assert baseline.all() and treatments.shape == (50, 1, 40)
+    events = int(treatments.sum())  # P(treatment | baseline event) = both / baseline rate = 0.6
+    low, high = wilson_interval(events, treatments.size, alpha=1e-4)
+    assert low < 0.6 < high
+
+
+def test_vectorised_simulation_looks_after_every_pair_like_the_object():
+    design = SequentialDesign(alpha=0.05, max_pairs=30, min_effect=0.2)
+    rng = np.random.default_rng(5)
+    baseline, treatments = stats.simulate_paired_outcomes(PairedRates(0.1, 0.05, 0.3), n_runs=6, n_pairs=30,
+                                                          n_treatments=1, rng=rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no divide-by-zero or other numpy warnings from the simulation
+        sim = stats.run_sequential(design, baseline, treatments, batch_pairs=1)
+    for run in range(6):
+        test = stats.SequentialPairedTest(alpha=0.05, max_pairs=30, min_effect=0.2)
+        for i in range(30):
+            decision = test.update(baseline[run, i:i + 1], treatments[run, 0, i:i + 1])
+            if decision.stop:
+                break
+        assert (sim.verdict_names()[run, 0], int(sim.stop_n[run, 0])) == (decision.verdict, test.n)
+    with pytest.raises(StatsInputError, match="^simulated runs hold 5 pairs, fewer than max_pairs=30$"):
+        stats.run_sequential(design, baseline[:, :5], treatments[..., :5], batch_pairs=1)
+
+
+RAISED = PairedRates(both=0.1, baseline_only=0.02, treatment_only=0.2)
+
+
+def test_sequential_sample_size_is_the_first_look_reaching_power_even_on_a_tie():
+    # 8 runs: the supported share moves in steps of 1/8; with seed 1 it is exactly 0.5 at some look
+    seq = stats.sequential_sample_size(RAISED, alpha=0.05, power=0.5, n_runs=8, seed=1, batch_pairs=10)
+    sim = stats.simulate_sequential(SequentialDesign(alpha=0.05, max_pairs=200), RAISED, n_runs=8, batch_pairs=10,
+                                    seed=1)
+    share = {end: float((sim.supported[:, 0] & (sim.stop_n[:, 0] <= end)).mean()) for end in range(10, 201, 10)}
+    first = min(end for end, s in share.items() if s >= 0.5)
+    assert share[first] == 0.5  # the tie the rule must include
+    assert (seq.max_pairs, seq.power) == (first, 0.5)
+    assert seq.mean_pairs == pytest.approx(float(np.minimum(sim.stop_n[:, 0], first).mean()))
+
+
+def test_sequential_sample_size_defaults_and_refusal():
+    explicit = stats.sequential_sample_size(RAISED, alpha=0.01, power=0.8, min_effect=0.05, batch_pairs=10, n_runs=50,
+                                            seed=0)
+    assert stats.sequential_sample_size(RAISED, n_runs=50) == explicit
+    # compare_designs' sequential column is sequential_sample_size with the same settings (seeds included)
+    comparison = stats.compare_designs(RAISED, n_runs=50)
+    assert comparison.sequential == explicit
+    info = json.loads(json.dumps(comparison.to_dict(), allow_nan=False))
+    assert set(info) == {"rates", "alpha", "power", "batch_pairs", "unpaired_per_arm", "unpaired_episodes",
+                         "paired_fixed_pairs", "paired_fixed_episodes", "sequential", "sequential_mean_episodes",
+                         "ratio"}
+    assert info["paired_fixed_pairs"] == paired_fixed_sample_size(RAISED, alpha=0.01, power=0.8)
+    with pytest.raises(StatsInputError, match="^power 0.8 not reached within 200 pairs$"):
+        stats.sequential_sample_size(PairedRates.null(0.3, 0.1), n_runs=20, pair_cap=200)
