@@ -326,7 +326,7 @@ class FastRoadNetwork(RoadNetwork):
         points = np.array(positions, dtype=np.float64)
         if table is None or points.shape != (len(positions), 2) or len(positions) == 0:
             return [super(FastRoadNetwork, self).get_closest_lane_index(p, None if headings is None else h)
-                    for p, h in zip(positions, headings or [None] * len(positions))]
+                    for p, h in zip(positions, [None] * len(positions) if headings is None else headings)]
         found = table.closest(points, None if headings is None else np.array(headings, dtype=np.float64),
                               coordinates)
         return [indexes[k] if k is not None else
@@ -405,15 +405,17 @@ class FastRegulatedRoad(RegulatedRoad):
         self._move(dt)
         self._handle_collisions(dt)
 
-    def lane_coordinates(self, objects: list):
-        """(positions [n, 2], and the network lane table's (lon, lat, unsure) of them) or None. The last
-        result is kept: the next frame's decisions start from the positions this frame's move ended at."""
+    def lane_coordinates(self, objects: list, points: np.ndarray | None = None):
+        """(positions [n, 2], and the network lane table's (lon, lat, unsure) of them) or None (``points``: the
+        objects' positions, if known). The last result is kept: the next frame's decisions start from the
+        positions this frame's move ended at."""
         if not isinstance(self.network, FastRoadNetwork):
             return None
         _, table, _ = self.network.lane_table()
         if table is None:
             return None
-        points = _positions(objects)
+        if points is None:
+            points = _positions(objects)
         cached = self.__dict__.get("_fastsim_coordinates")
         if cached is not None and cached[0] is table and np.array_equal(cached[1], points):
             return cached[1:]
@@ -438,12 +440,13 @@ class FastRegulatedRoad(RegulatedRoad):
             if type(vehicle) is IDMVehicle:
                 vehicle.timer += dt
         if _ufuncs_elementwise_exact():
-            kinematics_together(vehicles, dt)
+            points, headings = kinematics_together(vehicles, dt)
         else:
             for vehicle in vehicles:
                 kinematics_scalar(vehicle, dt)
-        computed = self.lane_coordinates(vehicles)
-        lanes = network.closest_lane_indexes([v.position for v in vehicles], [v.heading for v in vehicles],
+            points, headings = None, [v.heading for v in vehicles]
+        computed = self.lane_coordinates(vehicles, points)
+        lanes = network.closest_lane_indexes([v.position for v in vehicles] if points is None else points, headings,
                                              computed[1:] if computed is not None else None)
         for vehicle, lane_index in zip(vehicles, lanes):
             vehicle.lane_index = lane_index
@@ -633,14 +636,17 @@ class _Frame:
     """Every IDM vehicle's front vehicle on its own lane (``Road.neighbour_vehicles(v, v.lane_index)[0]``, all
     an IDM vehicle's decision reads), computed for all vehicles of a frame at once from all objects'
     coordinates on all lanes. ``fronts[id(vehicle)]`` is (lane index, front or None), absent where a
-    decision is within ``MARGIN`` of a threshold or a tie (the plain search then answers)."""
+    decision is within ``MARGIN`` of a threshold or a tie (the plain search then answers). A front vehicle
+    on another lane (a vehicle's target lane while it changes lanes) is asked of ``front_on``."""
 
-    def __init__(self, objects: list, askers: list[tuple[int, int]], table: LaneTable, coordinates) -> None:
+    def __init__(self, objects: list, askers: list[tuple[int, int]], table: LaneTable, coordinates,
+                 columns: dict | None = None) -> None:
         self.fronts: dict[int, tuple] = {}
         _, lon, lat, unsure = coordinates
         # for _lane_coordinates: every object's exact coordinates on the straight lanes
         self.row = {id(o): k for k, o in enumerate(objects)}
         self.lon, self.lat, self.straight_column = lon, lat, table.straight_column
+        self.objects, self.table, self.unsure, self.columns = objects, table, unsure, columns or {}
         me = np.array([a for a, _ in askers], dtype=np.int64)
         lane = np.array([c for _, c in askers], dtype=np.int64)
         if USE_KERNELS:
@@ -688,7 +694,24 @@ class _Frame:
                   if type(v) is IDMVehicle and id(v) in where and v.lane_index in columns]
         if table is None or not askers or len(objects) < 2:
             return None
-        return cls(objects, askers, table, road.lane_coordinates(objects))
+        return cls(objects, askers, table, road.lane_coordinates(objects), columns)
+
+    def front_on(self, vehicle, lane_index) -> object:
+        """``Road.neighbour_vehicles(vehicle, lane_index)[0]`` by the compiled kernel (the same decision and
+        margins as for the own lanes), or ``_UNKNOWN`` where the plain search must answer."""
+        row, column = self.row.get(id(vehicle)), self.columns.get(lane_index)
+        if not USE_KERNELS or row is None or column is None:
+            return _UNKNOWN
+        front, doubtful = kernels.fronts(self.lon, self.lat, self.unsure, np.array([row], dtype=np.int64),
+                                         np.array([column], dtype=np.int64), self.table.width_limit,
+                                         self.table.vehicle_length, self.table.end_limit, MARGIN)
+        if doubtful[0]:
+            return _UNKNOWN
+        k = int(front[0])
+        return self.objects[k] if k >= 0 else None
+
+
+_UNKNOWN = object()  # _Frame.front_on: no answer, ask highway-env
 
 
 class _Prediction:
@@ -854,34 +877,62 @@ def kinematics_scalar(v, dt: float) -> None:
     v.speed += v.action["acceleration"] * dt
 
 
-def kinematics_together(vehicles: list, dt: float) -> None:
+def kinematics_together(vehicles: list, dt: float) -> tuple[np.ndarray, np.ndarray]:
     """``kinematics_scalar`` of all vehicles, the transcendental functions evaluated on arrays (elementwise the same
-    numbers as on scalars, which ``_ufuncs_elementwise_exact`` checks on the running platform)."""
+    numbers as on scalars, which ``_ufuncs_elementwise_exact`` checks on the running platform). Returns the
+    positions [n, 2] and headings [n] the vehicles end at (the same numbers, for the closest-lane search).
+
+    The additions run on arrays too (``position + move``, then ``+ impact``: the same two roundings as the
+    in-place ``+=`` there) and each position is written back into its own array, entry by entry."""
+    rows = []
     for v in vehicles:
-        v.clip_actions()
-    steering = np.array([v.action["steering"] for v in vehicles], dtype=np.float64)
-    heading = np.array([v.heading for v in vehicles], dtype=np.float64)
-    speed = np.array([v.speed for v in vehicles], dtype=np.float64)
-    half_length = np.array([v.LENGTH / 2 for v in vehicles], dtype=np.float64)
+        if type(v).clip_actions is Vehicle.clip_actions:  # Vehicle.clip_actions, inlined (same dict updates)
+            action = v.action
+            if v.crashed:
+                action["steering"] = 0
+                action["acceleration"] = -1.0 * v.speed
+            action["steering"] = steering = float(action["steering"])
+            acceleration = float(action["acceleration"])
+            if v.speed > v.MAX_SPEED:
+                acceleration = min(acceleration, 1.0 * (v.MAX_SPEED - v.speed))
+            elif v.speed < v.MIN_SPEED:
+                acceleration = max(acceleration, 1.0 * (v.MIN_SPEED - v.speed))
+            action["acceleration"] = acceleration
+        else:
+            v.clip_actions()
+            steering = v.action["steering"]
+        position = v.position
+        rows.append((steering, v.heading, v.speed, v.LENGTH / 2, position[0], position[1]))
+    steering, heading, speed, half_length, x, y = np.array(rows, dtype=np.float64).T.copy()
     beta = np.arctan(1 / 2 * np.tan(steering))
     course = heading + beta
-    moves = speed[:, None] * np.stack([np.cos(course), np.sin(course)], axis=1) * dt
+    x = x + speed * np.cos(course) * dt
+    y = y + speed * np.sin(course) * dt
     turns = speed * np.sin(beta) / half_length * dt
-    for v, move, turn in zip(vehicles, moves, turns):
-        v.position += move
+    for k, v in enumerate(vehicles):
         if v.impact is not None:
-            v.position += v.impact
+            moved = np.array([x[k], y[k]])
+            moved += v.impact
+            x[k], y[k] = moved
             v.crashed = True
             v.impact = None
+    for v, new_x, new_y, turn in zip(vehicles, x.tolist(), y.tolist(), turns):
+        position = v.position
+        position[0] = new_x
+        position[1] = new_y
         v.heading += turn
         v.speed += v.action["acceleration"] * dt
+    points = np.empty((len(vehicles), 2))
+    points[:, 0] = x
+    points[:, 1] = y
+    return points, heading + turns
 
 
 _ELEMENTWISE_EXACT: list[bool] = []
 
 
 def _ufuncs_elementwise_exact() -> bool:
-    """Whether numpy's float64 tan, arctan, cos, sin, arcsin and power give, on this platform, the same bits
+    """Whether numpy's float64 tan, arctan, cos, sin, arcsin and power (also squaring) give, on this platform, the same bits
     on (contiguous) arrays of any length as on each element alone (checked once, on the ranges the controls
     and kinematics use); where they do not, the per-vehicle scalar code runs instead."""
     if not _ELEMENTWISE_EXACT:
@@ -895,8 +946,13 @@ def _ufuncs_elementwise_exact() -> bool:
                                       np.array([f(*(a[k] for a in args)) for k in range(start, stop)]))
                        for start, stop in ((0, 1024), (0, 1), (1, 3), (3, 6), (8, 15), (15, 32), (32, 49)))
 
+        rng = np.random.default_rng(1)  # _behind's gap ratios: np.power(ratio, 2) on a scalar, or on an array
+        ratios = rng.uniform(-30.0, 30.0, 1024) * 10.0 ** rng.integers(-4, 4, 1024)
+        squares = np.array([np.power(x, 2) for x in ratios])
         _ELEMENTWISE_EXACT.append(all(same(f, angles) for f in (np.tan, np.arctan, np.cos, np.sin))
-                                  and same(np.arcsin, sines) and same(np.power, bases, exponents))
+                                  and same(np.arcsin, sines) and same(np.power, bases, exponents)
+                                  and all(np.array_equal(np.power(ratios[a:b], 2), squares[a:b])
+                                          for a, b in ((0, 1024), (0, 1), (1, 3), (3, 6), (8, 15), (15, 32))))
     return _ELEMENTWISE_EXACT[0]
 
 
@@ -969,26 +1025,43 @@ def _steering(v, target_lane_index, coordinates=None) -> float:
 
 def _act_together(vehicles: list, frame: _Frame | None = None) -> None:
     """``_idm_act`` / ``_controlled_act`` of every vehicle (all IDM or MDP), in three passes: lane following
-    and lane-change decisions in order, then every steering command at once (``_steering_together``), then
-    the accelerations in order. The same results: no vehicle's decision reads another vehicle's controls,
-    only positions, lanes and speeds, which deciding does not change."""
-    deciding = []
+    and lane-change decisions in order (gathering each vehicle's inputs to its controls right after its own
+    decision), then every steering command and free-road IDM term at once (``_controls_together``), then
+    the accelerations behind the front vehicles at once (``_behind_together``). The same results: no
+    vehicle's decision reads another vehicle's controls, target speed or target lane, only positions, lanes
+    and speeds, which deciding does not change."""
+    deciding: list = []
+    rows: list = []
     memo: dict = {"frame": frame}
+    network = None
     for v in vehicles:
-        if type(v) is IDMVehicle:
+        idm = type(v) is IDMVehicle
+        if idm:
             if v.crashed:
                 continue
             coordinates = _idm_route_and_lane(v, memo)
         else:
             coordinates = _follow_road(v, memo)
-        deciding.append((v, coordinates))
+        network = v.road.network
+        lane = network.get_lane(v.target_lane_index)
+        longitudinal, lat = coordinates if coordinates is not None else lane.local_coordinates(v.position)
+        speed = v.speed
+        if idm:  # the inputs of _free_road_accelerations
+            own = v.lane
+            limited = own and own.speed_limit is not None
+            free = (getattr(v, "target_speed", 0), 0 if limited else -np.inf, own.speed_limit if limited else np.inf,
+                    v.DELTA, v.COMFORT_ACC_MAX)
+        else:
+            free = _NO_FREE_ROAD
+        rows.append((lat, lane.heading_at(longitudinal + speed * v.TAU_PURSUIT), utils.not_zero(speed), v.heading,
+                     v.KP_LATERAL, v.KP_HEADING, v.LENGTH, v.MAX_STEERING_ANGLE, speed) + free)
+        deciding.append(v)
     if not deciding:
         return
-    free_road = iter(_free_road_accelerations([v for v, _ in deciding if type(v) is IDMVehicle]))
-    for (v, _), steering in zip(deciding, _steering_together(deciding)):
+    steerings, free_road = _controls_together(rows)
+    accelerations = _behind_together(deciding, free_road, memo)
+    for v, steering, acceleration, free in zip(deciding, steerings, accelerations, free_road):
         if type(v) is IDMVehicle:
-            free = next(free_road)
-            acceleration = _behind(v, free, _front(v, v.lane_index), memo)
             if v.lane_index != v.target_lane_index:
                 acceleration = min(acceleration, _behind(v, free, _front(v, v.target_lane_index), memo))
             v.action = {"steering": steering, "acceleration": ufunc_clip(acceleration, -v.ACC_MAX, v.ACC_MAX)}
@@ -996,24 +1069,86 @@ def _act_together(vehicles: list, frame: _Frame | None = None) -> None:
             v.action = {"steering": steering, "acceleration": v.speed_control(v.target_speed)}
 
 
-def _steering_together(deciding: list) -> np.ndarray:
-    """``_steering`` of every (vehicle, known target-lane coordinates) with the arithmetic on arrays,
-    followed by the callers' second clip to the steering range (a no-op, kept for the letter)."""
-    rows = []
-    for v, coordinates in deciding:
-        lane = v.road.network.get_lane(v.target_lane_index)
-        longitudinal, lat = coordinates if coordinates is not None else lane.local_coordinates(v.position)
-        rows.append((lat, lane.heading_at(longitudinal + v.speed * v.TAU_PURSUIT), utils.not_zero(v.speed), v.heading,
-                     v.KP_LATERAL, v.KP_HEADING, v.LENGTH, v.MAX_STEERING_ANGLE))
-    # one array, one contiguous row per quantity (the ufuncs then see contiguous arrays, as checked)
-    lateral, future_heading, speed, heading, kp_lateral, kp_heading, length, max_angle = (
-        np.array(rows, dtype=np.float64).T.copy())
+_NO_FREE_ROAD = (1.0, -np.inf, np.inf, 1.0, 0.0)  # an MDP vehicle's placeholder free-road inputs (result unused)
+
+
+def _controls_together(rows: list) -> tuple[np.ndarray, np.ndarray]:
+    """(steering commands, free-road IDM terms) of the gathered rows: ``_steering`` (followed by the callers'
+    second clip to the steering range, a no-op kept for the letter) and ``_free_road_accelerations``, with the
+    arithmetic on arrays: one array, one contiguous row per quantity (the ufuncs then see contiguous arrays,
+    as ``_ufuncs_elementwise_exact`` checks)."""
+    (lateral, future_heading, speed, heading, kp_lateral, kp_heading, length, max_angle, raw_speed,
+     target, low, high, delta, comfort) = np.array(rows, dtype=np.float64).T.copy()
     heading_command = np.arcsin(ufunc_clip(-kp_lateral * lateral / speed, -1, 1))
     heading_ref = future_heading + ufunc_clip(heading_command, -np.pi / 4, np.pi / 4)
     heading_rate = kp_heading * ((heading_ref - heading + np.pi) % (2 * np.pi) - np.pi)
     slip = np.arcsin(ufunc_clip(length / 2 / speed * heading_rate, -1, 1))
     steering = ufunc_clip(np.arctan(2 * np.tan(slip)), -max_angle, max_angle)
-    return ufunc_clip(steering, -max_angle, max_angle)
+    steering = ufunc_clip(steering, -max_angle, max_angle)
+    target = ufunc_clip(target, low, high)
+    target = np.where(np.abs(target) > 1e-2, target, np.where(target >= 0, 1e-2, -1e-2))  # utils.not_zero
+    ratio = np.maximum(raw_speed, 0) / np.abs(target)
+    return steering, comfort * (1 - np.power(ratio, delta))
+
+
+def _behind_together(deciding: list, free_road: np.ndarray, memo: dict) -> list:
+    """Each vehicle's ``IDMVehicle.acceleration(ego_vehicle=v, front_vehicle=front)`` on its own lane (``_behind``
+    of its free-road term and its front vehicle; MDP vehicles: None), the desired-gap arithmetic on arrays for
+    the plain vehicles whose front is among them: ``np.dot`` of two 2-vectors as its two products and one sum
+    (``_dot_exact`` checks it gives numpy's bits), ``np.power(x, 2)`` on an array (checked with the others)."""
+    out: list = list(free_road)
+    index = {id(v): k for k, v in enumerate(deciding)}
+    together: list = []
+    for k, v in enumerate(deciding):
+        if type(v) is not IDMVehicle:
+            out[k] = None
+            continue
+        front = _front(v, v.lane_index)
+        if not front:
+            continue
+        j = index.get(id(front))
+        if j is None or not _dot_exact() or not (
+                type(v).desired_gap is IDMVehicle.desired_gap and _plain_motion(v) and _plain_motion(front)
+                and type(v).lane_distance_to is RoadObject.lane_distance_to):
+            out[k] = _behind(v, out[k], front, memo)
+            continue
+        # RoadObject.lane_distance_to(front) on v's own lane
+        distance = _lane_coordinates(v.lane, front, memo)[0] - _lane_coordinates(v.lane, v, memo)[0]
+        together.append((k, j, distance, v.DISTANCE_WANTED, v.TIME_WANTED, v.COMFORT_ACC_MAX, v.COMFORT_ACC_MIN))
+    if not together:
+        return out
+    heading = np.array([v.heading for v in deciding], dtype=np.float64)
+    speed = np.array([v.speed for v in deciding], dtype=np.float64)
+    cos_h, sin_h = np.cos(heading), np.sin(heading)  # RoadObject.direction's entries
+    me, them, distance, d0, tau, comfort_max, comfort_min = np.array(together, dtype=np.float64).T.copy()
+    me, them = me.astype(np.int64), them.astype(np.int64)
+    c, s, v_speed, f_speed = cos_h[me], sin_h[me], speed[me], speed[them]
+    # IDMVehicle.desired_gap: dv = np.dot(v.velocity - front.velocity, v.direction)
+    dv = (v_speed * c - f_speed * cos_h[them]) * c + (v_speed * s - f_speed * sin_h[them]) * s
+    gap = d0 + v_speed * tau + v_speed * dv / (2 * np.sqrt(-comfort_max * comfort_min))
+    distance = np.where(np.abs(distance) > 1e-2, distance, np.where(distance >= 0, 1e-2, -1e-2))  # utils.not_zero
+    behind = free_road[me] - comfort_max * np.power(gap / distance, 2)  # the call pattern checked
+    for k, acceleration in zip(me.tolist(), behind):
+        out[k] = acceleration
+    return out
+
+
+_DOT_EXACT: list[bool] = []
+
+
+def _dot_exact() -> bool:
+    """Whether ``np.dot`` of two float64 2-vectors gives, on this platform, the bits of ``a0 * b0 + a1 * b1``
+    (not fused or reordered by the BLAS); checked once on random vectors of the magnitudes IDM sees. Where
+    not, the desired gaps are computed per vehicle with ``np.dot`` itself."""
+    if not _DOT_EXACT:
+        rng = np.random.default_rng(1)
+        a = rng.uniform(-20, 20, (2048, 2)) * rng.choice([1.0, 1e-3, 1e3], (2048, 1))
+        b = np.stack([np.cos(angle := rng.uniform(-7, 7, 2048)), np.sin(angle)], axis=1)
+        b[:1024] = rng.uniform(-20, 20, (1024, 2))
+        together = a[:, 0] * b[:, 0] + a[:, 1] * b[:, 1]
+        _DOT_EXACT.append(all(np.float64(np.dot(x, y)).tobytes() == z.tobytes()
+                              for x, y, z in zip(a, b, together)))
+    return _DOT_EXACT[0]
 
 
 def _controlled_act(v) -> None:
@@ -1032,24 +1167,11 @@ def _front(v, lane_index):
         known = frame.fronts.get(id(v))
         if known is not None and known[0] == (lane_index or v.lane_index):
             return known[1]
+        if lane_index:
+            front = frame.front_on(v, lane_index)
+            if front is not _UNKNOWN:
+                return front
     return v.road.neighbour_vehicles(v, lane_index)[0]
-
-
-def _free_road_accelerations(vehicles: list) -> np.ndarray:
-    """The front-independent part of ``IDMVehicle.acceleration(ego_vehicle=v)`` of each IDM vehicle about
-    itself, on arrays: ``COMFORT_ACC_MAX * (1 - (max(speed, 0) / |not_zero(clipped target)|) ** DELTA)``."""
-    if not vehicles:
-        return np.zeros(0)
-    rows = []
-    for v in vehicles:
-        limited = v.lane and v.lane.speed_limit is not None
-        rows.append((getattr(v, "target_speed", 0), 0 if limited else -np.inf, v.lane.speed_limit if limited else np.inf,
-                     v.speed, v.DELTA, v.COMFORT_ACC_MAX))
-    target, low, high, speed, delta, comfort = np.array(rows, dtype=np.float64).T.copy()  # contiguous rows
-    target = ufunc_clip(target, low, high)
-    target = np.where(np.abs(target) > 1e-2, target, np.where(target >= 0, 1e-2, -1e-2))  # utils.not_zero
-    ratio = np.maximum(speed, 0) / np.abs(target)
-    return comfort * (1 - np.power(ratio, delta))
 
 
 def _behind(v, free, front, memo: dict | None = None):
