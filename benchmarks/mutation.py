@@ -1,9 +1,9 @@
 """Mutation testing of the decision code with mutmut (opt-in; not part of ``.ci/run``).
 
-    python -m benchmarks.mutation [--minutes 30] [--module stats --module claims ...] [--sample N] [--report]
+    python -m benchmarks.mutation [--minutes 30] [--module stats-intervals --module claims ...] [--sample N] [--report]
 
 What is mutated (``MODULES``): the statistics layer ``interp/statistics/*.py`` (intervals, McNemar, the sequential
-test, Holm; ``interp/stats.py`` before its split, when the README's scores were measured),
+test, Holm; one module per file, ``stats-intervals`` ... ``stats-design``; the README's scores are per file),
 ``specs/support/claims.py`` (the specs' decision rules), ``specs/support/controls.py`` (the negative controls) and,
 in ``interp/train.py``, the epsilon schedule and the learning step with its target sync (``epsilon``,
 ``Trainer.select_actions``, ``Trainer.learn``). Each module is tested by a small targeted test subset
