@@ -47,6 +47,7 @@ split, each part would be a partial copy of the library whose identity no test c
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -1046,15 +1047,17 @@ def _act_together(vehicles: list, frame: _Frame | None = None) -> None:
         lane = network.get_lane(v.target_lane_index)
         longitudinal, lat = coordinates if coordinates is not None else lane.local_coordinates(v.position)
         speed = v.speed
-        if idm:  # the inputs of _free_road_accelerations
+        if idm:  # IDMVehicle.acceleration's free-road ratio, max(speed, 0) / |not_zero(clipped target speed)|
+            target_speed = getattr(v, "target_speed", 0)
             own = v.lane
-            limited = own and own.speed_limit is not None
-            free = (getattr(v, "target_speed", 0), 0 if limited else -np.inf, own.speed_limit if limited else np.inf,
-                    v.DELTA, v.COMFORT_ACC_MAX)
+            if own and own.speed_limit is not None:
+                # np.clip(target, 0, limit) up to the sign of a zero, which not_zero then maps to 1e-2 either way
+                target_speed = min(max(target_speed, 0), own.speed_limit)
+            free = (max(speed, 0) / abs(utils.not_zero(target_speed)), v.DELTA, v.COMFORT_ACC_MAX)
         else:
             free = _NO_FREE_ROAD
         rows.append((lat, lane.heading_at(longitudinal + speed * v.TAU_PURSUIT), utils.not_zero(speed), v.heading,
-                     v.KP_LATERAL, v.KP_HEADING, v.LENGTH, v.MAX_STEERING_ANGLE, speed) + free)
+                     v.KP_LATERAL, v.KP_HEADING, v.LENGTH, v.MAX_STEERING_ANGLE) + free)
         deciding.append(v)
     if not deciding:
         return
@@ -1069,7 +1072,7 @@ def _act_together(vehicles: list, frame: _Frame | None = None) -> None:
             v.action = {"steering": steering, "acceleration": v.speed_control(v.target_speed)}
 
 
-_NO_FREE_ROAD = (1.0, -np.inf, np.inf, 1.0, 0.0)  # an MDP vehicle's placeholder free-road inputs (result unused)
+_NO_FREE_ROAD = (0.0, 1.0, 0.0)  # an MDP vehicle's placeholder free-road inputs (result unused)
 
 
 def _controls_together(rows: list) -> tuple[np.ndarray, np.ndarray]:
@@ -1077,28 +1080,27 @@ def _controls_together(rows: list) -> tuple[np.ndarray, np.ndarray]:
     second clip to the steering range, a no-op kept for the letter) and ``_free_road_accelerations``, with the
     arithmetic on arrays: one array, one contiguous row per quantity (the ufuncs then see contiguous arrays,
     as ``_ufuncs_elementwise_exact`` checks)."""
-    (lateral, future_heading, speed, heading, kp_lateral, kp_heading, length, max_angle, raw_speed,
-     target, low, high, delta, comfort) = np.array(rows, dtype=np.float64).T.copy()
+    (lateral, future_heading, speed, heading, kp_lateral, kp_heading, length, max_angle,
+     ratio, delta, comfort) = np.array(rows, dtype=np.float64).T.copy()
     heading_command = np.arcsin(ufunc_clip(-kp_lateral * lateral / speed, -1, 1))
     heading_ref = future_heading + ufunc_clip(heading_command, -np.pi / 4, np.pi / 4)
     heading_rate = kp_heading * ((heading_ref - heading + np.pi) % (2 * np.pi) - np.pi)
     slip = np.arcsin(ufunc_clip(length / 2 / speed * heading_rate, -1, 1))
     steering = ufunc_clip(np.arctan(2 * np.tan(slip)), -max_angle, max_angle)
     steering = ufunc_clip(steering, -max_angle, max_angle)
-    target = ufunc_clip(target, low, high)
-    target = np.where(np.abs(target) > 1e-2, target, np.where(target >= 0, 1e-2, -1e-2))  # utils.not_zero
-    ratio = np.maximum(raw_speed, 0) / np.abs(target)
     return steering, comfort * (1 - np.power(ratio, delta))
 
 
 def _behind_together(deciding: list, free_road: np.ndarray, memo: dict) -> list:
     """Each vehicle's ``IDMVehicle.acceleration(ego_vehicle=v, front_vehicle=front)`` on its own lane (``_behind``
-    of its free-road term and its front vehicle; MDP vehicles: None), the desired-gap arithmetic on arrays for
-    the plain vehicles whose front is among them: ``np.dot`` of two 2-vectors as its two products and one sum
-    (``_dot_exact`` checks it gives numpy's bits), ``np.power(x, 2)`` on an array (checked with the others)."""
-    out: list = list(free_road)
-    index = {id(v): k for k, v in enumerate(deciding)}
-    together: list = []
+    of its free-road term and its front vehicle; MDP vehicles: None). For plain vehicles the desired gap is
+    computed in Python floats (IEEE double, the same roundings as numpy's float64 scalars) with numpy's cos
+    and sin of all headings in one call: ``np.dot`` of two 2-vectors as its two products and one sum,
+    ``np.sqrt`` as ``math.sqrt`` (both correctly rounded) and ``np.power(x, 2)`` as ``x * x``
+    (``_python_arithmetic_exact`` checks the first and the last on this platform)."""
+    out: list = free_road.tolist()
+    pairs: list = []
+    exact = _python_arithmetic_exact()
     for k, v in enumerate(deciding):
         if type(v) is not IDMVehicle:
             out[k] = None
@@ -1106,49 +1108,50 @@ def _behind_together(deciding: list, free_road: np.ndarray, memo: dict) -> list:
         front = _front(v, v.lane_index)
         if not front:
             continue
-        j = index.get(id(front))
-        if j is None or not _dot_exact() or not (
-                type(v).desired_gap is IDMVehicle.desired_gap and _plain_motion(v) and _plain_motion(front)
-                and type(v).lane_distance_to is RoadObject.lane_distance_to):
-            out[k] = _behind(v, out[k], front, memo)
-            continue
+        if exact and (type(v).desired_gap is IDMVehicle.desired_gap and _plain_motion(v) and _plain_motion(front)
+                      and type(v).lane_distance_to is RoadObject.lane_distance_to):
+            pairs.append((k, v, front))
+        else:
+            out[k] = _behind(v, free_road[k], front, memo)
+    if not pairs:
+        return out
+    headings = np.array([v.heading for _, v, _ in pairs] + [front.heading for _, _, front in pairs], dtype=np.float64)
+    cos_h, sin_h = np.cos(headings).tolist(), np.sin(headings).tolist()  # RoadObject.direction's entries
+    n = len(pairs)
+    for m, (k, v, front) in enumerate(pairs):
+        c, s, front_c, front_s = cos_h[m], sin_h[m], cos_h[n + m], sin_h[n + m]
+        speed, front_speed = v.speed, front.speed
+        # IDMVehicle.desired_gap: dv = np.dot(v.velocity - front.velocity, v.direction)
+        dv = (speed * c - front_speed * front_c) * c + (speed * s - front_speed * front_s) * s
+        gap = (v.DISTANCE_WANTED + speed * v.TIME_WANTED
+               + speed * dv / (2 * math.sqrt(-v.COMFORT_ACC_MAX * v.COMFORT_ACC_MIN)))
         # RoadObject.lane_distance_to(front) on v's own lane
         distance = _lane_coordinates(v.lane, front, memo)[0] - _lane_coordinates(v.lane, v, memo)[0]
-        together.append((k, j, distance, v.DISTANCE_WANTED, v.TIME_WANTED, v.COMFORT_ACC_MAX, v.COMFORT_ACC_MIN))
-    if not together:
-        return out
-    heading = np.array([v.heading for v in deciding], dtype=np.float64)
-    speed = np.array([v.speed for v in deciding], dtype=np.float64)
-    cos_h, sin_h = np.cos(heading), np.sin(heading)  # RoadObject.direction's entries
-    me, them, distance, d0, tau, comfort_max, comfort_min = np.array(together, dtype=np.float64).T.copy()
-    me, them = me.astype(np.int64), them.astype(np.int64)
-    c, s, v_speed, f_speed = cos_h[me], sin_h[me], speed[me], speed[them]
-    # IDMVehicle.desired_gap: dv = np.dot(v.velocity - front.velocity, v.direction)
-    dv = (v_speed * c - f_speed * cos_h[them]) * c + (v_speed * s - f_speed * sin_h[them]) * s
-    gap = d0 + v_speed * tau + v_speed * dv / (2 * np.sqrt(-comfort_max * comfort_min))
-    distance = np.where(np.abs(distance) > 1e-2, distance, np.where(distance >= 0, 1e-2, -1e-2))  # utils.not_zero
-    behind = free_road[me] - comfort_max * np.power(gap / distance, 2)  # the call pattern checked
-    for k, acceleration in zip(me.tolist(), behind):
-        out[k] = acceleration
+        ratio = gap / utils.not_zero(distance)
+        out[k] = out[k] - v.COMFORT_ACC_MAX * (ratio * ratio)
     return out
 
 
-_DOT_EXACT: list[bool] = []
+_PYTHON_EXACT: list[bool] = []
 
 
-def _dot_exact() -> bool:
-    """Whether ``np.dot`` of two float64 2-vectors gives, on this platform, the bits of ``a0 * b0 + a1 * b1``
-    (not fused or reordered by the BLAS); checked once on random vectors of the magnitudes IDM sees. Where
-    not, the desired gaps are computed per vehicle with ``np.dot`` itself."""
-    if not _DOT_EXACT:
+def _python_arithmetic_exact() -> bool:
+    """Whether, on this platform, ``np.dot`` of two float64 2-vectors gives the bits of ``a0 * b0 + a1 * b1``
+    (not fused or reordered by the BLAS) and ``np.power(x, 2)`` of a float64 scalar those of ``x * x``;
+    checked once on random values of the magnitudes IDM sees. Where not, the desired gaps are computed per
+    vehicle with numpy itself (``_behind``)."""
+    if not _PYTHON_EXACT:
         rng = np.random.default_rng(1)
         a = rng.uniform(-20, 20, (2048, 2)) * rng.choice([1.0, 1e-3, 1e3], (2048, 1))
-        b = np.stack([np.cos(angle := rng.uniform(-7, 7, 2048)), np.sin(angle)], axis=1)
+        angle = rng.uniform(-7, 7, 2048)
+        b = np.stack([np.cos(angle), np.sin(angle)], axis=1)
         b[:1024] = rng.uniform(-20, 20, (1024, 2))
-        together = a[:, 0] * b[:, 0] + a[:, 1] * b[:, 1]
-        _DOT_EXACT.append(all(np.float64(np.dot(x, y)).tobytes() == z.tobytes()
-                              for x, y, z in zip(a, b, together)))
-    return _DOT_EXACT[0]
+        ratios = rng.uniform(-30.0, 30.0, 4096) * 10.0 ** rng.integers(-4, 4, 4096)
+        _PYTHON_EXACT.append(
+            all(np.float64(np.dot(x, y)).tobytes() == np.float64(x[0] * y[0] + x[1] * y[1]).tobytes()
+                for x, y in zip(a, b))
+            and all(np.float64(np.power(r, 2)).tobytes() == np.float64(r * r).tobytes() for r in ratios.tolist()))
+    return _PYTHON_EXACT[0]
 
 
 def _controlled_act(v) -> None:
@@ -1225,6 +1228,9 @@ def _idm_route_and_lane(v, memo: dict | None = None):
     coordinates steering may reuse, or None when the target lane changed (steering recomputes them)."""
     coordinates = _follow_road(v, memo)
     if v.enable_lane_change:
+        if (type(v).change_lane_policy is IDMVehicle.change_lane_policy and v.lane_index == v.target_lane_index
+                and not utils.do_every(v.LANE_CHANGE_DELAY, v.timer)):
+            return coordinates  # IDMVehicle.change_lane_policy would return at once, changing nothing
         target = v.target_lane_index
         v.change_lane_policy()
         if v.target_lane_index != target:
