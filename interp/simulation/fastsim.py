@@ -418,7 +418,8 @@ class FastRegulatedRoad(RegulatedRoad):
         if points is None:
             points = _positions(objects)
         cached = self.__dict__.get("_fastsim_coordinates")
-        if cached is not None and cached[0] is table and np.array_equal(cached[1], points):
+        if (cached is not None and cached[0] is table and cached[1].shape == points.shape
+                and cached[1].tobytes() == points.tobytes()):  # the same bits: the same coordinates
             return cached[1:]
         result = (points, *table.coordinates(points))
         self.__dict__["_fastsim_coordinates"] = (table, *result)
@@ -469,17 +470,16 @@ class FastRegulatedRoad(RegulatedRoad):
             return
         if len(vehicles) < 2:
             return
-        points = _positions(vehicles)
         if USE_KERNELS:
-            heading = np.array([v.heading for v in vehicles], dtype=np.float64)
-            size = np.array([(v.LENGTH, v.WIDTH, v.diagonal, v.speed) for v in vehicles], dtype=np.float64)
-            first, second = kernels.collision_candidates(
-                np.ascontiguousarray(points[:, 0]), np.ascontiguousarray(points[:, 1]), heading,
-                np.ascontiguousarray(size[:, 3]), np.ascontiguousarray(size[:, 2]), np.ascontiguousarray(size[:, 0]),
-                np.ascontiguousarray(size[:, 1]), float(dt), MARGIN)
+            x, y, heading, speed, diagonal, length, width = np.array(
+                [(v.position[0], v.position[1], v.heading, v.speed, v.diagonal, v.LENGTH, v.WIDTH) for v in vehicles],
+                dtype=np.float64).T.copy()  # one contiguous row per quantity
+            first, second = kernels.collision_candidates(x, y, heading, speed, diagonal, length, width, float(dt),
+                                                         MARGIN)
             for i, j in zip(first.tolist(), second.tolist()):
                 vehicles[i].handle_collisions(vehicles[j], dt)
             return
+        points = _positions(vehicles)
         delta = points[None, :] - points[:, None]
         distance = np.sqrt(delta[..., 0] ** 2 + delta[..., 1] ** 2)
         diagonal = np.array([v.diagonal for v in vehicles], dtype=np.float64)
@@ -653,9 +653,9 @@ class _Frame:
         if USE_KERNELS:
             front, doubtful = kernels.fronts(lon, lat, unsure, me, lane, table.width_limit, table.vehicle_length,
                                              table.end_limit, MARGIN)
-            for row, k in enumerate(front.tolist()):
-                if not doubtful[row]:
-                    asker = objects[askers[row][0]]
+            for (a, _), k, doubt in zip(askers, front.tolist(), doubtful.tolist()):
+                if not doubt:
+                    asker = objects[a]
                     self.fronts[id(asker)] = (asker.lane_index, objects[k] if k >= 0 else None)
             return
         rows = np.arange(len(me))
@@ -689,10 +689,10 @@ class _Frame:
         if not all(type(v) in _MOVABLE and v.road is road for v in road.vehicles):
             return None
         _, table, columns = network.lane_table()
-        objects = [o for o in road.vehicles + road.objects if not isinstance(o, Landmark)]
-        where = {id(o): k for k, o in enumerate(objects)}
-        askers = [(where[id(v)], columns[v.lane_index]) for v in road.vehicles
-                  if type(v) is IDMVehicle and id(v) in where and v.lane_index in columns]
+        # the vehicles (IDM or MDP, never landmarks) first, at their own positions in the list
+        objects = road.vehicles + [o for o in road.objects if not isinstance(o, Landmark)]
+        askers = [(k, columns[v.lane_index]) for k, v in enumerate(road.vehicles)
+                  if type(v) is IDMVehicle and v.lane_index in columns]
         if table is None or not askers or len(objects) < 2:
             return None
         return cls(objects, askers, table, road.lane_coordinates(objects), columns)
@@ -1037,15 +1037,31 @@ def _act_together(vehicles: list, frame: _Frame | None = None) -> None:
     network = None
     for v in vehicles:
         idm = type(v) is IDMVehicle
-        if idm:
-            if v.crashed:
-                continue
-            coordinates = _idm_route_and_lane(v, memo)
-        else:
-            coordinates = _follow_road(v, memo)
+        if idm and v.crashed:
+            continue
+        # _follow_road, keeping the target lane it looked up
         network = v.road.network
         lane = network.get_lane(v.target_lane_index)
-        longitudinal, lat = coordinates if coordinates is not None else lane.local_coordinates(v.position)
+        if type(lane).after_end is not AbstractLane.after_end:
+            v.follow_road()
+            coordinates = None
+        else:
+            coordinates = _lane_coordinates(lane, v, memo)
+            if coordinates[0] > lane.length - lane.VEHICLE_LENGTH / 2:  # AbstractLane.after_end
+                v.target_lane_index = network.next_lane(v.target_lane_index, route=v.route, position=v.position,
+                                                        np_random=v.road.np_random)
+                coordinates = None
+        if idm and v.enable_lane_change and not (  # _idm_route_and_lane's lane-change policy
+                type(v).change_lane_policy is IDMVehicle.change_lane_policy and v.lane_index == v.target_lane_index
+                and not utils.do_every(v.LANE_CHANGE_DELAY, v.timer)):
+            target = v.target_lane_index
+            v.change_lane_policy()
+            if v.target_lane_index != target:
+                coordinates = None
+        if coordinates is None:
+            lane = network.get_lane(v.target_lane_index)
+            coordinates = lane.local_coordinates(v.position)
+        longitudinal, lat = coordinates
         speed = v.speed
         if idm:  # IDMVehicle.acceleration's free-road ratio, max(speed, 0) / |not_zero(clipped target speed)|
             target_speed = getattr(v, "target_speed", 0)
