@@ -758,6 +758,8 @@ def _predictions(network, vehicles: list, times: np.ndarray, exact: list[_Predic
     walked = []
     centres = np.empty((len(vehicles), len(times), 2))
     headings = np.empty((len(vehicles), len(times)))
+    if USE_KERNELS and table is not None:
+        return _predictions_kernel(network, vehicles, times, exact, table, column_of, centres, headings)
     for k, v in enumerate(vehicles):
         walk = _route_walk(network, v, times, column_of) if table is not None else None
         if walk is None:
@@ -773,6 +775,57 @@ def _predictions(network, vehicles: list, times: np.ndarray, exact: list[_Predic
         centres[np.array(walked)] = points.reshape(-1, len(times), 2)
         headings[np.array(walked)] = angles.reshape(-1, len(times))
     return centres, headings
+
+
+def _predictions_kernel(network, vehicles: list, times: np.ndarray, exact: list[_Prediction], table: LaneTable,
+                        column_of: dict, centres: np.ndarray, headings: np.ndarray):
+    """``_predictions`` with the route walks and the lane geometry in one compiled loop
+    (``kernels.route_points``)."""
+    walked, starts, speeds, routes = [], [], [], []
+    for k, v in enumerate(vehicles):
+        route = _route_heads(network, v, column_of)
+        if route is None:
+            positions, angles = exact[k].prediction()
+            centres[k] = np.asarray(positions, dtype=np.float64)
+            headings[k] = np.asarray(angles, dtype=np.float64)
+            continue
+        walked.append(k)
+        starts.append(route[0])
+        speeds.append(v.speed)
+        routes.append(route[1])
+    if walked:
+        longest = max(len(heads) for heads in routes)
+        head_columns = np.zeros((len(walked), longest), dtype=np.int64)
+        head_lengths = np.zeros((len(walked), longest))
+        for row, heads in enumerate(routes):
+            head_columns[row, :len(heads)] = [column for column, _ in heads]
+            head_lengths[row, :len(heads)] = [length for _, length in heads]
+        points, angles = kernels.route_points(
+            np.array(starts, dtype=np.float64), np.array(speeds, dtype=np.float64), head_columns, head_lengths,
+            np.array([len(heads) for heads in routes], dtype=np.int64), times, table.straight, table.origin_x,
+            table.origin_y, table.axis_x, table.axis_y, table.heading, table.radius, table.phase, table.sense)
+        centres[walked] = points
+        headings[walked] = angles
+    return centres, headings
+
+
+def _route_heads(network, v, column_of: dict):
+    """(longitudinal start, [(lane table column, lane length)] along the route) of ``_route_walk``, or None
+    where that is not the vehicle's prediction."""
+    if type(v).predict_trajectory_constant_speed is not ControlledVehicle.predict_trajectory_constant_speed:
+        return None
+    start = v.lane.local_coordinates(v.position)[0]
+    current = v.lane_index
+    heads = []
+    for lane_index in v.route or [v.lane_index]:
+        if lane_index[2] is None:  # position_heading_along_route: keep the current lane id on that road
+            same = current[2] if current[2] < len(network.graph[current[0]][current[1]]) else 0
+            lane_index = (lane_index[0], lane_index[1], same)
+        column = column_of.get(lane_index)
+        if column is None:
+            return None
+        heads.append((column, float(network.get_lane(lane_index).length)))
+    return start, heads
 
 
 def separated(centre_a, heading_a, size_a, move_a, centre_b, heading_b, size_b, move_b) -> np.ndarray:

@@ -190,6 +190,36 @@ def collision_candidates(px, py, heading, speed, diagonal, length, width, dt, ma
     return first[:count], second[:count]
 
 
+@njit(**JIT)
+def route_points(starts, speeds, head_columns, head_lengths, head_counts, times, straight, origin_x, origin_y,
+                 axis_x, axis_y, heading, radius, phase, sense):
+    """(centres [n, T, 2], headings [n, T]): ``fastsim._predictions``' route walk (``_route_walk``) and lane
+    geometry (``LaneTable.points_at``) in one loop: vehicle i at ``starts[i] + speeds[i] * times[t]`` along
+    its route's lanes ``head_columns[i, :head_counts[i]]`` (lengths ``head_lengths``), as
+    ``RoadNetwork.position_heading_along_route`` walks them. Only compared with a margin, never stored."""
+    n, steps = starts.shape[0], times.shape[0]
+    centres = np.empty((n, steps, 2))
+    headings = np.empty((n, steps))
+    for i in range(n):
+        for t in range(steps):
+            lon = starts[i] + speeds[i] * times[t]
+            k = 0
+            while k < head_counts[i] - 1 and lon > head_lengths[i, k]:
+                lon -= head_lengths[i, k]
+                k += 1
+            c = head_columns[i, k]
+            if straight[c]:
+                centres[i, t, 0] = origin_x[c] + lon * axis_x[c]
+                centres[i, t, 1] = origin_y[c] + lon * axis_y[c]
+                headings[i, t] = heading[c]
+            else:
+                phi = sense[c] * lon / radius[c] + phase[c]
+                centres[i, t, 0] = origin_x[c] + radius[c] * np.cos(phi)
+                centres[i, t, 1] = origin_y[c] + radius[c] * np.sin(phi)
+                headings[i, t] = phi + np.pi / 2 * sense[c]
+    return centres, headings
+
+
 # utils.rect_corners(include_midpoints=True, include_center=True) as fractions of (length, width)
 RECT_POINTS = np.array([[-.5, -.5], [-.5, .5], [.5, .5], [.5, -.5], [0, 0], [-.5, 0], [.5, 0], [0, -.5], [0, .5]])
 
@@ -261,4 +291,6 @@ def warm_up() -> None:
     fronts(f2, f2, b2, i, i, f, f, f, 1e-6)
     collision_candidates(f, f, f, f, f, f, f, 0.1, 1e-6)
     conflict_checks(np.zeros((2, 3, 2)), np.zeros((2, 3)), f, f2, 1e-6, RECT_POINTS)
+    route_points(f, f, np.zeros((2, 2), dtype=np.int64), f2, np.ones(2, dtype=np.int64), f, b, f, f, f, f, f,
+                 np.ones(2), f, f)
     _WARM.append(True)
