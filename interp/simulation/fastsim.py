@@ -432,7 +432,7 @@ class FastRegulatedRoad(RegulatedRoad):
         vehicles = self.vehicles
         network = self.network
         if (self.record_history or not isinstance(network, FastRoadNetwork)
-                or not all(type(v) in _MOVABLE and v.road is self for v in vehicles)):
+                or not set(map(type, vehicles)) <= _MOVABLE_SET or not all(v.road is self for v in vehicles)):
             for vehicle in vehicles:
                 vehicle.step(dt)
             return
@@ -459,8 +459,8 @@ class FastRegulatedRoad(RegulatedRoad):
         ``RoadObject._is_colliding``'s spherical pre-check (which then reports no collision and changes
         nothing)."""
         vehicles = self.vehicles
-        plain = all(type(v).handle_collisions is RoadObject.handle_collisions
-                    and type(v)._is_colliding is RoadObject._is_colliding for v in vehicles)
+        plain = all(kind.handle_collisions is RoadObject.handle_collisions
+                    and kind._is_colliding is RoadObject._is_colliding for kind in set(map(type, vehicles)))
         if self.objects or not plain:
             for i, vehicle in enumerate(vehicles):
                 for other in vehicles[i + 1:]:
@@ -631,6 +631,7 @@ class FastRegulatedRoad(RegulatedRoad):
 
 
 _MOVABLE = (IDMVehicle, MDPVehicle)
+_MOVABLE_SET = frozenset(_MOVABLE)
 
 
 class _Frame:
@@ -686,7 +687,7 @@ class _Frame:
         network = road.network
         if road.neighbour_vehicles_connected_lanes or not isinstance(network, FastRoadNetwork):
             return None
-        if not all(type(v) in _MOVABLE and v.road is road for v in road.vehicles):
+        if not set(map(type, road.vehicles)) <= _MOVABLE_SET or not all(v.road is road for v in road.vehicles):
             return None
         _, table, columns = network.lane_table()
         # the vehicles (IDM or MDP, never landmarks) first, at their own positions in the list
@@ -1145,8 +1146,9 @@ _NO_FREE_ROAD = (0.0, 1.0, 0.0)  # an MDP vehicle's placeholder free-road inputs
 
 
 def _controls_together(rows: list) -> tuple[np.ndarray, np.ndarray]:
-    """(steering commands, free-road IDM terms) of the gathered rows: ``_steering`` (followed by the callers'
-    second clip to the steering range, a no-op kept for the letter) and ``_free_road_accelerations``, with the
+    """(steering commands, free-road IDM terms) of the gathered rows: ``_steering`` (the callers' second clip to
+    the steering range is left out: clipping twice to one range gives the same bits as once) and the
+    front-independent part of ``IDMVehicle.acceleration``, with the
     arithmetic on arrays: one array, one contiguous row per quantity (the ufuncs then see contiguous arrays,
     as ``_ufuncs_elementwise_exact`` checks)."""
     (lateral, future_heading, speed, heading, kp_lateral, kp_heading, length, max_angle,
@@ -1156,7 +1158,6 @@ def _controls_together(rows: list) -> tuple[np.ndarray, np.ndarray]:
     heading_rate = kp_heading * ((heading_ref - heading + np.pi) % (2 * np.pi) - np.pi)
     slip = np.arcsin(ufunc_clip(length / 2 / speed * heading_rate, -1, 1))
     steering = ufunc_clip(np.arctan(2 * np.tan(slip)), -max_angle, max_angle)
-    steering = ufunc_clip(steering, -max_angle, max_angle)
     return steering, comfort * (1 - np.power(ratio, delta))
 
 
