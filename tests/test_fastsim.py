@@ -153,6 +153,15 @@ def test_episodes_are_identical_without_the_frame_straight_lane_coordinates(envs
     assert run_lockstep(plain, fast, 78_700, random_policy(78_700)) >= 5
 
 
+def test_episodes_are_identical_without_the_python_float_desired_gaps(envs, monkeypatch):
+    """Where ``np.dot`` of 2-vectors or ``np.power(x, 2)`` are not the plain products and sum on this platform
+    (checked at run time), the desired gaps are computed per vehicle with numpy itself: exact too."""
+    plain, fast = envs
+    assert fastsim._python_arithmetic_exact() in (True, False)
+    monkeypatch.setattr(fastsim, "_PYTHON_EXACT", [False])
+    assert run_lockstep(plain, fast, 78_800, random_policy(78_800)) >= 5
+
+
 def test_kernels_decide_as_the_numpy_code(scene, monkeypatch):
     """The compiled kernels and the numpy code give the same decisions on one scene: closest lanes, front
     vehicles, collision candidates and conflicting pairs."""

@@ -4,7 +4,8 @@ Why: the agent's network costs microseconds and the simulator ~0.1 s per agent s
 paths that every vehicle runs every frame (15 a step) against every lane or every other vehicle. This layer
 runs them for all vehicles and lanes at once with numpy, the decisions among them in compiled loops
 (``interp.simulation.kernels``, numba, optional). Measured (``benchmarks/test_fastsim.py``, one core,
-interleaved with the plain simulator on shared cores): about 7x the steps per second (4x before the kernels).
+interleaved with the plain simulator): about 9x the steps per second under the always-IDLE policy, 8x under the
+agent (7.7x and 6.3x before issue 18's second round, 4x before the kernels).
 
 How it stays identical, by construction, in two ways:
 - *Decisions* (closest lane, front vehicle, which pairs may conflict or collide, which vehicles are seen)
@@ -28,6 +29,10 @@ What is replaced (share of a plain step's time under cProfile, from the benchmar
   and free-road IDM acceleration on arrays, per-vehicle code for the rest;
 - ``KinematicObservation.observe`` (~17 %): the same rows without pandas, ``Road.close_objects_to`` on arrays;
 - ``Vehicle.step`` kinematics on arrays, ``Road.step`` collision checks only for pairs not certainly apart.
+Where numpy scalars would be slower than Python's own floats (IEEE doubles, the same roundings for +, -, *, /
+and sqrt) the desired gaps are computed in Python floats, with the few numpy results they need (cos, sin)
+from one array call per frame and ``np.dot`` / ``np.power(x, 2)`` replaced only where a run-time check shows
+they are the plain products here (``_python_arithmetic_exact``).
 
 Installed explicitly and per env instance, never on import: ``enable(env)`` / ``disable(env)`` /
 ``with fast_sim(env):``, or ``interp.env.make_env(config, fast_sim=True)``. It changes the class of that

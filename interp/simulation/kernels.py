@@ -4,9 +4,10 @@ Why: after ``fastsim`` moved highway-env's per-pair work onto numpy arrays, a fr
 overhead of dozens of small numpy calls (each ~1 us on arrays of ten vehicles). These kernels do the same
 computations in one compiled loop each.
 
-Only *decisions* are computed here (closest lane, front vehicle, which pairs may collide or conflict), each
-one with the same ``MARGIN`` rule as the numpy code it replaces: a decision within the margin of a threshold
-or of a tie is reported as doubtful and taken again by highway-env's own code. No float computed here ever
+Only *decisions* are computed here (closest lane, front vehicle, which pairs may collide or conflict, with
+the regulation's predicted positions along routes), each one with the same ``MARGIN`` rule as the numpy code
+it replaces: a decision within the margin of a threshold or of a tie is reported as doubtful and taken again
+by highway-env's own code. No float computed here ever
 enters the simulator's state, so these kernels may differ from numpy in the last bits (numba's arctan2 calls
 the C library where numpy has its own SIMD code) without changing any trajectory. Compiled without
 fastmath and without parallel reductions: every loop runs in a fixed order on every CPU.
