@@ -221,6 +221,20 @@ def route_points(starts, speeds, head_columns, head_lengths, head_counts, times,
     return centres, headings
 
 
+@njit(**JIT)
+def advance(x, y, heading, speed, half_length, cos_course, sin_course, sin_beta, dt, points, headings, turns):
+    """``Vehicle.step``'s arithmetic around numpy's transcendental results (which enter the state, so they come
+    from numpy, not from here): ``points`` [n, 2] = position + speed * (cos, sin)(course) * dt, ``turns`` =
+    speed * sin(beta) / (LENGTH / 2) * dt, ``headings`` = heading + turn. Only +, -, *, / in highway-env's
+    order, each rounded once (no fastmath: LLVM fuses nothing), so the same bits as numpy's elementwise ones
+    (``fastsim._advance_exact`` checks it on the running platform)."""
+    for i in range(x.shape[0]):
+        points[i, 0] = x[i] + speed[i] * cos_course[i] * dt
+        points[i, 1] = y[i] + speed[i] * sin_course[i] * dt
+        turns[i] = speed[i] * sin_beta[i] / half_length[i] * dt
+        headings[i] = heading[i] + turns[i]
+
+
 # utils.rect_corners(include_midpoints=True, include_center=True) as fractions of (length, width)
 RECT_POINTS = np.array([[-.5, -.5], [-.5, .5], [.5, .5], [.5, -.5], [0, 0], [-.5, 0], [.5, 0], [0, -.5], [0, .5]])
 
@@ -294,4 +308,5 @@ def warm_up() -> None:
     conflict_checks(np.zeros((2, 3, 2)), np.zeros((2, 3)), f, f2, 1e-6, RECT_POINTS)
     route_points(f, f, np.zeros((2, 2), dtype=np.int64), f2, np.ones(2, dtype=np.int64), f, b, f, f, f, f, f,
                  np.ones(2), f, f)
+    advance(f, f, f, f, np.ones(2), f, f, f, 0.1, np.zeros((2, 2)), np.zeros(2), np.zeros(2))
     _WARM.append(True)
