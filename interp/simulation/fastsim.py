@@ -1189,12 +1189,48 @@ def _controls_together(rows: list) -> tuple[np.ndarray, np.ndarray]:
     as ``_ufuncs_elementwise_exact`` checks)."""
     (lateral, future_heading, speed, heading, kp_lateral, kp_heading, length, max_angle,
      ratio, delta, comfort) = np.array(rows, dtype=np.float64).T.copy()
-    heading_command = np.arcsin(ufunc_clip(-kp_lateral * lateral / speed, -1, 1))
-    heading_ref = future_heading + ufunc_clip(heading_command, -np.pi / 4, np.pi / 4)
-    heading_rate = kp_heading * ((heading_ref - heading + np.pi) % (2 * np.pi) - np.pi)
-    slip = np.arcsin(ufunc_clip(length / 2 / speed * heading_rate, -1, 1))
+    if USE_KERNELS and _steering_kernels_exact():  # the arithmetic between numpy's arcsin calls, compiled
+        inputs = np.empty(len(rows))
+        kernels.steering_command_inputs(lateral, speed, kp_lateral, inputs)
+        heading_command = np.arcsin(inputs)
+        kernels.steering_slip_inputs(future_heading, heading_command, heading, kp_heading, length, speed, inputs)
+        slip = np.arcsin(inputs)
+    else:
+        heading_command = np.arcsin(ufunc_clip(-kp_lateral * lateral / speed, -1, 1))
+        heading_ref = future_heading + ufunc_clip(heading_command, -np.pi / 4, np.pi / 4)
+        heading_rate = kp_heading * ((heading_ref - heading + np.pi) % (2 * np.pi) - np.pi)
+        slip = np.arcsin(ufunc_clip(length / 2 / speed * heading_rate, -1, 1))
     steering = ufunc_clip(np.arctan(2 * np.tan(slip)), -max_angle, max_angle)
     return steering, comfort * (1 - np.power(ratio, delta))
+
+
+_STEERING_EXACT: list[bool] = []
+
+
+def _steering_kernels_exact() -> bool:
+    """Whether ``kernels.steering_command_inputs`` / ``steering_slip_inputs`` give numpy's elementwise bits on
+    this platform (numpy's clip, and its float remainder, which numba implements on its own): checked once on
+    random inputs of the magnitudes steering sees, with NaN, zeros of both signs, bounds and multiples of pi."""
+    if not _STEERING_EXACT:
+        rng = np.random.default_rng(4)
+        n = 8192
+        lateral = rng.uniform(-40, 40, n) * 10.0 ** rng.integers(-6, 1, n)
+        speed = rng.uniform(-12, 12, n)
+        speed[:32] = 1e-2
+        lateral[32:40] = [0.0, -0.0, np.nan, 1.0, -1.0, 1e-300, -1e-300, np.inf]
+        future, command, heading = rng.uniform(-8, 8, n), rng.uniform(-1.6, 1.6, n), rng.uniform(-30, 30, n)
+        future[40:48] = [np.pi, -np.pi, 0.0, -0.0, 2 * np.pi, 3 * np.pi, -3 * np.pi, np.nan]
+        heading[40:48] = 0.0
+        command[48:56] = [np.pi / 4, -np.pi / 4, 0.0, -0.0, np.nan, 1.0, -1.0, np.pi / 4 + 1e-16]
+        kp_lateral, kp_heading, length = np.full(n, 1 / 3 * 5), np.full(n, 1 / 0.2), np.full(n, 5.0)
+        got = np.empty(n)
+        kernels.steering_command_inputs(lateral, speed, kp_lateral, got)
+        first = got.tobytes() == ufunc_clip(-kp_lateral * lateral / speed, -1, 1).tobytes()
+        kernels.steering_slip_inputs(future, command, heading, kp_heading, length, speed, got)
+        reference = future + ufunc_clip(command, -np.pi / 4, np.pi / 4)
+        rate = kp_heading * ((reference - heading + np.pi) % (2 * np.pi) - np.pi)
+        _STEERING_EXACT.append(first and got.tobytes() == ufunc_clip(length / 2 / speed * rate, -1, 1).tobytes())
+    return _STEERING_EXACT[0]
 
 
 def _behind_together(deciding: list, free_road: np.ndarray, memo: dict) -> list:

@@ -235,6 +235,35 @@ def advance(x, y, heading, speed, half_length, cos_course, sin_course, sin_beta,
         headings[i] = heading[i] + turns[i]
 
 
+@njit(**JIT)
+def _clip(value, low, high):
+    """``np.clip`` of a float64 between non-zero bounds: NaN stays NaN, a value equal to a bound is that bound."""
+    if value != value:
+        return value
+    if value < low:
+        return low
+    if value > high:
+        return high
+    return value
+
+
+@njit(**JIT)
+def steering_command_inputs(lateral, speed, kp_lateral, out):
+    """``out`` = clip(-KP_LATERAL * lateral / speed, -1, 1): ``steering_control``'s arcsin argument."""
+    for i in range(lateral.shape[0]):
+        out[i] = _clip(-kp_lateral[i] * lateral[i] / speed[i], -1.0, 1.0)
+
+
+@njit(**JIT)
+def steering_slip_inputs(future_heading, heading_command, heading, kp_heading, length, speed, out):
+    """``out`` = clip(LENGTH / 2 / speed * KP_HEADING * wrap_to_pi(future heading + clip(heading command,
+    -pi/4, pi/4) - heading), -1, 1): ``steering_control``'s second arcsin argument."""
+    for i in range(heading.shape[0]):
+        reference = future_heading[i] + _clip(heading_command[i], -np.pi / 4, np.pi / 4)
+        rate = kp_heading[i] * ((reference - heading[i] + np.pi) % (2 * np.pi) - np.pi)
+        out[i] = _clip(length[i] / 2 / speed[i] * rate, -1.0, 1.0)
+
+
 # utils.rect_corners(include_midpoints=True, include_center=True) as fractions of (length, width)
 RECT_POINTS = np.array([[-.5, -.5], [-.5, .5], [.5, .5], [.5, -.5], [0, 0], [-.5, 0], [.5, 0], [0, -.5], [0, .5]])
 
@@ -309,4 +338,6 @@ def warm_up() -> None:
     route_points(f, f, np.zeros((2, 2), dtype=np.int64), f2, np.ones(2, dtype=np.int64), f, b, f, f, f, f, f,
                  np.ones(2), f, f)
     advance(f, f, f, f, np.ones(2), f, f, f, 0.1, np.zeros((2, 2)), np.zeros(2), np.zeros(2))
+    steering_command_inputs(f, np.ones(2), f, np.zeros(2))
+    steering_slip_inputs(f, f, f, f, f, np.ones(2), np.zeros(2))
     _WARM.append(True)
