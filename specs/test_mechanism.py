@@ -61,7 +61,7 @@ def _scene_figure(evidence, agent, scene, head: int) -> None:
 
         from fixtures.render import render_scene
 
-        pattern = agent.model.attention(__import__("torch").from_numpy(scene.observation[None]))[0, head, 0].numpy()
+        pattern = claims.attention_pattern(agent.model, scene.observation[None])[0, head]
         labels = {name: f"{pattern[row]:.2f}" for name, row in scene.rows.items() if row is not None}
         png = render_scene(scene, labels=labels)
         evidence.figure("scene", png_base64=base64.b64encode(png).decode(),

@@ -43,7 +43,8 @@ def q_values(model, obs: np.ndarray, hooks=()) -> np.ndarray:
 def attention_pattern(model, obs: np.ndarray) -> np.ndarray:
     """The ego's attention [B, H, N] of each head over the rows."""
     with torch.no_grad():
-        return model.attention(torch.from_numpy(np.asarray(obs, dtype=np.float32)))[:, :, 0, :].numpy()
+        # a copy: scene observations are read-only arrays, which torch.from_numpy warns about
+        return model.attention(torch.from_numpy(np.array(obs, dtype=np.float32)))[:, :, 0, :].numpy()
 
 
 def _q(model, obs: np.ndarray, hooks=()) -> np.ndarray:
