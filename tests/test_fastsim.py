@@ -395,11 +395,13 @@ def test_collision_kernel_skips_only_certain_misses():
         n = 8
         vehicles = [Vehicle(None, rng.uniform(-6, 6, 2), rng.uniform(-4, 4), rng.uniform(0, 12)) for _ in range(n)]
         pos = np.array([v.position for v in vehicles])
-        first, second = fastsim.kernels.collision_candidates(
+        first, second = np.full(n * (n - 1) // 2, -1), np.full(n * (n - 1) // 2, -1)
+        count = fastsim.kernels.collision_candidates(
             pos[:, 0].copy(), pos[:, 1].copy(), np.array([v.heading for v in vehicles]),
             np.array([v.speed for v in vehicles]), np.array([v.diagonal for v in vehicles]),
             np.array([v.LENGTH for v in vehicles], dtype=float), np.array([v.WIDTH for v in vehicles], dtype=float),
-            dt, fastsim.MARGIN)
+            dt, fastsim.MARGIN, first, second)
+        first, second = first[:count], second[:count]
         kept = set(zip(first.tolist(), second.tolist()))
         assert list(zip(first.tolist(), second.tolist())) == sorted(kept)  # Road.step's order
         for i in range(n):

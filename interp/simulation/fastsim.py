@@ -172,6 +172,18 @@ ufunc_clip = getattr(getattr(getattr(np, "_core", None), "umath", None), "clip",
 # its Python-level dispatch (~8 us a call on a scalar); tests/test_fastsim.py checks it equals np.clip
 
 
+_SCRATCH: dict = {}
+
+
+def _scratch(key: tuple, make):
+    """Output arrays for a kernel, made once per ``key`` (kernel and shape) and reused: only for results read
+    at once and never kept (a kernel call fills every entry it returns)."""
+    arrays = _SCRATCH.get(key)
+    if arrays is None:
+        arrays = _SCRATCH[key] = make()
+    return arrays
+
+
 class LaneTable:
     """The geometry of straight and circular lanes as arrays, for the lane coordinates of many points against
     many lanes in one numpy computation (the formulas of the lanes' own ``local_coordinates``; the results
@@ -266,9 +278,15 @@ class LaneTable:
         ``coordinates``: this table's ``coordinates(points)`` if already computed."""
         lon, lat, unsure = coordinates if coordinates is not None else self.coordinates(points)
         if USE_KERNELS:
-            found, best, plain, distance = kernels.closest_lanes(
+            n, m = lon.shape
+            found, best, plain, distance = _scratch(("closest", n, m), lambda: (
+                np.empty(n, dtype=np.int64), np.empty(n), np.empty(n, dtype=np.bool_), np.empty((n, m))))
+            n_plain = kernels.closest_lanes(
                 lon, lat, unsure, headings if headings is not None else self.heading[:0], headings is not None,
-                self.straight, self.half_length, self.heading, self.sense_per_radius, self.heading_offset, MARGIN)
+                self.straight, self.half_length, self.heading, self.sense_per_radius, self.heading_offset, MARGIN,
+                found, best, plain, distance)
+            if not n_plain:
+                return found.tolist()
             return self._decide(found, best, np.flatnonzero(plain).tolist(), distance, unsure, points, headings)
         # |r| + max(s - length, 0) + max(-s, 0) (+ |wrap_to_pi(heading - heading_at(s))|)
         distance = np.abs(lat) + np.maximum(np.abs(lon - self.half_length) - self.half_length, 0.0)
@@ -325,20 +343,32 @@ class FastRoadNetwork(RoadNetwork):
     def get_closest_lane_index(self, position: np.ndarray, heading: float | None = None):
         return self.closest_lane_indexes([position], None if heading is None else [heading])[0]
 
-    def closest_lane_indexes(self, positions: list, headings: list | None, coordinates=None) -> list:
+    def closest_lane_indexes(self, positions: list, headings: list | None, coordinates=None,
+                             with_lanes: bool = False) -> list:
         """``get_closest_lane_index`` of every (position, heading) pair, in one computation
-        (``coordinates``: the lane table's ``coordinates`` of ``positions`` if already computed)."""
+        (``coordinates``: the lane table's ``coordinates`` of ``positions`` if already computed;
+        ``with_lanes``: (lane index, ``get_lane`` of it) pairs, the table's lane objects, which are the graph's)."""
         indexes, table, _ = self.lane_table()
-        points = np.array(positions, dtype=np.float64)
+        points = positions if type(positions) is np.ndarray else np.array(positions, dtype=np.float64)
         if table is None or points.shape != (len(positions), 2) or len(positions) == 0:
-            return [super(FastRoadNetwork, self).get_closest_lane_index(p, None if headings is None else h)
-                    for p, h in zip(positions, [None] * len(positions) if headings is None else headings)]
-        found = table.closest(points, None if headings is None else np.array(headings, dtype=np.float64),
+            found = [super(FastRoadNetwork, self).get_closest_lane_index(p, None if headings is None else h)
+                     for p, h in zip(positions, [None] * len(positions) if headings is None else headings)]
+            return [(index, self.get_lane(index)) for index in found] if with_lanes else found
+        found = table.closest(points, None if headings is None else np.asarray(headings, dtype=np.float64),
                               coordinates)
+        if with_lanes:
+            lanes = table.lanes
+            return [(indexes[k], lanes[k]) if k is not None else
+                    self._plain_closest_with_lane(positions[row], None if headings is None else headings[row])
+                    for row, k in enumerate(found)]
         return [indexes[k] if k is not None else
                 super(FastRoadNetwork, self).get_closest_lane_index(positions[row], None if headings is None
                                                                     else headings[row])
                 for row, k in enumerate(found)]
+
+    def _plain_closest_with_lane(self, position, heading) -> tuple:
+        index = super(FastRoadNetwork, self).get_closest_lane_index(position, heading)
+        return index, self.get_lane(index)
 
 
 # ---------------------------------------------------------------------------------------------- road
@@ -408,8 +438,7 @@ class FastRegulatedRoad(RegulatedRoad):
         self.steps += 1
         if self.steps % int(1 / dt / self.REGULATION_FREQUENCY) == 0:
             self.enforce_road_rules()
-        self._move(dt)
-        self._handle_collisions(dt)
+        self._handle_collisions(dt, self._move(dt))
 
     def lane_coordinates(self, objects: list, points: np.ndarray | None = None):
         """(positions [n, 2], and the network lane table's (lon, lat, unsure) of them) or None (``points``: the
@@ -430,42 +459,54 @@ class FastRegulatedRoad(RegulatedRoad):
         self.__dict__["_fastsim_coordinates"] = (table, *result)
         return result
 
-    def _move(self, dt: float) -> None:
+    def _move(self, dt: float):
         """Every vehicle's ``step(dt)``. For IDM and MDP vehicles (whose ``step`` is ``Vehicle.step``, plus
         the IDM timer) the kinematics run per vehicle as there, then all closest-lane searches at once: a
-        vehicle's kinematics never read another vehicle's lane, so deferring the searches changes nothing."""
+        vehicle's kinematics never read another vehicle's lane, so deferring the searches changes nothing.
+        Returns, where the kinematics ran on arrays, [vehicles, x, y, heading, speed, diagonal, length, width]
+        (contiguous arrays) of where they ended, the collision prefilter's inputs (``_handle_collisions``),
+        else None."""
         vehicles = self.vehicles
         network = self.network
         if (self.record_history or not isinstance(network, FastRoadNetwork)
                 or not set(map(type, vehicles)) <= _MOVABLE_SET or not all(v.road is self for v in vehicles)):
             for vehicle in vehicles:
                 vehicle.step(dt)
-            return
+            return None
         if not vehicles:
-            return
+            return None
         for vehicle in vehicles:
             if type(vehicle) is IDMVehicle:
                 vehicle.timer += dt
+        moved = None
         if _ufuncs_elementwise_exact():
-            points, headings = kinematics_together(vehicles, dt)
+            moved = [list(vehicles)]
+            points, headings = kinematics_together(vehicles, dt, moved)
         else:
             for vehicle in vehicles:
                 kinematics_scalar(vehicle, dt)
             points, headings = None, [v.heading for v in vehicles]
         computed = self.lane_coordinates(vehicles, points)
         lanes = network.closest_lane_indexes([v.position for v in vehicles] if points is None else points, headings,
-                                             computed[1:] if computed is not None else None)
-        for vehicle, lane_index in zip(vehicles, lanes):
+                                             computed[1:] if computed is not None else None, with_lanes=True)
+        for vehicle, (lane_index, lane) in zip(vehicles, lanes):
             vehicle.lane_index = lane_index
-            vehicle.lane = network.get_lane(lane_index)
+            vehicle.lane = lane
+        return moved
 
-    def _handle_collisions(self, dt: float) -> None:
+    def _handle_collisions(self, dt: float, moved=None) -> None:
         """Every pair (i < j) in ``Road.step``'s order, skipping those farther apart than
         ``RoadObject._is_colliding``'s spherical pre-check (which then reports no collision and changes
-        nothing)."""
+        nothing). ``moved``: ``_move``'s return value (the vehicles' states as it left them, read instead of
+        the vehicles where the vehicle list is still the same)."""
         vehicles = self.vehicles
-        plain = all(kind.handle_collisions is RoadObject.handle_collisions
-                    and kind._is_colliding is RoadObject._is_colliding for kind in set(map(type, vehicles)))
+        if moved is not None and moved[0] == vehicles:  # all of _MOVABLE's types, as _move checked
+            plain = all(kind.handle_collisions is RoadObject.handle_collisions
+                        and kind._is_colliding is RoadObject._is_colliding for kind in _MOVABLE)
+        else:
+            moved = None
+            plain = all(kind.handle_collisions is RoadObject.handle_collisions
+                        and kind._is_colliding is RoadObject._is_colliding for kind in set(map(type, vehicles)))
         if self.objects or not plain:
             for i, vehicle in enumerate(vehicles):
                 for other in vehicles[i + 1:]:
@@ -476,12 +517,20 @@ class FastRegulatedRoad(RegulatedRoad):
         if len(vehicles) < 2:
             return
         if USE_KERNELS:
-            x, y, heading, speed, diagonal, length, width = np.array(
-                [(v.position[0], v.position[1], v.heading, v.speed, v.diagonal, v.LENGTH, v.WIDTH) for v in vehicles],
-                dtype=np.float64).T.copy()  # one contiguous row per quantity
-            first, second = kernels.collision_candidates(x, y, heading, speed, diagonal, length, width, float(dt),
-                                                         MARGIN)
-            for i, j in zip(first.tolist(), second.tolist()):
+            if moved is not None:
+                _, x, y, heading, speed, diagonal, length, width = moved
+            else:
+                x, y, heading, speed, diagonal, length, width = np.array(
+                    [(v.position[0], v.position[1], v.heading, v.speed, v.diagonal, v.LENGTH, v.WIDTH)
+                     for v in vehicles], dtype=np.float64).T.copy()  # one contiguous row per quantity
+            n = len(vehicles)
+            first, second = _scratch(("collisions", n), lambda: (np.empty(n * (n - 1) // 2, dtype=np.int64),
+                                                                 np.empty(n * (n - 1) // 2, dtype=np.int64)))
+            count = kernels.collision_candidates(x, y, heading, speed, diagonal, length, width, float(dt), MARGIN,
+                                                 first, second)
+            if not count:
+                return
+            for i, j in zip(first[:count].tolist(), second[:count].tolist()):
                 vehicles[i].handle_collisions(vehicles[j], dt)
             return
         points = _positions(vehicles)
@@ -547,7 +596,8 @@ class FastRegulatedRoad(RegulatedRoad):
         times = np.arange(step, horizon, step)
         exact = [_Prediction(v, times) for v in vehicles]
         try:
-            centres, headings = _predictions(self.network, vehicles, times, exact)
+            centres, headings = _predictions(self.network, vehicles, times, exact,
+                                             self.lane_coordinates(vehicles) if USE_KERNELS else None)
             length = np.array([v.LENGTH for v in vehicles], dtype=np.float64)
             if USE_KERNELS:
                 size = np.array([(1.5 * v.LENGTH, 0.9 * v.WIDTH) for v in vehicles], dtype=np.float64)
@@ -657,8 +707,11 @@ class _Frame:
         me = np.array([a for a, _ in askers], dtype=np.int64)
         lane = np.array([c for _, c in askers], dtype=np.int64)
         if USE_KERNELS:
-            front, doubtful = kernels.fronts(lon, lat, unsure, me, lane, table.width_limit, table.vehicle_length,
-                                             table.end_limit, MARGIN)
+            n = len(askers)
+            front, doubtful = _scratch(("fronts", n), lambda: (np.empty(n, dtype=np.int64),
+                                                               np.empty(n, dtype=np.bool_)))
+            kernels.fronts(lon, lat, unsure, me, lane, table.width_limit, table.vehicle_length, table.end_limit,
+                           MARGIN, front, doubtful)
             for (a, _), k, doubt in zip(askers, front.tolist(), doubtful.tolist()):
                 if not doubt:
                     asker = objects[a]
@@ -709,9 +762,10 @@ class _Frame:
         row, column = self.row.get(id(vehicle)), self.columns.get(lane_index)
         if not USE_KERNELS or row is None or column is None:
             return _UNKNOWN
-        front, doubtful = kernels.fronts(self.lon, self.lat, self.unsure, np.array([row], dtype=np.int64),
-                                         np.array([column], dtype=np.int64), self.table.width_limit,
-                                         self.table.vehicle_length, self.table.end_limit, MARGIN)
+        front, doubtful = np.empty(1, dtype=np.int64), np.empty(1, dtype=np.bool_)
+        kernels.fronts(self.lon, self.lat, self.unsure, np.array([row], dtype=np.int64),
+                       np.array([column], dtype=np.int64), self.table.width_limit, self.table.vehicle_length,
+                       self.table.end_limit, MARGIN, front, doubtful)
         if doubtful[0]:
             return _UNKNOWN
         k = int(front[0])
@@ -753,11 +807,11 @@ class _Prediction:
         return self.whole
 
 
-def _predictions(network, vehicles: list, times: np.ndarray, exact: list[_Prediction]):
+def _predictions(network, vehicles: list, times: np.ndarray, exact: list[_Prediction], coordinates=None):
     """([n, T, 2] centres, [n, T] headings) of ``predict_trajectory_constant_speed(times)``, to a rounding
     error: for ``ControlledVehicle``'s prediction the route walk of ``position_heading_along_route`` (same
     arithmetic) and the lane geometry from the lane table; any other vehicle's whole prediction from
-    ``exact``."""
+    ``exact``. ``coordinates``: the road's ``lane_coordinates`` of ``vehicles``, if known (route walks' starts)."""
     columns: list[int] = []
     lons: list[float] = []
     _, table, column_of = network.lane_table() if isinstance(network, FastRoadNetwork) else (None, None, None)
@@ -765,7 +819,7 @@ def _predictions(network, vehicles: list, times: np.ndarray, exact: list[_Predic
     centres = np.empty((len(vehicles), len(times), 2))
     headings = np.empty((len(vehicles), len(times)))
     if USE_KERNELS and table is not None:
-        return _predictions_kernel(network, vehicles, times, exact, table, column_of, centres, headings)
+        return _predictions_kernel(network, vehicles, times, exact, table, column_of, centres, headings, coordinates)
     for k, v in enumerate(vehicles):
         walk = _route_walk(network, v, times, column_of) if table is not None else None
         if walk is None:
@@ -784,12 +838,15 @@ def _predictions(network, vehicles: list, times: np.ndarray, exact: list[_Predic
 
 
 def _predictions_kernel(network, vehicles: list, times: np.ndarray, exact: list[_Prediction], table: LaneTable,
-                        column_of: dict, centres: np.ndarray, headings: np.ndarray):
+                        column_of: dict, centres: np.ndarray, headings: np.ndarray, coordinates=None):
     """``_predictions`` with the route walks and the lane geometry in one compiled loop
     (``kernels.route_points``)."""
     walked, starts, speeds, routes = [], [], [], []
+    lon = unsure = None
+    if coordinates is not None and coordinates[1].shape == (len(vehicles), len(table.lanes)):
+        _, lon, _, unsure = coordinates
     for k, v in enumerate(vehicles):
-        route = _route_heads(network, v, column_of)
+        route = _route_heads(network, v, column_of, table, k, lon, unsure)
         if route is None:
             positions, angles = exact[k].prediction()
             centres[k] = np.asarray(positions, dtype=np.float64)
@@ -815,12 +872,19 @@ def _predictions_kernel(network, vehicles: list, times: np.ndarray, exact: list[
     return centres, headings
 
 
-def _route_heads(network, v, column_of: dict):
+def _route_heads(network, v, column_of: dict, table: LaneTable | None = None, row: int = 0, lon=None, unsure=None):
     """(longitudinal start, [(lane table column, lane length)] along the route) of ``_route_walk``, or None
-    where that is not the vehicle's prediction."""
+    where that is not the vehicle's prediction. The start is read from ``lon`` [vehicles, lanes] (the table's
+    coordinates of the vehicles, ``row`` being ``v``'s) where given, the vehicle's lane is the table's and no
+    wrap-around is near: it only feeds predictions compared with a margin; else the lane's own
+    ``local_coordinates``."""
     if type(v).predict_trajectory_constant_speed is not ControlledVehicle.predict_trajectory_constant_speed:
         return None
-    start = v.lane.local_coordinates(v.position)[0]
+    column = column_of.get(v.lane_index) if lon is not None else None
+    if column is not None and table.lanes[column] is v.lane and not unsure[row, column]:
+        start = float(lon[row, column])
+    else:
+        start = v.lane.local_coordinates(v.position)[0]
     current = v.lane_index
     heads = []
     for lane_index in v.route or [v.lane_index]:
@@ -937,13 +1001,15 @@ def kinematics_scalar(v, dt: float) -> None:
     v.speed += v.action["acceleration"] * dt
 
 
-def kinematics_together(vehicles: list, dt: float) -> tuple[np.ndarray, np.ndarray]:
+def kinematics_together(vehicles: list, dt: float, out: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``kinematics_scalar`` of all vehicles, the transcendental functions evaluated on arrays (elementwise the same
     numbers as on scalars, which ``_ufuncs_elementwise_exact`` checks on the running platform). Returns the
     positions [n, 2] and headings [n] the vehicles end at (the same numbers, for the closest-lane search).
 
     The additions run on arrays too (``position + move``, then ``+ impact``: the same two roundings as the
-    in-place ``+=`` there) and each position is written back into its own array, entry by entry."""
+    in-place ``+=`` there) and each position is written back into its own array, entry by entry.
+    ``out`` (a list, optional) is extended by [n] arrays of each vehicle's final x, y, heading, speed (the
+    values written back: headings as the kernel's checked sums), diagonal, LENGTH and WIDTH."""
     rows = []
     for v in vehicles:
         if type(v).clip_actions is Vehicle.clip_actions:  # Vehicle.clip_actions, inlined (same dict updates)
@@ -962,8 +1028,9 @@ def kinematics_together(vehicles: list, dt: float) -> tuple[np.ndarray, np.ndarr
             v.clip_actions()
             steering = v.action["steering"]
         position = v.position
-        rows.append((steering, v.heading, v.speed, v.LENGTH / 2, position[0], position[1]))
-    steering, heading, speed, half_length, x, y = np.array(rows, dtype=np.float64).T.copy()
+        rows.append((steering, v.heading, v.speed, v.LENGTH / 2, position[0], position[1], v.diagonal, v.LENGTH,
+                     v.WIDTH))
+    steering, heading, speed, half_length, x, y, diagonal, length, width = np.array(rows, dtype=np.float64).T.copy()
     beta = np.arctan(1 / 2 * np.tan(steering))
     course = heading + beta
     n = len(vehicles)
@@ -984,12 +1051,17 @@ def kinematics_together(vehicles: list, dt: float) -> tuple[np.ndarray, np.ndarr
             points[k] = moved
             v.crashed = True
             v.impact = None
+    speeds = []
     for v, (new_x, new_y), turn in zip(vehicles, points.tolist(), turns):
         position = v.position
         position[0] = new_x
         position[1] = new_y
         v.heading += turn
         v.speed += v.action["acceleration"] * dt
+        speeds.append(v.speed)
+    if out is not None:
+        out.extend(points.T.copy())
+        out += (headings, np.array(speeds, dtype=np.float64), diagonal, length, width)
     return points, headings
 
 
@@ -1023,7 +1095,8 @@ _ELEMENTWISE_EXACT: list[bool] = []
 
 
 def _ufuncs_elementwise_exact() -> bool:
-    """Whether numpy's float64 tan, arctan, cos, sin, arcsin and power (also squaring) give, on this platform, the same bits
+    """Whether numpy's float64 tan, arctan, cos, sin, arcsin, power (also squaring) and clip (bounds per
+    element, as ``_act_together`` clips the accelerations) give, on this platform, the same bits
     on (contiguous) arrays of any length as on each element alone (checked once, on the ranges the controls
     and kinematics use); where they do not, the per-vehicle scalar code runs instead."""
     if not _ELEMENTWISE_EXACT:
@@ -1040,7 +1113,12 @@ def _ufuncs_elementwise_exact() -> bool:
         rng = np.random.default_rng(1)  # _behind's gap ratios: np.power(ratio, 2) on a scalar, or on an array
         ratios = rng.uniform(-30.0, 30.0, 1024) * 10.0 ** rng.integers(-4, 4, 1024)
         squares = np.array([np.power(x, 2) for x in ratios])
+        limits = np.full(1024, 6.0)
+        limits[::3] = 5.0
+        accelerations = angles * 2.0
+        accelerations[8:16] = [6.0, -6.0, 5.0, -5.0, 0.0, -0.0, 6.0 + 1e-15, -7.0]
         _ELEMENTWISE_EXACT.append(all(same(f, angles) for f in (np.tan, np.arctan, np.cos, np.sin))
+                                  and same(lambda x, high: ufunc_clip(x, -high, high), accelerations, limits)
                                   and same(np.arcsin, sines) and same(np.power, bases, exponents)
                                   and all(np.array_equal(np.power(ratios[a:b], 2), squares[a:b])
                                           for a, b in ((0, 1024), (0, 1), (1, 3), (3, 6), (8, 15), (15, 32))))
@@ -1169,13 +1247,22 @@ def _act_together(vehicles: list, frame: _Frame | None = None) -> None:
         return
     steerings, free_road = _controls_together(rows)
     accelerations = _behind_together(deciding, free_road, memo)
+    idm, idm_steerings, idm_accelerations, limits = [], [], [], []
     for v, steering, acceleration, free in zip(deciding, steerings, accelerations, free_road):
         if type(v) is IDMVehicle:
             if v.lane_index != v.target_lane_index:
                 acceleration = min(acceleration, _behind(v, free, _front(v, v.target_lane_index), memo))
-            v.action = {"steering": steering, "acceleration": ufunc_clip(acceleration, -v.ACC_MAX, v.ACC_MAX)}
+            idm.append(v)
+            idm_steerings.append(steering)
+            idm_accelerations.append(acceleration)
+            limits.append(v.ACC_MAX)
         else:
             v.action = {"steering": steering, "acceleration": v.speed_control(v.target_speed)}
+    if idm:  # np.clip(acceleration, -ACC_MAX, ACC_MAX) of each, in one call: numpy scalars, the same bits
+        limits = np.array(limits, dtype=np.float64)
+        clipped = ufunc_clip(np.array(idm_accelerations, dtype=np.float64), -limits, limits)
+        for v, steering, acceleration in zip(idm, idm_steerings, clipped):
+            v.action = {"steering": steering, "acceleration": acceleration}
 
 
 _NO_FREE_ROAD = (0.0, 1.0, 0.0)  # an MDP vehicle's placeholder free-road inputs (result unused)

@@ -63,15 +63,13 @@ def lane_coordinates(px, py, straight, origin_x, origin_y, axis_x, axis_y, norma
 
 @njit(**JIT)
 def closest_lanes(lon, lat, unsure, headings, use_headings, straight, half_length, heading,
-                  sense_per_radius, heading_offset, margin):
-    """(found [n], best [n], plain [n], distance [n, m]): ``LaneTable.closest``'s array part. ``found`` is
-    the first lane of smallest distance among the sure ones; ``plain`` marks rows the caller must decide
-    exactly (a runner-up within ``margin``, an unsure lane, or no finite best: then ``best`` is not finite)."""
+                  sense_per_radius, heading_offset, margin, found, best, plain, distance):
+    """``LaneTable.closest``'s array part, written into found [n], best [n], plain [n], distance [n, m] (every
+    entry); returns how many rows are plain. ``found`` is the first lane of smallest distance among the sure
+    ones; ``plain`` marks rows the caller must decide exactly (a runner-up within ``margin``, an unsure lane,
+    or no finite best: then ``best`` is not finite)."""
     n, m = lon.shape
-    distance = np.empty((n, m))
-    found = np.zeros(n, dtype=np.int64)
-    best = np.empty(n)
-    plain = np.zeros(n, dtype=np.bool_)
+    n_plain = 0
     for i in range(n):
         first, runner_up, row_unsure, bad = np.inf, np.inf, False, False
         index = 0
@@ -95,17 +93,18 @@ def closest_lanes(lon, lat, unsure, headings, use_headings, straight, half_lengt
         found[i] = index
         best[i] = np.nan if bad else first
         plain[i] = bad or row_unsure or not np.isfinite(first) or runner_up <= first + margin
-    return found, best, plain, distance
+        if plain[i]:
+            n_plain += 1
+    return n_plain
 
 
 @njit(**JIT)
-def fronts(lon, lat, unsure, me, lane, width_limit, vehicle_length, end_limit, margin):
-    """(front [askers], doubtful [askers]): ``_Frame``'s front vehicle of each asker on its lane (-1: none),
-    from all objects' coordinates [objects, lanes]; see ``_Frame.__init__``."""
+def fronts(lon, lat, unsure, me, lane, width_limit, vehicle_length, end_limit, margin, front, doubtful):
+    """``_Frame``'s front vehicle of each asker on its lane (-1: none), from all objects' coordinates
+    [objects, lanes], written into front [askers] and doubtful [askers]; see ``_Frame.__init__``."""
     n_askers, n_objects = me.shape[0], lon.shape[0]
-    front = np.full(n_askers, -1, dtype=np.int64)
-    doubtful = np.zeros(n_askers, dtype=np.bool_)
     for r in range(n_askers):
+        front[r] = -1
         c = lane[r]
         own = lon[me[r], c]
         best, runner_up = np.inf, np.inf
@@ -136,7 +135,6 @@ def fronts(lon, lat, unsure, me, lane, width_limit, vehicle_length, end_limit, m
         if not np.isfinite(best):
             front[r] = -1
         doubtful[r] = doubt
-    return front, doubtful
 
 
 @njit(**JIT)
@@ -149,13 +147,12 @@ def _interval(ax, ay, cx, cy, heading, length, width):
 
 
 @njit(**JIT)
-def collision_candidates(px, py, heading, speed, diagonal, length, width, dt, margin):
-    """(first [k], second [k]): the pairs i < j, in row-major order, that ``Road.step``'s collision check
-    might not certainly dismiss: within ``RoadObject._is_colliding``'s spherical pre-check (plus ``margin``)
-    and not certainly separated by ``fastsim.separated``'s test (see there)."""
+def collision_candidates(px, py, heading, speed, diagonal, length, width, dt, margin, first, second):
+    """How many pairs i < j ``Road.step``'s collision check might not certainly dismiss (within
+    ``RoadObject._is_colliding``'s spherical pre-check plus ``margin``, and not certainly separated by
+    ``fastsim.separated``'s test, see there), written in row-major order into ``first[:count]`` and
+    ``second[:count]`` (each at least n (n - 1) / 2 long)."""
     n = px.shape[0]
-    first = np.empty(n * (n - 1) // 2, dtype=np.int64)
-    second = np.empty(n * (n - 1) // 2, dtype=np.int64)
     count = 0
     for i in range(n):
         for j in range(i + 1, n):
@@ -188,7 +185,7 @@ def collision_candidates(px, py, heading, speed, diagonal, length, width, dt, ma
             first[count] = i
             second[count] = j
             count += 1
-    return first[:count], second[:count]
+    return count
 
 
 @njit(**JIT)
@@ -330,10 +327,12 @@ def warm_up() -> None:
     f, b, i = np.zeros(2), np.zeros(2, dtype=np.bool_), np.zeros(1, dtype=np.int64)
     f2, b2 = np.zeros((2, 2)), np.zeros((2, 2), dtype=np.bool_)
     lane_coordinates(f, f, b, f, f, f, f, f, f, f, f, f, f)
+    i2 = np.zeros(2, dtype=np.int64)
     for use_headings in (True, False):
-        closest_lanes(f2, f2, b2, f, use_headings, b, f, f, f, f, 1e-6)
-    fronts(f2, f2, b2, i, i, f, f, f, 1e-6)
-    collision_candidates(f, f, f, f, f, f, f, 0.1, 1e-6)
+        closest_lanes(f2, f2, b2, f, use_headings, b, f, f, f, f, 1e-6, i2, np.zeros(2), np.zeros(2, dtype=np.bool_),
+                      np.zeros((2, 2)))
+    fronts(f2, f2, b2, i, i, f, f, f, 1e-6, np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.bool_))
+    collision_candidates(f, f, f, f, f, f, f, 0.1, 1e-6, i2, i2.copy())
     conflict_checks(np.zeros((2, 3, 2)), np.zeros((2, 3)), f, f2, 1e-6, RECT_POINTS)
     route_points(f, f, np.zeros((2, 2), dtype=np.int64), f2, np.ones(2, dtype=np.int64), f, b, f, f, f, f, f,
                  np.ones(2), f, f)
