@@ -48,8 +48,7 @@ def builder():
 
 
 def _subject(case: str, builder):
-    cautious = planted_weaknesses.with_weight(planted.planted_agent(), "output_layer.predict.weight",
-                                              (0, planted.PLANTED_NEURON), 0.5, "cautious")
+    cautious = planted.cautious_agent()
     if case == "rare":
         return planted_weaknesses.spurious_go(cautious, builder)
     if case == "masked":

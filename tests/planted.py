@@ -75,6 +75,7 @@ SHARPNESS = 20.0                         # head 0's score = SHARPNESS * closenes
 SUPPRESSION = 1.0                        # Q_FASTER drops by SUPPRESSION * z_0[0]
 Q_BIAS = (0.2, 0.5, 2.0)                 # SLOWER, IDLE, FASTER
 SPEED_GAIN = (-0.1, 0.1, 0.1)            # d Q / d ego speed
+CAUTION = 0.5                            # the cautious variant: Q_SLOWER gains CAUTION * z_0 (cautious_agent)
 
 
 def planted_agent_config(n_heads: int = 2, feature_size: int = 8) -> dict:
@@ -162,6 +163,16 @@ def _agent(model: EgoAttentionNetwork, source: str, n_heads: int, feature_size: 
 def planted_agent(n_heads: int = 2, feature_size: int = 8) -> Agent:
     """The planted model as an ``interp.agent.Agent`` on the reference env config."""
     return _agent(planted_model(n_heads, feature_size), "planted", n_heads, feature_size)
+
+
+def cautious_agent() -> Agent:
+    """The planted agent with Q_SLOWER = 0.2 - 0.1 v + CAUTION * z_0: it slows when z_0 > ~1.26, i.e. whenever a
+    vehicle is within ~74 m (L1) of the centre, and keeps its speed on an empty road. So it satisfies "slow down
+    when a crossing vehicle reaches the conflict point first" everywhere, and a planted weakness
+    (``specs.fuzzing.planted``) is the only way it fails that property."""
+    from specs.fuzzing.planted import with_weight
+
+    return with_weight(planted_agent(), "output_layer.predict.weight", (0, PLANTED_NEURON), CAUTION, "cautious")
 
 
 # --- controls ------------------------------------------------------------------------------------

@@ -27,13 +27,6 @@ VARIANT["observation"].update(order="sorted", absolute=False, see_behind=True, v
 
 
 @pytest.fixture(scope="module")
-def builder():
-    b = SceneBuilder(REFERENCE)
-    yield b
-    b.close()
-
-
-@pytest.fixture(scope="module")
 def variant():
     b = SceneBuilder(VARIANT)
     yield b

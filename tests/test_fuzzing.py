@@ -7,40 +7,16 @@ when a crossing vehicle reaches the conflict point first"; blinding it to the ri
 """
 from __future__ import annotations
 
-import copy
 import json
 import math
 
 import numpy as np
 import pytest
-import torch
 
-from fixtures.builder import SceneBuilder
 from fixtures.scenario import EgoSpec, Scenario, ScenarioError, VehicleSpec
 from specs import fuzzing as fz
 from specs.support.controls import negated_q
 from tests import planted
-
-CAUTION = 0.5  # Q_SLOWER gains CAUTION * z_0 (the planted head's closeness read-out)
-
-
-@pytest.fixture(scope="module")
-def builder():
-    b = SceneBuilder(json.loads(planted.ENV_CONFIG_PATH.read_text()))
-    yield b
-    b.close()
-
-
-@pytest.fixture(scope="module")
-def cautious():
-    """The planted agent with Q_SLOWER = 0.2 - 0.1 v + CAUTION * z_0: slows when z_0 > ~1.26, i.e. a vehicle within
-    ~74 m (L1) of the centre; keeps its speed on an empty road."""
-    agent = planted.planted_agent()
-    model = copy.deepcopy(agent.model)
-    with torch.no_grad():
-        model.output_layer.predict.weight[0, planted.PLANTED_NEURON] = CAUTION
-    model.config = {**model.config, "planted": "cautious"}
-    return agent.with_model(model.eval(), "cautious")
 
 
 @pytest.fixture(scope="module")

@@ -9,32 +9,14 @@ from __future__ import annotations
 
 import ast
 import inspect
-import json
 
 import numpy as np
 import pytest
 
-from fixtures.builder import SceneBuilder
 from fixtures.scenario import EgoSpec
 from specs import fuzzing as fz
 from specs.fuzzing import planted as planted_weaknesses
 from specs.fuzzing import rare
-from tests import planted
-
-CAUTION = 0.5  # as tests/test_fuzzing.py: Q_SLOWER gains CAUTION * z_0
-
-
-@pytest.fixture(scope="module")
-def builder():
-    b = SceneBuilder(json.loads(planted.ENV_CONFIG_PATH.read_text()))
-    yield b
-    b.close()
-
-
-@pytest.fixture(scope="module")
-def cautious():
-    return planted_weaknesses.with_weight(planted.planted_agent(), "output_layer.predict.weight",
-                                          (0, planted.PLANTED_NEURON), CAUTION, "cautious")
 
 
 @pytest.fixture(scope="module")

@@ -1,22 +1,9 @@
 """fixtures.strategies: only valid scenarios, bounded keyword-only arguments, shrinking, registered profiles."""
-import json
-from pathlib import Path
-
 import pytest
 from hypothesis import find, given, settings
 from hypothesis.errors import InvalidArgument
 
-from fixtures.builder import SceneBuilder
 from fixtures.strategies import PROFILES, ego_specs, scenarios
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def builder():
-    b = SceneBuilder(json.loads((ROOT / "checkpoints/reference/env_config.json").read_text()))
-    yield b
-    b.close()
 
 
 @settings(max_examples=25, deadline=None)
