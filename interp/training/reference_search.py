@@ -22,10 +22,9 @@ import json
 import re
 import shutil
 import sys
-
-from interp.model.config import load_agent_config, load_env_config
 from pathlib import Path
 
+from interp.model.config import load_agent_config, load_env_config
 from interp.simulation.agent import PROJECT_ROOT
 
 RUNS = PROJECT_ROOT / "runs" / "reference-search"
@@ -115,6 +114,7 @@ def select(names: list[str] | None = None, *, workers: int = 1) -> list[dict]:
     ``runs/reference-search/selection.json`` (resumable: figures already there are kept)."""
     from interp.simulation.agent import load_agent
     from interp.training.validation import validation_figures
+    from reports.atomic import CLI_REMEDY, write_files
 
     path = RUNS / "selection.json"
     rows = json.loads(path.read_text()) if path.is_file() else []
@@ -129,9 +129,7 @@ def select(names: list[str] | None = None, *, workers: int = 1) -> list[dict]:
             figures = validation_figures(agent, SELECT_EPISODES, workers=workers, offset=SELECT_OFFSET)
             rows.append({"attempt": name, "episode": episode, "path": str(snapshot.relative_to(PROJECT_ROOT)),
                          "identity": agent.identity, **figures})
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(rows, indent=1) + "\n")
-            tmp.replace(path)
+            write_files(path.parent, {path.name: json.dumps(rows, indent=1) + "\n"}, remedy=CLI_REMEDY)
             print(json.dumps(rows[-1]), flush=True)
     return rows
 
