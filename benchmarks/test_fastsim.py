@@ -1,4 +1,4 @@
-"""Agent steps per second on intersection-v0 with and without ``interp.fastsim``, side by side in one process.
+"""Agent steps per second on intersection-v0 with and without ``interp.simulation.fastsim``, side by side in one process.
 
 Both envs (reference env config) run the same seeded episodes under the same greedy agent (the bundled
 reference agent if it exists, else the untrained control network; batch-1 forward, one torch thread), on

@@ -1,4 +1,4 @@
-"""What one row per forward pass costs (``interp.policy``): a greedy decision for 8 observations one at a
+"""What one row per forward pass costs (``interp.model.policy``): a greedy decision for 8 observations one at a
 time vs the old batched forward of 8 rows, against one simulator step. On one core, reference architecture.
 
 Run: python -m pytest benchmarks/test_policy.py --benchmark-only -s

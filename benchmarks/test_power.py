@@ -1,6 +1,6 @@
 """Power and false positives of the per-head ablation spec, by simulation of the spec's own design.
 
-``specs/test_behavior.py::test_ablating_a_head_raises_collisions`` runs ``interp.rollout.run_sequential``: one
+``specs/test_behavior.py::test_ablating_a_head_raises_collisions`` runs ``interp.simulation.rollout.run_sequential``: one
 ``SequentialPairedFamily`` (Holm across the heads at every look) with the spec's ``SequentialDesign``
 (``specs.support.claims.ablation_design(budget)``: alpha 0.05, "increase", min_effect 0.05, ``budget.max_pairs``) fed
 ``budget.batch_pairs`` paired seeds per look, only the still-open heads each time. This file feeds the same
@@ -51,7 +51,7 @@ def paired_outcomes(head_rates: list[PairedRates], n_runs: int, n_pairs: int, se
 
 def spec_verdicts(budget, baseline: np.ndarray, treatments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Verdict names ``[runs, heads]`` and pairs used ``[runs]``: each run fed to a ``SequentialPairedFamily`` the
-    way ``interp.rollout.run_sequential`` feeds it (batches of ``budget.batch_pairs``, open heads only)."""
+    way ``interp.simulation.rollout.run_sequential`` feeds it (batches of ``budget.batch_pairs``, open heads only)."""
     design = _design(budget)
     names = [f"ablate head {h}" for h in range(treatments.shape[1])]
     verdicts, used = [], []

@@ -9,7 +9,7 @@ Where the numbers come from:
   trace=True)``), exactly what ``python -m interp evaluate`` runs, so a replay shows the episode that
   evaluation counted. Nothing here chooses an action.
 - **Which vehicle is behind each observation row** is the engine's recorded identity (``EpisodeTrace.rows``:
-  per-episode vehicle ids, ego = 0, read from the env's own observation step by ``interp.row_identity``),
+  per-episode vehicle ids, ego = 0, read from the env's own observation step by ``interp.simulation.row_identity``),
   never a reverse mapping of normalised coordinates.
 - **Pictures and positions** come from re-simulating the env from the seed with the recorded actions (episodes
   are deterministic given both) with highway-env's own renderer. The same row recorder runs in the
@@ -192,7 +192,7 @@ def build_replay(agent, seed: int, *, ablate_head: int | None = None, against: A
 
     ``engine``: a ``RolloutEngine`` to take the episodes from (default: one in this process with the default
     cache, as ``evaluate`` uses). ``env_config`` defaults to the agent's. ``render=False`` skips pictures
-    (positions are still recorded). ``fast_sim`` re-simulates with ``interp.fastsim`` (same trajectories).
+    (positions are still recorded). ``fast_sim`` re-simulates with ``interp.simulation.fastsim`` (same trajectories).
     """
     from interp.simulation.rollout import RolloutEngine
 
@@ -244,7 +244,7 @@ def replay_run(record, env_config: Mapping, *, action_names: Sequence[str], labe
 
 
 def _near_ties(q: np.ndarray) -> np.ndarray | None:
-    """Per step, whether the decision was a near-tie by ``interp.policy``'s rule (None where there is no policy
+    """Per step, whether the decision was a near-tie by ``interp.model.policy``'s rule (None where there is no policy
     module). Only a flag for the picture: the actions themselves are always the engine's."""
     try:
         from interp.model.policy import choose

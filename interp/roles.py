@@ -59,7 +59,7 @@ CACHE_VERSION = 1  # bump when the rules or the calibration family change (cache
 # ------------------------------------------------------------------------------------------ attention profiles
 def random_networks(model: torch.nn.Module, init_seeds: Iterable[int]) -> list[torch.nn.Module]:
     """Untrained networks of ``model``'s architecture, each built right after ``torch.manual_seed(seed)`` (exactly
-    ``interp.agent.untrained_agent``'s initialisation)."""
+    ``interp.simulation.agent.untrained_agent``'s initialisation)."""
     nets = []
     for seed in init_seeds:
         with torch.random.fork_rng():

@@ -148,7 +148,7 @@ def engine(pytestconfig: pytest.Config):
 
 
 def record_seeds(config: pytest.Config, name: str, seeds) -> None:
-    """Note which seeds a spec used, for the report's run metadata (the deprecated ``conftest.record_seeds``)."""
+    """Note which seeds a spec used, for the report's run metadata."""
     from specs.support.evidence import seed_range
 
     text = seed_range(seeds)

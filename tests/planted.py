@@ -161,7 +161,7 @@ def _agent(model: EgoAttentionNetwork, source: str, n_heads: int, feature_size: 
 
 
 def planted_agent(n_heads: int = 2, feature_size: int = 8) -> Agent:
-    """The planted model as an ``interp.agent.Agent`` on the reference env config."""
+    """The planted model as an ``interp.simulation.agent.Agent`` on the reference env config."""
     return _agent(planted_model(n_heads, feature_size), "planted", n_heads, feature_size)
 
 

@@ -2,7 +2,7 @@
 slots and backend, with and without a head ablation (issue: records must not depend on the layout).
 
 Why this cannot pass by platform luck: the engine runs each observation alone through the network
-(``interp.policy``), so every layout performs the same batch-of-one computations; a layout that batched
+(``interp.model.policy``), so every layout performs the same batch-of-one computations; a layout that batched
 rows would be caught by ``tests/test_rollout.py``'s order test, and near-ties resolve by a fixed rule."""
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The reference forward below is written from ../shared/README.md and rl-agents' ``models.py`` with
 einsum on the raw state-dict tensors, in float64, sharing no code with ``interp.model``. A checkpoint
-is written in rl-agents' format with ``torch.save`` and read back through ``interp.agent.load_agent``,
+is written in rl-agents' format with ``torch.save`` and read back through ``interp.simulation.agent.load_agent``,
 so the whole path a researcher's checkpoint takes is the one under test.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The hook-name authority (``interp.names``) names exactly the model's hook points."""
+"""The hook-name authority (``interp.model.names``) names exactly the model's hook points."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
-"""The greedy policy's rule (``interp.policy``): known answers, the near-tie guarantee under perturbation,
+"""The greedy policy's rule (``interp.model.policy``): known answers, the near-tie guarantee under perturbation,
 and what changes when another CPU is imitated (``ATEN_CPU_CAPABILITY``, ``NPY_DISABLE_CPU_FEATURES``).
 
 None of these tests can pass by platform luck: the rule is checked on Q-values perturbed on purpose (by up

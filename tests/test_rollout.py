@@ -40,7 +40,7 @@ def reference_records(tie):
 # ----------------------------------------------------------------------------------- layout independence
 
 def test_a_rows_decision_does_not_depend_on_the_other_rows_or_their_order(tie):
-    """``interp.policy`` runs each row alone, so a row's Q-values are the same whatever shares the call.
+    """``interp.model.policy`` runs each row alone, so a row's Q-values are the same whatever shares the call.
 
     Why this cannot pass by platform luck: every row goes through a batch of one, the same kernel call with
     the same shape in every arrangement, so the comparison is of one computation with itself, on any CPU;

@@ -319,10 +319,7 @@ def test_row_order_leak_uses_the_only_embedding_layer_of_a_one_layer_network():
     assert torch.allclose(out[0, :, 0], torch.arange(14.0) * 0.05)
 
 
-def test_deprecated_q_name_warns_and_agrees(model, obs):
-    with pytest.warns(DeprecationWarning, match=r"^specs\.support\.claims\._q is deprecated; use claims\.q_values$"):
-        q = claims._q(model, obs)
-    np.testing.assert_array_equal(q, claims.q_values(model, obs))
+def test_attention_pattern_takes_float64_observations(model, obs):
     assert claims.attention_pattern(model, obs.astype(np.float64)).shape == (len(obs), model.n_heads, obs.shape[1])
 
 

@@ -154,23 +154,3 @@ def test_malformed_figures_and_effects_fail_the_spec_at_once_naming_the_field(ru
     assert figure["outcome"] == "failed" and "xlabel" in figure["reason"] and figure["verdict"] is None
     assert effect["outcome"] == "failed" and "effect.ci" in effect["reason"] and "above hi" in effect["reason"]
 
-
-def test_the_old_conftest_record_seeds_still_works_for_one_version_and_warns():
-    """Users' own specs may call ``conftest.record_seeds``; it now forwards to the plugin with a deprecation."""
-    import importlib.util
-
-    from specs.plugin import SESSION, Session
-
-    spec = importlib.util.spec_from_file_location("hypodrive_root_conftest", ROOT / "conftest.py")
-    conftest = importlib.util.module_from_spec(spec)  # the root conftest (``import conftest`` may find tests/')
-    spec.loader.exec_module(conftest)
-    from specs.support.budget import PROFILES
-
-    class Config:
-        stash = pytest.Stash()
-
-    config = Config()
-    config.stash[SESSION] = Session(budget=PROFILES["quick"])
-    with pytest.warns(DeprecationWarning, match=r"evidence\.seeds"):
-        conftest.record_seeds(config, "held-out episodes", range(3, 8))
-    assert config.stash[SESSION].seeds == {"held-out episodes": "3..7 (5)"}

@@ -158,7 +158,7 @@ class SelfAttention(nn.Module):
 class EgoAttentionNetwork(HookedModule):
     """Q-network: embeddings -> (self-attention) -> ego-attention -> output MLP -> Q-values.
 
-    ``config`` is a *resolved* model config (see ``interp.config.resolve_model_config``).
+    ``config`` is a *resolved* model config (see ``interp.model.config.resolve_model_config``).
     """
 
     def __init__(self, config: dict) -> None:

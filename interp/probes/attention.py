@@ -2,7 +2,7 @@
 
 Rows are not vehicles (the env shuffles rows every step), so anything a spec says about "the vehicle"
 goes through a row -> vehicle mapping ([B, N] vehicle ids, ``-1`` for an empty row, as
-``interp.row_identity`` records it). Absent rows are masked by the network and get zero attention.
+``interp.simulation.row_identity`` records it). Absent rows are masked by the network and get zero attention.
 
 * ``attention_patterns``: pattern [B, H, N], entropy, attention per vehicle.
 * ``attention_to``: attention each head gives a set of rows (e.g. the nearest crossing vehicle), against

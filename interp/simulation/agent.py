@@ -53,7 +53,7 @@ class Agent:
         return self.model(x).numpy()
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        """Greedy actions [B] by ``interp.policy`` (one row at a time, the near-tie rule), as in rollouts."""
+        """Greedy actions [B] by ``interp.model.policy`` (one row at a time, the near-tie rule), as in rollouts."""
         from interp.model.policy import decide
 
         return decide(self.model, obs).actions

@@ -9,7 +9,7 @@ of another checkpoint, config, start, intervention or library version.
 Storage is ``diskcache`` (SQLite + files): each record is one committed entry, so a run killed mid-way
 leaves only whole records, and several processes (pytest-xdist workers) may read and write at once.
 Values are plain dicts of builtins and numpy arrays (no pickled project classes), so a changed record class
-cannot unpickle into something stale: bump ``ENGINE_VERSION`` in ``interp.rollout`` instead. Each entry
+cannot unpickle into something stale: bump ``ENGINE_VERSION`` in ``interp.simulation.rollout`` instead. Each entry
 carries a SHA-256 of its bytes: bytes overwritten on disk are detected on read, warned about
 (``CacheCorruptionWarning``) and recomputed, never served.
 

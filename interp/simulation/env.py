@@ -26,7 +26,7 @@ def make_env(env_config: Mapping, *, render_mode: str | None = None, seed: int |
     highway-env's ``configure`` is a *shallow* update: the ``observation`` entry of the config replaces
     the default one whole, exactly as it does in rl-agents, so the agent sees what it was trained on.
 
-    ``fast_sim``: accelerate the simulator with ``interp.fastsim`` (bit-for-bit the same episodes, 6-8x
+    ``fast_sim``: accelerate the simulator with ``interp.simulation.fastsim`` (bit-for-bit the same episodes, 6-8x
     the whole-episode throughput, README); where it cannot be installed (another highway-env version or
     env) this warns and returns the plain simulator.
     """
@@ -54,7 +54,7 @@ def make_env(env_config: Mapping, *, render_mode: str | None = None, seed: int |
 
 
 def enable_fast_sim(env: gym.Env) -> bool:
-    """Install ``interp.fastsim`` on ``env``; False (with a warning) where it cannot, leaving the plain simulator."""
+    """Install ``interp.simulation.fastsim`` on ``env``; False (with a warning) where it cannot, leaving the plain simulator."""
     try:
         from interp.simulation import fastsim
     except ImportError as err:  # e.g. a highway-env without the classes fastsim specialises

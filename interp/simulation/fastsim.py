@@ -35,7 +35,7 @@ from one array call per frame and ``np.dot`` / ``np.power(x, 2)`` replaced only 
 they are the plain products here (``_python_arithmetic_exact``).
 
 Installed explicitly and per env instance, never on import: ``enable(env)`` / ``disable(env)`` /
-``with fast_sim(env):``, or ``interp.env.make_env(config, fast_sim=True)``. It changes the class of that
+``with fast_sim(env):``, or ``interp.simulation.env.make_env(config, fast_sim=True)``. It changes the class of that
 env's own objects (env, road, road network, observation type) to the subclasses defined here (the env's
 ``road`` and ``observation_type`` attributes convert whatever is assigned later, e.g. at each reset);
 highway-env's classes are never modified, other envs are unaffected, and ``copy.deepcopy`` / pickling keep
@@ -43,7 +43,7 @@ working (a copy of an accelerated env is accelerated). Vehicles are not touched:
 vehicle classes other than highway-env's ``IDMVehicle`` / ``MDPVehicle`` run their own methods. On another
 highway-env version or env class ``enable`` raises ``FastSimUnavailable`` and ``make_env`` warns and falls
 back to the plain simulator. Install it before other per-instance patches of the same env (e.g.
-``interp.row_identity``), as ``make_env`` does; installed after them it is still identical.
+``interp.simulation.row_identity``), as ``make_env`` does; installed after them it is still identical.
 
 Why one module of over 1,000 lines: it mirrors highway-env's own step (road, vehicles, IDM, lane changes,
 regulation, observation) class by class, and it is checked as one unit against the plain simulator, bit for bit;

@@ -1,4 +1,4 @@
-"""The env pool on Ray actors: the same ``run({slot: Reset|Step})`` API as ``interp.workers.EnvPool``.
+"""The env pool on Ray actors: the same ``run({slot: Reset|Step})`` API as ``interp.simulation.workers.EnvPool``.
 
 For scaling rollouts past one machine: each actor owns the environments of the slots assigned to it
 (slot % n_workers, as the local pool does) and the network still runs in the driver, batched by slot, so

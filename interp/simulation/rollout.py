@@ -1,8 +1,8 @@
 """Greedy rollouts of an agent, optionally under interventions, on common starts, over the worker pool.
 
-Every (condition, start) pair is an episode. Environments step in worker processes (``interp.workers``,
+Every (condition, start) pair is an episode. Environments step in worker processes (``interp.simulation.workers``,
 or Ray actors); the network runs in this process, one observation per forward pass, with one torch thread,
-and actions are chosen by ``interp.policy`` (one row at a time, a documented near-tie rule). So an
+and actions are chosen by ``interp.model.policy`` (one row at a time, a documented near-tie rule). So an
 episode's record depends only on its start, its condition and the agent: not on the number of workers, the
 number of slots, the backend, the order in which workers answer, or which other episodes were served from
 the cache. Across machines, steps decided on a near-tie are counted in each record (``near_ties``).
@@ -11,7 +11,7 @@ Conditions run on the same starts (common random numbers).
 Workers are never held in lock-step: whenever one answers, its results are folded in and it gets its next
 commands at once, so a slow worker (a reset, a crowded scene) does not stall the others.
 
-Records are cached on disk (``interp.cache``) per (condition, start); a run only simulates the misses.
+Records are cached on disk (``interp.simulation.cache``) per (condition, start); a run only simulates the misses.
 
 Read top to bottom: ``RolloutEngine`` (cache look-up, then ``_simulate``: start episodes in free slots, send
 actions, fold results), then the per-condition greedy policy. The value types live in
@@ -277,7 +277,7 @@ class RolloutEngine:
 
 
 class _Policy:
-    """The greedy policy of one condition, through ``interp.policy``: one row per forward pass."""
+    """The greedy policy of one condition, through ``interp.model.policy``: one row per forward pass."""
 
     def __init__(self, agent: Agent, condition: Condition) -> None:
         self.agent, self.condition = agent, condition

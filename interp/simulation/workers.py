@@ -11,7 +11,7 @@ scene set-up per episode, replays of recorded actions (resuming training) and pe
 vehicle is behind each observation row) that the vector API does not carry.
 
 The same pool API (``run({slot: Reset|Step})``, ``close()``, context manager) is served by local processes
-(``EnvPool``, the default) or by Ray actors (``interp.ray_backend.RayEnvPool``); ``make_pool`` picks one.
+(``EnvPool``, the default) or by Ray actors (``interp.simulation.ray_backend.RayEnvPool``); ``make_pool`` picks one.
 """
 from __future__ import annotations
 

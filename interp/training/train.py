@@ -156,7 +156,7 @@ class Trainer:
 
     # ---------------------------------------------------------------- acting and learning
     def select_actions(self, live: list[int]) -> dict[int, int]:
-        """Epsilon-greedy for every live slot; the greedy part by ``interp.policy`` (one row at a time, the
+        """Epsilon-greedy for every live slot; the greedy part by ``interp.model.policy`` (one row at a time, the
         near-tie rule, as in rollouts), so the weights do not depend on the slot layout; draws in slot order."""
         obs = np.zeros((len(live), *self.obs_shape), np.float32)
         for i, slot in enumerate(live):

@@ -47,15 +47,6 @@ def attention_pattern(model, obs: np.ndarray) -> np.ndarray:
         return model.attention(torch.from_numpy(np.array(obs, dtype=np.float32)))[:, :, 0, :].numpy()
 
 
-def _q(model, obs: np.ndarray, hooks=()) -> np.ndarray:
-    """Deprecated name of ``q_values`` (kept for one version: users' own specs may call it)."""
-    import warnings
-
-    warnings.warn("specs.support.claims._q is deprecated; use claims.q_values", DeprecationWarning, stacklevel=2)
-    return q_values(model, obs, hooks)
-
-
-
 def keep_speed_margin(q: np.ndarray) -> np.ndarray:
     """Willingness not to slow down: max(Q[IDLE], Q[FASTER]) - Q[SLOWER].
 
@@ -68,7 +59,7 @@ def keep_speed_margin(q: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------------ mechanism
 def attends_to_target(model, head: int, obs: np.ndarray, target_rows: np.ndarray, random_share: float = 0.0) -> Check:
     """Head ``head``'s strict argmax is the target row in a majority of scenes: Wilson 95 % lower bound above
-    both 1/2 and the chance level (mean 1 / present rows; ``interp.attention.argmax_share``), and the share
+    both 1/2 and the chance level (mean 1 / present rows; ``interp.probes.attention.argmax_share``), and the share
     above ``random_share`` (what the role-resolved head of randomly initialised networks reaches: geometry
     alone makes near vehicles likely argmaxes, so chance is a weak null)."""
     ev = argmax_share(model, obs, target_rows)

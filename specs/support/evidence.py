@@ -119,7 +119,7 @@ class SpecEvidence:
 
     def episodes(self, records) -> None:
         """Count the rollout episodes behind this verdict and those with a step decided on a near-tie
-        (``interp.policy``): the part of the evidence another CPU might produce differently."""
+        (``interp.model.policy``): the part of the evidence another CPU might produce differently."""
         records = list(records)
         ties = self.near_ties or {"episodes": 0, "with_near_tie": 0}
         self.near_ties = {"episodes": ties["episodes"] + len(records),
