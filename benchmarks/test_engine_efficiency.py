@@ -1,4 +1,4 @@
-"""Engine efficiency, like for like (issue 18): (episodes/s with W workers) / (W x episodes/s with 1 worker), the
+"""Engine efficiency, like for like: (episodes/s with W workers) / (W x episodes/s with 1 worker), the
 same fast simulator and agent, 500 held-out episodes, timed from the pool being up (a warm-up run starts it) to
 the last episode; pool start-up timed apart. Opt-in: ``python -m pytest benchmarks/test_engine_efficiency.py -s``
 (about 2 min on 2 free cores).

@@ -6,7 +6,7 @@ one core, interleaved episode by episode (plain, fast, fast, plain, ...) so that
 goes (a training run on the other core) weighs on both alike: the ratio is the figure to read, the
 absolute rates depend on the load. Resets are included (an episode is reset + steps); reset and step times
 are reported apart too, and the same comparison runs under the always-IDLE policy (no network: the
-simulator alone). Goals: issue 9, speed-up >= 2x, stretch >= 4x; issue 18, whole episode >= 10x, stretch
+simulator alone). Goals: speed-up >= 2x, stretch >= 4x; whole episode >= 10x, stretch
 25x. Both runs must give the same episodes (asserted).
 
 Run:     python -m pytest benchmarks/test_fastsim.py -s --benchmark-columns=mean,rounds

@@ -7,13 +7,13 @@
 objects, in the same batches, with synthetic paired outcomes instead of rollouts:
 
 * ``effect``: one head raises collisions by 8.5 points from 28.5 % (discordant 4 vs 21 per 200 pairs, the effect
-  measured on an independently trained 4-head agent, issue 15), three heads with no effect (same rate, 25
+  measured on an independently trained 4-head agent), three heads with no effect (same rate, 25
   discordant pairs per 200, half each way), Holm across the 4;
 * ``null``: all four heads without effect (the familywise error rate).
 
 Per profile: power (the effect head called supported), the share of no-effect heads called supported, the
-familywise error (any no-effect head supported), the effect head wrongly refuted, mean pairs used. Goal
-(issue 15): default profile power >= 0.8; false positives <= alpha in every profile. Run:
+familywise error (any no-effect head supported), the effect head wrongly refuted, mean pairs used. Goal:
+default profile power >= 0.8; false positives <= alpha in every profile. Run:
 ``python -m pytest benchmarks/test_power.py --benchmark-only -s`` (about a minute on one core).
 """
 from __future__ import annotations

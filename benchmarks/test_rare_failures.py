@@ -18,7 +18,7 @@ Cases (the crossing-first property; tests/planted.py's network made cautious, wh
 
 Run (about 6 minutes on a shared core; 50 + 50 + 10 campaigns per case):
     python -m pytest benchmarks/test_rare_failures.py -s -p no:randomly --benchmark-json rare.json
-The figures land in ``benchmark.extra_info`` and are printed as the README's table rows.
+The figures land in ``benchmark.extra_info`` and are printed as the rows of the table in docs/results/benchmarks.md.
 """
 from __future__ import annotations
 

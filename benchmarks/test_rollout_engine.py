@@ -4,7 +4,7 @@ Measured side by side in one run, on the same seeds and agent (the bundled refer
 else the untrained control):
 - naive: one env in this process, batch-1 forward per step, episodes one after another;
 - engine: ``RolloutEngine`` with one worker per core (two slots each), network batched in the parent.
-  Goal (issue 6): engine steps/s >= 0.9 x cores x naive steps/s.
+  Goal: engine steps/s >= 0.9 x cores x naive steps/s.
 - cached rerun: the same episodes again from a fresh engine on the warm cache. Goal: >= 100x faster.
 Wall-clock figures need otherwise idle cores. Because the cores here are often shared (a training run), the
 benchmark also records CPU time: ``cpu_efficiency`` = (engine steps per CPU-second, parent and workers

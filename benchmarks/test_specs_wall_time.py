@@ -1,7 +1,7 @@
 """Wall time of ``pytest specs/`` on the bundled reference, cold (an empty rollout cache) then warm (the same
 cache again), in one pytest run so the two share the machine's state.
 
-Each run is a subprocess (the README's way of running the specs) with its own ``HYPODRIVE_CACHE_DIR`` under
+Each run is a subprocess (the documented way of running the specs) with its own ``HYPODRIVE_CACHE_DIR`` under
 ``tmp_path``; ``HYPODRIVE_BENCH_PROFILE`` picks the profile (default ``default``, the one findings come from;
 ``quick`` for the CI profile) and ``HYPODRIVE_BENCH_WORKERS`` the pytest-xdist workers (default 2). A
 measurement, not a test: the specs' verdicts are whatever they are (refuted specs exit 1), only the run's

@@ -1,8 +1,8 @@
 """Episodes needed to decide "ablating a head raises collisions": paired sequential design vs unpaired fixed n.
 
-The effect is the one measured on a public 4-head checkpoint (issue 6): crashes 28.5 % -> 37 %, discordant
+The effect is the one measured on a public 4-head checkpoint: crashes 28.5 % -> 37 %, discordant
 pairs 4 vs 21 per 200 seeds; alpha 0.01, power 0.8. Episodes count both arms (a pair is two episodes).
-Goal from the issue: the paired sequential design needs <= 1/3 of the unpaired fixed-n episodes.
+Goal: the paired sequential design needs <= 1/3 of the unpaired fixed-n episodes.
 Run: python -m pytest benchmarks/test_stats_design.py
 """
 from __future__ import annotations

@@ -78,7 +78,7 @@ def add_parser(sub) -> None:
 
     h = zs.add_parser("heldout", help="every bundled zoo member on the 500 held-out seeds (after the reference choice)",
                       description="Greedy evaluation of every bundled zoo member (and the bundled references) on the "
-                                  "held-out seeds 0..N-1, the README's evaluation. Choices are made on validation "
+                                  "held-out seeds 0..N-1, the reference agent's evaluation. Choices are made on validation "
                                   "seeds only; run this after them. Writes checkpoints/zoo/heldout.json (atomically) "
                                   "and prints a table; episodes are cached.")
     h.add_argument("--episodes", type=int, default=500, help="held-out episodes per agent (default 500)")

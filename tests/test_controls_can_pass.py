@@ -2,7 +2,7 @@
 control's check holds too, so the spec would end *vacuous*. (A control that can never pass makes "vacuous"
 unreachable and proves nothing.) Each test names the spec; the rejecting side of each rule is in
 tests/test_spec_controls.py. Controls that rest on a statistical argument instead (the A/A controls, the shuffled
-scene parameters, the fuzz specs' search-power controls) say so in their spec's docstring and in the README.
+scene parameters, the fuzz specs' search-power controls) say so in their spec's docstring and in docs/validation/controls.md.
 """
 from __future__ import annotations
 

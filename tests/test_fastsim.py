@@ -264,7 +264,7 @@ def reactive_policy(seed: int):
 @pytest.mark.slow
 @pytest.mark.parametrize("policy", ["random", "agent"])
 def test_500_episodes_are_identical(request, env_config, policy):
-    """The full check of issue 9: 250 episodes under a random policy and 250 under the greedy reference
+    """The full identity check: 250 episodes under a random policy and 250 under the greedy reference
     agent (where checkpoints/reference/agent.pt exists, else ``reactive_policy``), bit for bit."""
     if "slow" not in (request.config.getoption("markexpr") or ""):
         pytest.skip("opt-in: python -m pytest tests/test_fastsim.py -m slow")

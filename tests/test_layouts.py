@@ -1,5 +1,5 @@
 """``python -m interp evaluate --no-cache`` writes identical records whatever the layout: worker processes,
-slots and backend, with and without a head ablation (issue: records must not depend on the layout).
+slots and backend, with and without a head ablation (records must not depend on the layout).
 
 Why this cannot pass by platform luck: the engine runs each observation alone through the network
 (``interp.model.policy``), so every layout performs the same batch-of-one computations; a layout that batched

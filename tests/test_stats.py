@@ -18,7 +18,7 @@ from interp.stats import (PairedCounts, PairedRates, SequentialDesign, Sequentia
                           run_sequential, simulate_paired_outcomes, simulate_sequential, unpaired_sample_size,
                           wilson_interval)
 
-# The measured example: ablating one head moved crashes 28.5 % -> 37 %, discordant 4 vs 21 per 200 pairs.
+# A measured example (benchmarks/test_stats_design.py): ablating one head moved crashes 28.5 % -> 37 %, discordant 4 vs 21 per 200 pairs.
 PLANTED = PairedRates(both=0.265, baseline_only=4 / 200, treatment_only=21 / 200)
 # A/A: same 28.5 % rate in both conditions, 12.5 % discordant pairs (as many as the planted case), no difference.
 NULL = PairedRates.null(rate=0.285, discordance=0.125)

@@ -2,7 +2,7 @@
 
 Probes, interventions and specs spell a hook point through this module, never as a string of their own, so
 that a renamed hook point is renamed in one place (``tests/test_names.py`` checks every name here exists on
-the model). The table of hook points, with shapes, is in the README.
+the model). The table of hook points, with shapes, is in docs/how-it-works/hook-points.md.
 """
 from __future__ import annotations
 

@@ -26,8 +26,8 @@ def make_env(env_config: Mapping, *, render_mode: str | None = None, seed: int |
     highway-env's ``configure`` is a *shallow* update: the ``observation`` entry of the config replaces
     the default one whole, exactly as it does in rl-agents, so the agent sees what it was trained on.
 
-    ``fast_sim``: accelerate the simulator with ``interp.simulation.fastsim`` (bit-for-bit the same episodes, 6-8x
-    the whole-episode throughput, README); where it cannot be installed (another highway-env version or
+    ``fast_sim``: accelerate the simulator with ``interp.simulation.fastsim`` (bit-for-bit the same episodes, 9.6-10.7x
+    the whole-episode throughput, docs/results/benchmarks.md); where it cannot be installed (another highway-env version or
     env) this warns and returns the plain simulator.
     """
     if "id" not in env_config:

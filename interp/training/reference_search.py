@@ -40,10 +40,10 @@ ATTEMPTS: dict[str, tuple[dict, int]] = {
     "lr-2.5e-4": ({"optimizer": {"lr": 2.5e-4}}, 3500),
     "tau-6000": ({"exploration": {"tau": 6000}}, 3500),
     "target-2048": ({"target_update": 2048}, 3500),
-    "episodes-2000": ({}, 2000),  # shorter (the previous session's 5000-episode extension was worse: 19.4 %)
+    "episodes-2000": ({}, 2000),  # shorter (the reference extended to 5000 episodes was worse: 19.4 %)
     "heads-8": ({"model": {"attention_layer": {"heads": 8}}}, 3500),
     "lr-2.5e-4-tau-6000": ({"optimizer": {"lr": 2.5e-4}, "exploration": {"tau": 6000}}, 3500),
-    # stage 2 (this session): the stage-1 winner trained longer, with a larger memory, faster exploration decay,
+    # stage 2: the stage-1 winner trained longer, with a larger memory, faster exploration decay,
     # and on another seed (run-to-run spread is as large as any hyper-parameter's effect)
     "tau-6000-ep-5000": ({"exploration": {"tau": 6000}}, 5000),
     "tau-6000-memory-50000": ({"exploration": {"tau": 6000}, "memory_capacity": 50000}, 3500),

@@ -222,7 +222,7 @@ class Trainer:
                    dynamic_ncols=True, mininterval=2.0)
         with EnvPool(self.s.env_config, self.s.slots, self.s.workers, fast_sim=self.s.fast_sim) as pool:
             commands = self._restore_or_start()
-            t0, steps0, rounds = time.perf_counter(), self.transitions, 0  # after a resume: this session's rate
+            t0, steps0, rounds = time.perf_counter(), self.transitions, 0  # after a resume: the rate since this process started
             bar.n = len(self.history)
             while commands:
                 started = time.perf_counter()

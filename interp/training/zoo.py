@@ -21,7 +21,7 @@ ZOO_DIR = PROJECT_ROOT / "checkpoints" / "zoo"
 RUNS_DIR = PROJECT_ROOT / "runs" / "zoo"  # gitignored: resume files, snapshots, optimizer state
 BASE_AGENT_CONFIG = PROJECT_ROOT / "checkpoints" / "reference" / "agent_config.json"
 ENV_CONFIG = PROJECT_ROOT / "checkpoints" / "reference" / "env_config.json"
-EPISODES = 1000  # per member; the reference had 3500: a budget that fits a session on 2 shared cores (README)
+EPISODES = 1000  # per member; the reference had 3500: a budget that trains 12 members on 2 shared cores (docs/guide/zoo.md)
 VALIDATION_EPISODES = 100
 SNAPSHOT_EVERY = 250  # episodes between snapshots (for claims over training)
 

@@ -198,7 +198,7 @@ class Evolution:
     step settles where about 1 child in 5 improves). Scenes out of the domain have no score and never become
     parents. ``niches``: the elite is the best scene of each of the best scene classes instead of the best scenes
     (diversity by coverage of classes: without it the elite filled with copies of one hill that does not fail).
-    The defaults were chosen on seeds 100-109 of the rare planted case (README, *Rare failures*)."""
+    The defaults were chosen on seeds 100-109 of the rare planted case (docs/results/benchmarks.md, *Rare failures*)."""
 
     initial: int = 20
     elite: int = 8
