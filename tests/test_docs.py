@@ -73,3 +73,12 @@ def test_strict_build_fails_on_exactly_the_planted_broken_anchor(tmp_path):
     warnings = [line for line in proc.stderr.splitlines() if line.startswith(("WARNING", "ERROR"))]
     assert proc.returncode != 0
     assert len(warnings) == 1 and "no-such-section" in warnings[0], proc.stderr[-3000:]
+
+
+def test_the_profiles_table_is_the_budgets_in_the_code():
+    from specs.support.budget import PROFILES
+    text = (DOCS / "guide" / "running-specs.md").read_text()
+    rows = re.findall(r"^\| `(quick|default|full)` \| ([\d |]+)\|$", text, re.MULTILINE)
+    documented = {name: [int(cell) for cell in cells.split("|")] for name, cells in rows}
+    assert documented == {name: [b.heldout_episodes, b.max_pairs, b.batch_pairs, b.calibration_scenes, b.test_scenes,
+                                 b.sweep_points, b.fuzz_examples] for name, b in PROFILES.items()}

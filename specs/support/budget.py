@@ -28,7 +28,7 @@ PROFILES = {
     "quick": Budget("quick", heldout_episodes=40, max_pairs=40, batch_pairs=20, calibration_scenes=120,
                     test_scenes=120, sweep_points=8, fuzz_examples=25),
     # default: max_pairs 300 gives the per-head ablation spec ~90 % power for +8.5 points from 28.5 % with Holm
-    # across 4 heads (200 pairs gave ~65 %); benchmarks/test_power.py simulates it (figures in docs/how-it-works/statistics.md)
+    # across 4 heads (200 pairs gave ~65 %); benchmarks/test_power.py simulates it (docs/how-it-works/statistics.md)
     "default": Budget("default", heldout_episodes=200, max_pairs=300, batch_pairs=50, calibration_scenes=120,
                       test_scenes=120, sweep_points=8, fuzz_examples=25),
     "full": Budget("full", heldout_episodes=500, max_pairs=800, batch_pairs=100, calibration_scenes=300,
