@@ -82,3 +82,36 @@ def test_the_profiles_table_is_the_budgets_in_the_code():
     documented = {name: [int(cell) for cell in cells.split("|")] for name, cells in rows}
     assert documented == {name: [b.heldout_episodes, b.max_pairs, b.batch_pairs, b.calibration_scenes, b.test_scenes,
                                  b.sweep_points, b.fuzz_examples] for name, b in PROFILES.items()}
+
+
+def test_the_hook_point_table_names_the_reference_models_hook_points_with_their_shapes():
+    """Every row of docs/how-it-works/hook-points.md is a hook point of the bundled reference agent, with the shape
+    the table gives (B, N, F, H, D, A substituted), and every hook point the model records is in the table."""
+    import torch
+
+    from interp.simulation.agent import load_agent
+
+    agent = load_agent(ROOT / "checkpoints" / "reference" / "agent.pt")
+    batch, rows = 2, 15
+    obs = torch.zeros(batch, rows, 7)
+    obs[:, :3, 0] = 1.0  # three present rows
+    _, cache = agent.model.run_with_cache(obs)
+    text = (DOCS / "how-it-works" / "hook-points.md").read_text()
+    features, actions = (int(m) for m in re.search(r"F = (\d+) features.*A = (\d+) actions", text).groups())
+    heads = agent.model.attention_layer.heads
+    assert (features, actions) == (cache["hook_residual"].shape[-1], len(agent.action_names))
+    sizes = {"B": batch, "N": rows, "N-1": rows - 1, "F": features, "H": heads, "D": features // heads, "A": actions,
+             "1": 1, "7": 7}
+    documented = {}
+    for cell, shape in re.findall(r"^\| (`[^|]+`) \| \[([^\]]+)\]", text, re.MULTILINE):
+        expected = tuple(sizes[dim.strip()] for dim in shape.split(","))
+        first, *more = [name.strip().strip("`") for name in cell.split(",")]
+        prefix = first.rsplit(".", 1)[0] + "." if "." in first else ""
+        for name in [first] + [prefix + name for name in more]:
+            if "{i}" in name:
+                layers = [k for k in cache if re.fullmatch(re.escape(name).replace(r"\{i\}", r"\d+"), k)]
+                assert layers, f"no layer of {name}"
+                documented.update({k: expected for k in layers})
+            else:
+                documented[name] = expected
+    assert {k: tuple(v.shape) for k, v in cache.items()} == documented
