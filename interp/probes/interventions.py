@@ -28,7 +28,7 @@ from interp.evidence import Evidence
 from interp.model.hooks import HookFn, HookPoint
 from interp.model.network import EgoAttentionNetwork
 from interp.model.batch import as_batch
-from interp.model import draws, names
+from interp.model import draws, names, policy
 
 Z_HOOK = names.Z
 HEAD_OUT_HOOK = names.HEAD_OUT
@@ -275,8 +275,8 @@ Metric = Union[QValue, Margin]
 
 
 def greedy_flips(q_before: torch.Tensor | np.ndarray, q_after: torch.Tensor | np.ndarray) -> np.ndarray:
-    """[B] bool: the greedy action changed."""
-    return np.asarray(q_before).argmax(-1) != np.asarray(q_after).argmax(-1)
+    """[B] bool: the greedy action (by ``interp.model.policy``'s rule, as rollouts choose it) changed."""
+    return policy.choose(np.asarray(q_before))[0] != policy.choose(np.asarray(q_after))[0]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
