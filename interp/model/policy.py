@@ -1,7 +1,13 @@
 """The greedy policy: how an observation becomes an action, the same way everywhere.
 
-Every place that turns Q-values into an action (the rollout engine, ``python -m interp evaluate``, the
-trainer's greedy step, ``Agent.act``, fuzz branches, replays) calls this module, so one rule decides.
+Every place that turns Q-values into an action or judges one (the rollout engine, ``python -m interp
+evaluate``, the trainer's greedy step, ``Agent.act``, fuzz branches, replays, the specs' action claims,
+``greedy_flips``, the logit lens) calls this module, so one rule decides (``tests/test_action_rule.py``).
+
+**A deviation from rl-agents**, which acts by ``np.argmax`` (the first maximum): here a rival within
+``TIE_TOL`` of the best is a tie, and the tie goes to the lowest index. On the bundled reference agents
+the two rules differ on 1 step of 2051 (reference) and 1 of 2106 (reference-2h), seeds 0-199
+(``python -m benchmarks.tie_rule``; docs/how-it-works/action-rule.md).
 
 **One row at a time.** Each observation is run through the network alone (batch of one). With several rows
 in a batch, CPU kernels may block or vectorise the rows differently, and a row's Q-values then differ in the
