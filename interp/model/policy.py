@@ -1,7 +1,13 @@
 """The greedy policy: how an observation becomes an action, the same way everywhere.
 
-Every place that turns Q-values into an action (the rollout engine, ``python -m interp evaluate``, the
-trainer's greedy step, ``Agent.act``, fuzz branches, replays) calls this module, so one rule decides.
+Every place that turns Q-values into an action or judges one (the rollout engine, ``python -m interp
+evaluate``, the trainer's greedy step, ``Agent.act``, fuzz branches, replays, the specs' action claims,
+``greedy_flips``, the logit lens) calls this module, so one rule decides (``tests/test_action_rule.py``).
+
+**A deviation from rl-agents**, which acts by ``np.argmax`` (the first maximum): here a rival within
+``TIE_TOL`` of the best is a tie, and the tie goes to the lowest index. On the bundled reference agents
+the two rules differ on 1 step of 2051 (reference) and 1 of 2106 (reference-2h), seeds 0-199
+(``python -m benchmarks.tie_rule``; docs/how-it-works/action-rule.md).
 
 **One row at a time.** Each observation is run through the network alone (batch of one). With several rows
 in a batch, CPU kernels may block or vectorise the rows differently, and a row's Q-values then differ in the
@@ -39,6 +45,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from interp.model import draws
+
 TIE_TOL = 1e-4  # actions within this of the best Q are tied; the lowest index wins
 NEAR_TIE_TOL = 2 * TIE_TOL  # a rival within this of the best: a step another CPU might decide differently
 RULE = f"rows1-tie{TIE_TOL:g}-lowest"  # names this rule in cache keys: change it and cached records are stale
@@ -63,21 +71,26 @@ def choose(q: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     return actions.astype(np.int64), near_tie
 
 
-def q_rows(model, obs: np.ndarray | torch.Tensor, hooks: Sequence = (), cache: str | None = None
-           ) -> tuple[np.ndarray, np.ndarray | None]:
+def q_rows(model, obs: np.ndarray | torch.Tensor, hooks: Sequence = (), cache: str | None = None,
+           keys: Sequence[draws.DrawKey] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Q-values [B, A] computed one row at a time (batch of one each), under ``hooks``.
 
-    With ``cache`` (a hook name), also that hook's activation per row, stacked [B, ...].
+    With ``cache`` (a hook name), also that hook's activation per row, stacked [B, ...]. ``keys`` name each
+    row for random interventions (``interp.model.draws``; the rollout engine passes episode seed, step and
+    condition); without them row ``i`` is ``DrawKey(row=i)``, as in a batched forward of the same rows.
     """
     x = torch.as_tensor(np.asarray(obs, dtype=np.float32))
     if x.ndim == 2:
         x = x[None]
+    if keys is not None and len(keys) != x.shape[0]:
+        raise ValueError(f"{len(keys)} draw keys for {x.shape[0]} observations: give one key per row")
     qs, acts = [], []
     saved: list[torch.Tensor] = []
     extra = [(cache, lambda act, _hook: saved.append(act.detach().clone()))] if cache is not None else []
     with torch.no_grad(), model.hooks([*hooks, *extra]):  # installed once, removed on exit
         for i in range(x.shape[0]):
-            qs.append(model(x[i:i + 1])[0].numpy())
+            with draws.keyed([keys[i] if keys is not None else draws.DrawKey(row=i)]):
+                qs.append(model(x[i:i + 1])[0].numpy())
             if cache is not None:
                 acts.append(saved.pop()[0].numpy())
     q_all = np.stack(qs).astype(np.float32) if qs else np.zeros((0, model.config["out"]), np.float32)

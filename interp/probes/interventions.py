@@ -28,7 +28,7 @@ from interp.evidence import Evidence
 from interp.model.hooks import HookFn, HookPoint
 from interp.model.network import EgoAttentionNetwork
 from interp.model.batch import as_batch
-from interp.model import names
+from interp.model import draws, names, policy
 
 Z_HOOK = names.Z
 HEAD_OUT_HOOK = names.HEAD_OUT
@@ -51,13 +51,6 @@ def array_digest(value: Observations | None) -> dict | None:
         value = value.detach().cpu().numpy()
     arr = np.ascontiguousarray(value, dtype=np.float32)
     return {"shape": list(arr.shape), "dtype": "float32", "sha256": hashlib.sha256(arr.tobytes()).hexdigest()[:16]}
-
-
-def scene_key(row: torch.Tensor, seed: int) -> int:
-    """A 64-bit pseudo-random integer determined by one scene's observation [N, F] and a seed."""
-    data = np.ascontiguousarray(row.detach().cpu().numpy(), dtype=np.float32).tobytes()
-    digest = hashlib.blake2b(data, digest_size=8, key=int(seed).to_bytes(8, "little", signed=True)).digest()
-    return int.from_bytes(digest, "little")
 
 
 def zero_heads_fn(heads: Sequence[int]) -> HookFn:
@@ -142,9 +135,10 @@ class Ablation(Intervention):
     """Replace the activation at ``hook`` (only ``units`` along dim 1 if given).
 
     ``mode``: ``zero``; ``mean`` (its mean over the ``reference`` scenes); ``resample`` (each scene gets the
-    activation of a reference scene drawn pseudo-randomly from a hash of the scene's observation and
-    ``seed``: the draw is a function of the scene alone, so it does not depend on batching or call order,
-    and cached rollout records stay valid).
+    activation of a reference scene, the donor, drawn by a generator keyed by ``seed`` and the scene's
+    ``interp.model.draws.DrawKey``: in rollouts the engine names each decision by episode seed, step and
+    condition, so the draw depends neither on batching, call order or layout, nor on the last bits of the
+    observation, and cached rollout records stay valid; in a probe's batch, row ``b`` is ``DrawKey(row=b)``).
     """
 
     hook: str
@@ -172,15 +166,11 @@ class Ablation(Intervention):
         if self.mode == "mean":
             mean = ref.float().mean(dim=0, keepdim=True)
             return [(self.hook, _replace_fn(self.hook, self.units, lambda act: mean.expand_as(act[index])))]
-        drawn: dict[str, torch.Tensor] = {}
-
-        def remember(x: torch.Tensor, _hook: HookPoint) -> None:
-            drawn["index"] = torch.tensor([scene_key(row, self.seed) % ref.shape[0] for row in x])
-
         def draw(act: torch.Tensor) -> torch.Tensor:
-            return ref[drawn["index"]]
+            donors = [draws.draw_index(key, self.seed, ref.shape[0]) for key in draws.current(act.shape[0])]
+            return ref[torch.tensor(donors, dtype=torch.long)]
 
-        return [(names.INPUT, remember), (self.hook, _replace_fn(self.hook, self.units, draw))]
+        return [(self.hook, _replace_fn(self.hook, self.units, draw))]
 
     def describe(self) -> dict:
         return {"kind": "ablation", "hook": self.hook, "units": None if self.units is None else list(self.units),
@@ -285,8 +275,8 @@ Metric = Union[QValue, Margin]
 
 
 def greedy_flips(q_before: torch.Tensor | np.ndarray, q_after: torch.Tensor | np.ndarray) -> np.ndarray:
-    """[B] bool: the greedy action changed."""
-    return np.asarray(q_before).argmax(-1) != np.asarray(q_after).argmax(-1)
+    """[B] bool: the greedy action (by ``interp.model.policy``'s rule, as rollouts choose it) changed."""
+    return policy.choose(np.asarray(q_before))[0] != policy.choose(np.asarray(q_after))[0]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

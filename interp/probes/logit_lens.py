@@ -20,7 +20,7 @@ import torch
 from interp.evidence import Evidence
 from interp.probes.interventions import HEAD_OUT_HOOK, Observations, to_tensor
 from interp.model.network import EgoAttentionNetwork
-from interp.model import names
+from interp.model import names, policy
 
 EGO_HOOK = names.EGO
 COMBINED_HOOK = names.COMBINED
@@ -51,7 +51,7 @@ def logit_lens(model: EgoAttentionNetwork, obs: Observations, action_names: list
         inputs["attention"] = cache[COMBINED_HOOK] / 2
         inputs["residual"] = cache[RESIDUAL_HOOK]
         q = {stage: model.output_layer(r).numpy() for stage, r in inputs.items()}
-    greedy = {stage: v.argmax(-1) for stage, v in q.items()}
+    greedy = {stage: policy.choose(v)[0] for stage, v in q.items()}  # the engine's rule, near-ties included
     final = greedy["residual"]
     return LogitLensEvidence(
         probe="logit_lens", settings={"batch": int(x.shape[0]), "scale": "as in the residual: halved"},

@@ -66,10 +66,11 @@ class Condition:
     run but never cached. ``agent`` replaces the engine's agent for this condition (edited weights, another
     checkpoint); its identity then keys the cache.
 
-    Hooks must be functions of the row they act on (as zero/mean ablations, patches and the resampling
-    ablation, whose draw is keyed by a hash of the row's own observation and its seed, are): the engine
-    runs each row alone, but a hook that drew from a shared random stream would still make an episode
-    depend on which episodes ran before it, and its cached records would lie.
+    Hooks must be functions of the row they act on and of its ``interp.model.draws.DrawKey`` (as zero/mean
+    ablations, patches and the resampling ablation, whose donor is drawn by a generator keyed by episode
+    seed, step, row and condition, are): the engine runs each row alone, but a hook that drew from a shared
+    random stream would still make an episode depend on which episodes ran before it, and its cached
+    records would lie.
     """
 
     name: str
@@ -153,7 +154,9 @@ class EpisodeTrace:
 @dataclasses.dataclass(frozen=True)
 class EpisodeRecord:
     """One greedy episode. ``arrived`` is the env's own arrival test (reward term ``arrived_reward``);
-    ``scenario`` names a set-up start (None for a plain seed); ``trace`` is present when asked for."""
+    ``scenario`` names a set-up start (None for a plain seed); ``trace`` is present when asked for.
+    ``q_digest`` names the exact bits of the Q-values behind every decision (``q_digest_of``), so comparing
+    records compares the network's arithmetic, not only the actions it happened to lead to."""
 
     condition: str
     seed: int
@@ -165,13 +168,15 @@ class EpisodeRecord:
     scenario: str | None = None
     trace: EpisodeTrace | None = None
     near_ties: int = 0  # steps decided on a near-tie (interp.policy): another CPU might act differently there
+    q_digest: str | None = None  # sha256 of every step's float32 Q-values in order: equal records, equal bits
+
 
     def to_dict(self, trace: bool = True) -> dict:
         """Plain values (``return`` spelled out); the trace's arrays stay numpy (``interp.evidence.jsonable``
         turns them into lists)."""
         out = {"condition": self.condition, "seed": self.seed, "scenario": self.scenario, "crashed": self.crashed,
                "arrived": self.arrived, "length": self.length, "return": self.ret, "actions": list(self.actions),
-               "near_ties": self.near_ties}
+               "near_ties": self.near_ties, "q_digest": self.q_digest}
         if trace and self.trace is not None:
             out["trace"] = self.trace.to_dict()
         return out
@@ -184,10 +189,19 @@ class EpisodeRecord:
                    ret=float(data["return"] if "return" in data else data["ret"]),
                    actions=tuple(int(a) for a in data["actions"]), scenario=data.get("scenario"),
                    trace=EpisodeTrace.from_dict(trace) if trace is not None else None,
-                   near_ties=int(data.get("near_ties", 0)))
+                   near_ties=int(data.get("near_ties", 0)), q_digest=data.get("q_digest"))
 
     def without_trace(self) -> "EpisodeRecord":
         return self if self.trace is None else dataclasses.replace(self, trace=None)
+
+
+def q_digest_of(q_steps: Iterable[np.ndarray]) -> str:
+    """The sha256 of per-step Q-values [A] as little-endian float32 bytes, in step order (a record's
+    ``q_digest``): two runs agree on it only if every forward pass gave the same bits."""
+    digest = hashlib.sha256()
+    for q in q_steps:
+        digest.update(np.ascontiguousarray(q, dtype="<f4").tobytes())
+    return digest.hexdigest()
 
 
 def records_by_condition(records: Iterable[EpisodeRecord]) -> dict[str, list[EpisodeRecord]]:

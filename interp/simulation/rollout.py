@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from interp.model import policy
+from interp.model import draws, policy
 from interp.simulation.agent import Agent
 from interp.simulation.cache import RolloutCache, record_key, resolved_env_config
 from interp.model.config import canonical_json
@@ -39,14 +39,14 @@ from interp.simulation.workers import Reset, Step, StepResult, WorkerDied, defau
 from interp.model import names
 from interp.simulation.progress import Progress
 from interp.simulation.records import (Condition, EpisodeRecord, EpisodeTrace, Hooks, Start, as_condition,
-                                       as_conditions, as_start, records_by_condition)
+                                       as_conditions, as_start, q_digest_of, records_by_condition)
 from interp.simulation.sequential import SequentialResult, run_sequential
 
 __all__ = ["RolloutEngine", "EngineStats", "rollout", "Progress", "Condition", "EpisodeRecord", "EpisodeTrace", "Hooks",
            "Start", "as_condition", "as_conditions", "as_start", "records_by_condition", "SequentialResult",
            "run_sequential", "ENGINE_VERSION"]
 
-ENGINE_VERSION = "hypodrive-rollout-2"  # bump when a change alters what records contain or how they are made
+ENGINE_VERSION = "hypodrive-rollout-3"  # bump when a change alters what records contain or how they are made
 PATTERN_HOOK = names.PATTERN
 MAX_RESTARTS = 3  # pool restarts after worker deaths before a run gives up
 DEFAULT_CACHE = "default"  # sentinel: the cache at interp.cache.default_cache_dir()
@@ -83,6 +83,7 @@ class _Job:
     ret: float = 0.0
     near_ties: int = 0
     trace: dict[str, list] | None = None
+    q_steps: list[np.ndarray] = dataclasses.field(default_factory=list)  # per-step Q-values, for the digest
 
 
 class RolloutEngine:
@@ -180,7 +181,7 @@ class RolloutEngine:
         warnings.warn(f"{died}; restarting the pool and rerunning {len(unfinished)} unfinished episode(s) from "
                       f"their starts (restart {self.stats.restarts} of at most {MAX_RESTARTS})", RuntimeWarning,
                       stacklevel=3)
-        return [dataclasses.replace(job, obs=None, rows=(), actions=[], ret=0.0, near_ties=0, trace=None)
+        return [dataclasses.replace(job, obs=None, rows=(), actions=[], ret=0.0, near_ties=0, trace=None, q_steps=[])
                 for job in unfinished]
 
     # -------------------------------------------------------------- cache
@@ -277,12 +278,14 @@ class RolloutEngine:
 
 
 class _Policy:
-    """The greedy policy of one condition, through ``interp.model.policy``: one row per forward pass."""
+    """The greedy policy of one condition, through ``interp.model.policy``: one row per forward pass, each
+    named for random interventions by (episode seed, scenario, step, condition) (``interp.model.draws``)."""
 
     def __init__(self, agent: Agent, condition: Condition) -> None:
         self.agent, self.condition = agent, condition
         self.model = agent.model
         self.hooks = condition.resolved_hooks(agent.model)
+        self.draw_id = draw_identity(condition)
 
     def act(self, jobs: Mapping[int, _Job]) -> dict[int, int]:
         """Greedy actions of ``jobs`` (slot -> job); each row alone, so no row depends on another."""
@@ -291,13 +294,16 @@ class _Policy:
             return {}
         obs = np.stack([jobs[slot].obs for slot in slots]).astype(np.float32)
         tracing = any(jobs[slot].trace is not None for slot in slots)
-        q, pattern = policy.q_rows(self.model, obs, self.hooks, cache=PATTERN_HOOK if tracing else None)
+        keys = [draws.DrawKey(episode=jobs[slot].start.seed, scenario=jobs[slot].start.scenario,
+                              step=len(jobs[slot].actions), row=0, condition=self.draw_id) for slot in slots]
+        q, pattern = policy.q_rows(self.model, obs, self.hooks, cache=PATTERN_HOOK if tracing else None, keys=keys)
         best, near_tie = policy.choose(q)
         actions: dict[int, int] = {}
         for i, slot in enumerate(slots):
             job = jobs[slot]
             actions[slot] = int(best[i])
             job.near_ties += bool(near_tie[i])
+            job.q_steps.append(q[i].copy())
             if job.trace is not None:
                 job.trace["obs"].append(obs[i].copy())
                 job.trace["q"].append(q[i].copy())
@@ -316,7 +322,16 @@ def _record(job: _Job, last: StepResult) -> EpisodeRecord:
                              rows=np.asarray(t["rows"], np.int64).reshape(-1, n))
     return EpisodeRecord(condition=job.condition.name, seed=job.start.seed, crashed=last.crashed,
                          arrived=last.arrived, length=len(job.actions), ret=job.ret, actions=tuple(job.actions),
-                         scenario=job.start.scenario, trace=trace, near_ties=job.near_ties)
+                         scenario=job.start.scenario, trace=trace, near_ties=job.near_ties,
+                         q_digest=q_digest_of(job.q_steps))
+
+
+def draw_identity(condition: Condition) -> str:
+    """What names a condition in its random draws: its cache description (so two names for one intervention
+    draw alike, as they share cached records), or its name when it has none (never cached)."""
+    if condition.description is None:
+        return f"name:{condition.name}"
+    return "description:" + canonical_json(condition.description)
 
 
 @contextlib.contextmanager

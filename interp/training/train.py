@@ -10,8 +10,14 @@ weights whatever the number of workers. ``--resume`` restores memory, optimizer,
 replays each in-progress episode's actions from its seed, so an interrupted run ends where an
 uninterrupted one does.
 
-Deviation from rl-agents, on purpose: only ``terminated`` (crash/arrival) stops bootstrapping; a time-limit
-truncation still bootstraps, since the state after it has value.
+Deviations from rl-agents, on purpose:
+
+- only ``terminated`` (crash/arrival) stops bootstrapping; a time-limit truncation still bootstraps, since the
+  state after it has value;
+- the greedy part of epsilon-greedy is ``interp.model.policy``'s rule (one row at a time; a rival within 1e-4
+  of the best Q is tied and the lowest action index wins), where rl-agents takes ``np.argmax``, so the trainer
+  acts as rollouts, replays and specs judge (docs/how-it-works/action-rule.md gives how rarely the two differ).
+  The Double-DQN target's argmax in ``bellman_loss`` is not an action choice and stays rl-agents'.
 """
 from __future__ import annotations
 
@@ -92,7 +98,7 @@ def bellman_loss(value_net, target_net, batch, gamma: float, double: bool) -> to
     q = value_net(state).gather(1, action.unsqueeze(1)).squeeze(1)
     with torch.no_grad():
         if double:
-            best = value_net(next_state).argmax(1)
+            best = value_net(next_state).argmax(1)  # rl-agents' target, not an action choice: not policy's rule
             next_value = target_net(next_state).gather(1, best.unsqueeze(1)).squeeze(1)
         else:
             next_value = target_net(next_state).max(1).values

@@ -9,6 +9,7 @@ import numpy as np
 
 from fixtures.branching import branch, constant_policy
 from fixtures.builder import Scene, SceneBuilder
+from interp.model import policy
 from specs.support.scenes import ArrivesFirst
 from specs.support.claims import keep_speed_margin
 from specs.fuzzing.space import CONFLICT_KINDS, NOT_APPLICABLE, Outcome, SLOWER, SceneSpace, make_outcome
@@ -77,6 +78,9 @@ class CrossingFirstSlows:
         leads = {n: self.arrives_first.lead(scene, n) for n in first}
         labels = {n: f"first by {leads[n]:.1f}s" for n in first}
         labels["ego"] = f"keep margin {margin:+.2f}"
+        # Deliberately the network's preference (margin <= 0), not ``interp.model.policy``'s action: stricter by at
+        # most TIE_TOL (a margin in (0, TIE_TOL] is a tie the rule resolves to SLOWER, yet counts here as keeping
+        # speed), and the margin is the continuous score hypothesis.target climbs.
         return make_outcome(scene, holds=margin <= 0, score=margin, involved=first, labels=labels,
                         summary=f"keep-speed margin {margin:+.3f} (> 0 keeps speed) with {', '.join(first)} arriving "
                                 f"first by {', '.join(f'{leads[n]:.2f}s' for n in first)}",
@@ -140,7 +144,7 @@ class NoAvoidableCollision:
 
     def check(self, subject: Subject, scene: Scene) -> Outcome:
         tagged = _tagged(scene)
-        greedy = branch(tagged, lambda obs: int(np.argmax(_q(subject, obs))), self.steps)
+        greedy = branch(tagged, lambda obs: int(policy.choose(_q(subject, obs))[0]), self.steps)  # the engine's rule
         gap = min_gap(greedy.observations, scene)
         if not greedy.crashed:
             return make_outcome(scene, holds=True, score=-gap, involved=(), labels={},

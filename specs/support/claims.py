@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from scipy import stats as sps
 
+from interp.model import policy
 from interp.probes.attention import argmax_share
 from interp.probes.interventions import ablate_heads
 from interp.stats import wilson_interval
@@ -23,6 +24,7 @@ MASK_TOL = 1e-6  # attention mass allowed on absent rows
 UNCHANGED_SHARE = 0.9  # "does not change the action": Wilson lower bound of the unchanged share above this
 DIR_TOL = 1e-3  # Q-units of increase tolerated in a directional expectation step
 MAJORITY = 0.5  # "in most scenes"
+SLOWER = 0  # the env's action index of SLOWER (DiscreteMetaAction, longitudinal only)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,8 +184,8 @@ def absent_rows_ignored(model, obs: np.ndarray, seed: int = 0) -> Check:
 def action_unchanged(model, before: np.ndarray, after: np.ndarray) -> Check:
     """The greedy action is the same with and without the added vehicle in most scenes: Wilson lower bound of
     the unchanged share above UNCHANGED_SHARE. FASTER and IDLE count as one action at the top target speed."""
-    a = _coarse_action(q_values(model, before))
-    b = _coarse_action(q_values(model, after))
+    a = _coarse_action(policy.q_rows(model, before)[0])  # one row at a time, as the engine decides
+    b = _coarse_action(policy.q_rows(model, after)[0])
     same = int((a == b).sum())
     low, high = wilson_interval(same, len(a))
     return Check(low > UNCHANGED_SHARE, f"action unchanged in {same}/{len(a)} scenes (95% CI {low:.2f}-{high:.2f}; "
@@ -192,8 +194,9 @@ def action_unchanged(model, before: np.ndarray, after: np.ndarray) -> Check:
 
 
 def _coarse_action(q: np.ndarray) -> np.ndarray:
-    """0 = slow down (SLOWER), 1 = keep the target speed (IDLE or FASTER, the same at top speed)."""
-    return (keep_speed_margin(q) > 0).astype(int)
+    """0 = slow down (SLOWER), 1 = keep the target speed (IDLE or FASTER, the same at top speed), of the action
+    ``interp.model.policy`` chooses (so a near-tie goes to SLOWER, as in rollouts)."""
+    return (policy.choose(q)[0] != SLOWER).astype(int)
 
 
 def never_more_willing_when_nearer(model, sweeps) -> Check:
