@@ -19,15 +19,10 @@ from reports import figures as figures_mod
 from reports.atomic import PYTEST_REMEDY, write_files
 from reports.replay import PLAYER_CSS, PLAYER_JS, ReplayEmbedder
 from reports.schema import dumps, validate
+from interp.vocabulary import VERDICT_COLOURS, VERDICT_LABELS, VERDICT_RANK
 
-VERDICT_STYLE = {  # verdict -> (text colour, background, label)
-    "supported": ("#14532d", "#bbf7d0", "supported"),
-    "refuted": ("#7f1d1d", "#fecaca", "refuted"),
-    "inconclusive": ("#713f12", "#fde68a", "inconclusive"),
-    "vacuous": ("#ffffff", "#7e22ce", "vacuous"),
-    "not-applicable": ("#374151", "#e5e7eb", "not applicable"),
-    None: ("#ffffff", "#6b7280", "no verdict"),
-}
+VERDICT_STYLE = {verdict: (*VERDICT_COLOURS[verdict], VERDICT_LABELS[verdict])  # (text colour, background, label)
+                 for verdict in VERDICT_RANK}
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1f2328;background:#f6f8fa}

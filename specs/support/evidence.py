@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from interp.evidence import jsonable
+from interp.vocabulary import UNSETTLED_BY_CHECK
 from reports.schema import EFFECT_OPTIONAL, KINDS, VERDICTS, validate_effect, validate_figure
 from specs.support.budget import Budget
 
@@ -143,7 +144,7 @@ class SpecEvidence:
 
     def refute(self, message: str) -> None:
         """The check failed on the agent: verdict refuted (unless a recorded statistical verdict says more)."""
-        if self.verdict not in ("refuted", "inconclusive"):
+        if self.verdict not in UNSETTLED_BY_CHECK:
             self.verdict = "refuted"
         self.ended = True
         pytest.fail(f"{self.verdict}: {message}", pytrace=False)
