@@ -86,18 +86,32 @@ def diff_aggregates(base: dict, new: dict, *, alpha: float = DEFAULT_ALPHA) -> d
                 row["strata"].append({"stratum": key, "base": _kn(b), "new": _kn(n), **test,
                                       "significant": significant, "worse": significant and test["change"] < 0})
         claims.append(row)
+    roles = []
+    if overlap == DISJOINT:  # each role's resolution share per stratum, independent members
+        for role, nr in new["roles"].items():
+            for key, ns in (nr.get("strata") or {}).items():
+                bs = ((base["roles"].get(role) or {}).get("strata") or {}).get(key)
+                if bs is None:
+                    continue
+                test = compare_shares(bs["independent"], ns["independent"])
+                significant = test["p_value"] is not None and test["p_value"] < alpha
+                roles.append({"role": role, "stratum": key, "base": _kn(bs["independent"]),
+                              "new": _kn(ns["independent"]), **test, "significant": significant,
+                              "worse": significant and test["change"] < 0})
     if overlap == SAME or overlap == PARTIAL:
         regressions = [f"{v['nodeid']}: on {v['agent']}, verdict {v['base']} -> {v['new']}"
                        for v in verdict_changes if v["worse"]]
     else:
         regressions = [f"{c['nodeid']} [{s['stratum']}]: holds in {s['base']} -> {s['new']} of decided "
                        f"(p = {s['p_value']:.2g})" for c in claims for s in c["strata"] if s["worse"]]
+        regressions += [f"role {r['role']!r} [{r['stratum']}]: resolves in {r['base']} -> {r['new']} "
+                        f"(p = {r['p_value']:.2g})" for r in roles if r["worse"]]
     return {"format": FORMAT + "-diff", "alpha": alpha, "overlap": overlap, "shared_agents": len(shared_agents),
             "base": {"agents": len(base["agents"]), "profiles": base.get("profiles"), "created": base.get("created")},
             "new": {"agents": len(new["agents"]), "profiles": new.get("profiles"), "created": new.get("created")},
             "claims": claims,
             "significant": [dict(s, nodeid=c["nodeid"]) for c in claims for s in c["strata"] if s["significant"]],
-            "verdict_changes": verdict_changes,
+            "roles": roles, "verdict_changes": verdict_changes,
             "only_in_base": [n for n in base_claims if n not in new_claims],
             "only_in_new": [n for n in new_claims if n not in base_claims],
             "agents_only_in_base": sorted(base_agents[i] for i in base_agents if i not in new_agents),
@@ -125,6 +139,11 @@ def format_diff(diff: dict) -> str:
                          f"(p = {s['p_value']:.2g})")
         if not significant:
             lines.append("  none")
+        changed = [r for r in diff["roles"] if r["significant"]]
+        if changed:
+            lines += ["", "Roles whose resolution share changed significantly in a stratum:"]
+            lines += [f"  {'REGRESSION' if r['worse'] else 'improved':<10}  {r['role']} [{r['stratum']}]: "
+                      f"{r['base']} -> {r['new']} (p = {r['p_value']:.2g})" for r in changed]
     else:
         lines += ["paired and descriptive: each shared agent's verdicts before and after, no test over agents", ""]
         lines.append("Per claim (holds before -> after; shared agents whose verdict went down / up):")

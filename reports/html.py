@@ -286,6 +286,8 @@ def _diff_section(diff: dict) -> str:
                else '<span class="ok">no regression</span>')
     parts = [f"<h2>Compared with baseline</h2><p>baseline checkpoint <code>{_e(diff['base']['checkpoint'])}</code>"
              f" ({_e(diff['base'].get('source') or '')}); alpha {diff['alpha']:g}: {verdict}</p>"]
+    if diff.get("lineage"):
+        parts.append(f"<p>Lineage: {_e(diff['lineage']['description'])}.</p>")
     if diff.get("regressions"):
         parts.append("<ul>" + "".join(f"<li class='bad'>{_e(r)}</li>" for r in diff["regressions"]) + "</ul>")
     moved = [c for c in diff.get("role_changes") or [] if not c["lost"]]  # lost roles are in the regressions
@@ -304,11 +306,23 @@ def _diff_section(diff: dict) -> str:
             f"<tr><td><code>{_e(e['nodeid'])}</code><br>{_e(e['name'])}</td>"
             f"<td class='num'>{_e(_fmt(e['base_value']))} &rarr; {_e(_fmt(e['new_value']))}</td>"
             f"<td>{_e(e['test_description'])}<br><small>{_e(e['detail'])}</small></td>"
-            f"<td class='num'>{e['p_value']:.2g}</td><td>{'worse' if e['worse'] else ''}</td></tr>"
+            f"<td class='num'>{e['p_value']:.2g}</td><td>{_effect_tag(e)}</td></tr>"
             for e in significant)
         parts.append("<table><thead><tr><th>effect</th><th>value</th><th>test</th><th>p</th><th></th></tr></thead>"
                      f"<tbody>{rows}</tbody></table>")
+    apart = diff.get("not_comparable") or []
+    if apart:
+        parts.append("<p>Not comparable (per-head effects whose heads hold no role shared with the baseline's; never "
+                     "regressions):</p><ul>" + "".join(f"<li><code>{_e(c['nodeid'])}</code> {_e(c['name'])} (only in "
+                                                       f"{_e(c['side'])})</li>" for c in apart) + "</ul>")
     return "\n".join(parts)
+
+
+def _effect_tag(effect: dict) -> str:
+    """worse / improved by the effect's meaning; a mechanistic effect without a stated direction only changed."""
+    if effect.get("worse"):
+        return "worse"
+    return "changed" if effect.get("worse_direction") is None else "improved"
 
 
 # ---------------------------------------------------------------------------------------------- helpers

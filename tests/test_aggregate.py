@@ -260,6 +260,19 @@ def test_aggregate_diff_on_disjoint_agents_tests_each_stratum():
     assert diff["regressed"] and len(diff["regressions"]) == 1 and "11/12 -> 1/12" in A.format_diff(diff)
 
 
+def test_aggregate_diff_on_disjoint_agents_tests_role_resolution_per_stratum():
+    def agents(prefix: str, resolved: int) -> list[dict]:
+        return [_evidence(f"4h-{prefix}{i}", 4, {CLAIM_A: "supported"}, roles={"crossing": [1] if i < resolved else []})
+                for i in range(12)]
+
+    diff = A.diff_aggregates(A.aggregate(agents("a", 12)), A.aggregate(agents("b", 1)))
+    [role] = diff["roles"]
+    assert (role["role"], role["base"], role["new"], role["worse"]) == ("crossing", "12/12", "1/12", True)
+    assert any(r.startswith("role 'crossing'") for r in diff["regressions"])
+    quiet = A.diff_aggregates(A.aggregate(agents("a", 7)), A.aggregate(agents("b", 6)))
+    assert not quiet["roles"][0]["significant"] and not quiet["regressed"]
+
+
 def test_aggregate_diff_stays_quiet_on_a_null():
     diff = A.diff_aggregates(A.aggregate(_four_heads("a", 6)), A.aggregate(_four_heads("b", 7)))
     assert diff["significant"] == [] and not diff["regressed"]

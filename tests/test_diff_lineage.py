@@ -1,0 +1,186 @@
+"""``python -m reports diff`` between real spec runs: per-head effects matched by head index within one
+lineage and by role across lineages, directions by meaning.
+
+The evidence files under ``tests/data/lineage/`` are real quick-profile runs of three specs on bundled agents
+(``python -m tests.data.lineage.build`` rebuilds them; figures stripped): ``reference`` and its snapshot
+``reference-early`` (one training run, seed 0), a lesioned ``reference`` (head 1's value rows zeroed in the
+weights, same training metadata), and the independently trained zoo members ``4h-s1`` / ``4h-s2`` (seeds 1
+and 2), whose roles sit on different heads.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from interp.vocabulary import head_indices
+from reports.__main__ import main
+from reports.diff import MATCH_INDEX, MATCH_ROLE, diff_evidence, lineage_of
+from reports.schema import load
+
+DATA = Path(__file__).resolve().parent / "data" / "lineage"
+ABLATE = "specs/test_behavior.py::test_ablating_a_head_raises_collisions"
+HELDOUT = "specs/test_behavior.py::test_collision_rate_on_held_out_seeds_is_below_the_bound"
+
+
+def run(name: str) -> dict:
+    return load(DATA / f"{name}.json")
+
+
+def as_one_lineage(base: dict, new: dict) -> tuple[dict, dict]:
+    """The same two files relabelled as one training run."""
+    base, new = copy.deepcopy(base), copy.deepcopy(new)
+    new["run"]["checkpoint"]["lineage"] = dict(base["run"]["checkpoint"]["lineage"])
+    return base, new
+
+
+def per_head(diff) -> list:
+    return [e for e in diff.effects if head_indices(e.name)]
+
+
+def old_rule_worse(effect) -> bool:
+    """The rule the diff used before directions by meaning: significant and against the effect's ``better``."""
+    return effect.significant and effect.better is not None and effect.change != 0 and (
+        (effect.change > 0) == (effect.better == "lower"))
+
+
+# ------------------------------------------------------------------------------------------- the data
+
+
+def test_the_files_are_what_the_tests_say():
+    ref, early, lesioned = run("reference"), run("reference-early"), run("reference-lesioned")
+    s1, s2 = run("zoo-4h-s1"), run("zoo-4h-s2")
+    lineages = {n: r["run"]["checkpoint"]["lineage"] for n, r in
+                {"ref": ref, "early": early, "lesioned": lesioned, "s1": s1, "s2": s2}.items()}
+    assert lineages["ref"]["run"] == lineages["early"]["run"] == lineages["lesioned"]["run"]
+    assert lineages["early"]["episodes"] < lineages["ref"]["episodes"]
+    assert lineages["lesioned"]["edited"] and ref["run"]["checkpoint"]["identity"] != lesioned["run"]["checkpoint"][
+        "identity"]
+    assert (lineages["s1"]["train_seed"], lineages["s2"]["train_seed"]) == (1, 2)
+    assert lineages["s1"]["run"] != lineages["s2"]["run"]
+    # the premise of the cross-lineage tests: the two zoo members' crossing roles sit on different heads
+    crossing = [tuple(r["run"]["head_roles"]["crossing"]["heads"]) for r in (s1, s2)]
+    assert crossing[0] != crossing[1], crossing
+
+
+# ---------------------------------------------------------------------------------------- lineage
+
+
+def test_lineage_is_read_from_the_evidence_and_stated_first():
+    same = lineage_of(run("reference-early")["run"], run("reference")["run"])
+    assert same.same is True and same.match_heads == MATCH_INDEX and "seed 0" in same.reason
+    other = lineage_of(run("zoo-4h-s1")["run"], run("zoo-4h-s2")["run"])
+    assert other.same is False and other.match_heads == MATCH_ROLE and "different lineages" in other.reason
+    unknown = copy.deepcopy(run("zoo-4h-s2"))
+    del unknown["run"]["checkpoint"]["lineage"]
+    told = lineage_of(run("zoo-4h-s1")["run"], unknown["run"])
+    assert told.same is None and told.match_heads == MATCH_ROLE and "unknown" in told.reason
+    text = diff_evidence(run("zoo-4h-s1"), run("zoo-4h-s2")).format_text().splitlines()
+    assert text[2].startswith("lineage: different lineages") and "by role" in text[2]
+
+
+# ----------------------------------------------------------------------------------- across lineages
+
+
+def test_independent_agents_give_no_per_head_regression_and_match_heads_by_role():
+    s1, s2 = run("zoo-4h-s1"), run("zoo-4h-s2")
+    diff = diff_evidence(s1, s2)
+    assert diff.lineage.match_heads == MATCH_ROLE
+    assert not any("head" in line for line in diff.regressions if "role '" not in line)
+    ablations = [e for e in per_head(diff) if e.nodeid == ABLATE]
+    assert ablations and all("<" in e.name and e.base_name for e in ablations)  # named by role
+    crossing = [e for e in ablations if "<crossing>" in e.name]
+    assert crossing, [e.name for e in ablations]
+    [b_head], [n_head] = (r["run"]["head_roles"]["crossing"]["heads"] for r in (s1, s2))
+    assert crossing[0].base_name == f"ablate head {b_head}: collision rate change"
+    assert crossing[0].new_value == next(e["value"] for s in s2["specs"] if s["nodeid"] == ABLATE
+                                         for e in s["effects"] if e["name"] == f"ablate head {n_head}: collision "
+                                                                               "rate change")
+    # heads holding no role shared with the other agent are listed apart, never compared
+    apart = [c for c in diff.not_comparable if c.nodeid == ABLATE]
+    assert apart and all(not set(c.roles) & _roles_of(s2 if c.side == "base" else s1) for c in apart)
+    assert "Not comparable" in diff.format_text()
+
+
+def _roles_of(evidence: dict) -> set[str]:
+    return {r for r, v in evidence["run"]["head_roles"].items() if v.get("heads")}
+
+
+def test_relabelled_as_one_lineage_the_same_files_are_compared_by_index():
+    base, new = as_one_lineage(run("zoo-4h-s1"), run("zoo-4h-s2"))
+    diff = diff_evidence(base, new)
+    assert diff.lineage.same is True and diff.lineage.match_heads == MATCH_INDEX
+    names = {e.name for e in per_head(diff) if e.nodeid == ABLATE}
+    assert names == {f"ablate head {h}: collision rate change" for h in range(4)}
+    assert diff.not_comparable == ()
+    forced = diff_evidence(run("zoo-4h-s1"), run("zoo-4h-s2"), match_heads=MATCH_INDEX)  # the override
+    assert {e.name for e in per_head(forced) if e.nodeid == ABLATE} == names
+    assert forced.lineage.chosen_by == "override" and "--match-heads" in forced.format_text()
+
+
+def test_index_matching_across_lineages_is_the_failure_role_matching_guards_against():
+    """With a direction stated on the ablation effects (so that a change could be a regression), pairing the
+    independent agents' heads by index reports per-head regressions; by role, heads that hold nothing in
+    common are never paired. Control: the role-matched diff of the same planted files."""
+    def stated(evidence: dict) -> dict:
+        evidence = copy.deepcopy(evidence)
+        for spec in evidence["specs"]:
+            for effect in spec["effects"]:
+                if head_indices(effect["name"]):
+                    effect["worse_direction"] = "lower"
+        return evidence
+
+    s1, s2 = stated(run("zoo-4h-s1")), stated(run("zoo-4h-s2"))
+    by_index = diff_evidence(s1, s2, match_heads=MATCH_INDEX, alpha=0.2)
+    by_role = diff_evidence(s1, s2, alpha=0.2)
+    paired_by_index = {e.name for e in per_head(by_index)}
+    paired_by_role = {(e.base_name or e.name) for e in per_head(by_role)}
+    assert paired_by_role < paired_by_index  # role matching drops the pairs of heads with no common role
+    assert len(by_role.not_comparable) >= len(paired_by_index - paired_by_role)
+
+
+# ------------------------------------------------------------------------------------ within a lineage
+
+
+@pytest.mark.parametrize("base_name, new_name", [("reference-early", "reference"),
+                                                 ("reference", "reference-lesioned")])
+def test_within_one_lineage_every_regression_of_the_old_rule_is_still_reported(base_name, new_name):
+    diff = diff_evidence(run(base_name), run(new_name))
+    assert diff.lineage.same is True and diff.lineage.match_heads == MATCH_INDEX and not diff.not_comparable
+    for effect in diff.effects:
+        if old_rule_worse(effect) and effect.meaning == "outcome":
+            assert effect.worse, effect
+        if effect.meaning == "mechanism":  # no spec here states a direction for one
+            assert effect.worse_direction is None and not effect.worse  # a head mattering more or less: a change
+    for change in diff.verdict_changes:
+        assert change.worse == (f"{change.nodeid}: verdict {change.base} -> {change.new}" in diff.regressions)
+
+
+def test_a_lesioned_checkpoint_of_the_same_run_still_reports_its_regressions():
+    diff = diff_evidence(run("reference"), run("reference-lesioned"))
+    assert diff.regressed, diff.format_text()
+    heldout = {e.name: e for e in diff.effects if e.nodeid == HELDOUT}
+    assert heldout["collision rate"].test == "paired-mcnemar"  # the same held-out seeds: paired
+    lines = "\n".join(diff.regressions)
+    assert "collision rate" in lines or "verdict" in lines or "lost" in lines
+    assert main(["diff", str(DATA / "reference.json"), str(DATA / "reference-lesioned.json")]) == 1
+
+
+def test_the_cli_states_the_lineage_and_takes_the_override(tmp_path, capsys):
+    s1, s2 = str(DATA / "zoo-4h-s1.json"), str(DATA / "zoo-4h-s2.json")
+    code = main(["diff", s1, s2, "--json", str(tmp_path / "d.json")])
+    out = capsys.readouterr().out
+    assert "lineage: different lineages" in out and "by role" in out
+    written = json.loads((tmp_path / "d.json").read_text())
+    assert written["lineage"]["match_heads"] == "role" and written["not_comparable"]
+    assert not any("ablate head" in r for r in written["regressions"])
+    assert code == (1 if written["regressions"] else 0)
+    main(["diff", s1, s2, "--match-heads", "index"])
+    assert "set by --match-heads" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        main(["diff", s1, s2, "--match-heads", "position"])
+    assert info.value.code == 2
+    with pytest.raises(ValueError, match="match_heads must be one of index, role"):
+        diff_evidence(run("zoo-4h-s1"), run("zoo-4h-s2"), match_heads="position")
