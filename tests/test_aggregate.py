@@ -128,6 +128,9 @@ def test_strata_by_head_count_and_budget_are_never_pooled():
     assert {k: (v["k"], v["n"]) for k, v in claim["strata"].items()} == {
         "4 heads, 1000 episodes": (0, 4), "4 heads, 3500 episodes": (4, 4)}
     assert "ci" not in claim  # one interval over both budgets would describe neither recipe
+    unknown = _evidence("4h-old", 4, {CLAIM_A: "supported"})
+    del unknown["run"]["checkpoint"]["lineage"]  # evidence written before lineages were recorded
+    assert list(A.aggregate([unknown])["strata"]) == ["4 heads, ? episodes"]
 
 
 def test_only_members_that_share_no_seed_count_as_independent():

@@ -184,3 +184,34 @@ def test_the_cli_states_the_lineage_and_takes_the_override(tmp_path, capsys):
     assert info.value.code == 2
     with pytest.raises(ValueError, match="match_heads must be one of index, role"):
         diff_evidence(run("zoo-4h-s1"), run("zoo-4h-s2"), match_heads="position")
+
+
+# ------------------------------------------------------------------------------- what the plugin records
+
+
+def test_bundled_checkpoints_lineage_follows_their_training_runs():
+    from interp.simulation.agent import load_agent
+
+    root = Path(__file__).resolve().parents[1] / "checkpoints"
+    lineage = {name: load_agent(root / name).describe()["lineage"]
+               for name in ("reference", "reference-early", "reference-2h", "zoo/4h-s1", "zoo/2h-s1")}
+    assert lineage["reference"]["run"] == lineage["reference-early"]["run"]  # a snapshot of the same run
+    assert (lineage["reference-early"]["episodes"], lineage["reference"]["episodes"]) == (1251, 3500)
+    # the same seed and env seeds but another head count: another training run
+    assert lineage["reference-2h"]["train_seed"] == lineage["reference"]["train_seed"] == 0
+    assert lineage["reference-2h"]["run"] != lineage["reference"]["run"]
+    assert lineage["zoo/4h-s1"]["run"] != lineage["zoo/2h-s1"]["run"]
+    assert len({v["run"] for v in lineage.values()}) == 4
+
+
+def test_an_edited_checkpoint_keeps_its_lineage_and_one_without_metadata_has_none():
+    from interp.simulation.agent import load_agent, untrained_agent
+    from interp.simulation.lineage import lineage
+
+    agent = load_agent(Path(__file__).resolve().parents[1] / "checkpoints" / "reference")
+    edited = agent.with_model(copy.deepcopy(agent.model), "a test edit")
+    assert edited.describe()["lineage"]["run"] == agent.describe()["lineage"]["run"]
+    assert edited.describe()["lineage"]["edited"] == "a test edit"
+    assert untrained_agent(agent.agent_config, agent.env_config).describe()["lineage"]["run"] is None
+    other_seed = lineage({**agent.metadata, "seed": 7}, agent.agent_config, agent.env_config)
+    assert other_seed["run"] != agent.describe()["lineage"]["run"]
