@@ -17,7 +17,8 @@ within one lineage: both checkpoints come from one training run (the same ``run.
 the hash of training seed, env seed range and configs that ``interp.simulation.lineage`` records: a snapshot,
 a continuation, or a damaged copy of one run), or carry the same weights. Across lineages (or when a file does
 not say), they are compared by role: the head names in the effect are replaced by the roles that head holds on
-its own agent (``run.head_roles`` / ``run.role_map``), and effects with the same role name are paired.
+its own agent (``run.head_roles`` / ``run.role_map``; a role's first head, the one the specs use), and effects
+with the same role name are paired, once per pair of effects.
 Per-head effects whose heads hold no role shared with the other run are listed as *not comparable*, never as
 regressions. ``match_heads="index"|"role"`` (``--match-heads``) overrides the choice. The lineage and the
 choice are stated at the top of the diff.
@@ -141,6 +142,7 @@ class EffectComparison:
     meaning: str = "outcome"  # interp.vocabulary: "outcome" | "mechanism"
     worse_direction: str | None = None  # None: the effect only changes
     base_name: str | None = None  # the effect's name in the base run, when matched by role
+    shared_roles: tuple[str, ...] = ()  # the roles both runs' heads hold, when matched by role
 
     @property
     def worse(self) -> bool:
@@ -193,7 +195,7 @@ class EvidenceDiff:
             "verdict_changes": [{**dataclasses.asdict(c), "worse": c.worse, "better": c.better}
                                 for c in self.verdict_changes],
             "effects": [{**dataclasses.asdict(e), "base_ci": list(e.base_ci), "new_ci": list(e.new_ci),
-                         "worse": e.worse} for e in self.effects],
+                         "shared_roles": list(e.shared_roles), "worse": e.worse} for e in self.effects],
             "only_in_base": list(self.only_in_base),
             "only_in_new": list(self.only_in_new),
             "role_changes": [{"role": c.role, "base_heads": list(c.base_heads), "new_heads": list(c.new_heads),
@@ -235,9 +237,15 @@ def diff_evidence(base: dict, new: dict, *, alpha: float = DEFAULT_ALPHA,
         else:
             base_keyed = _keyed_by_role(base_specs[nodeid]["effects"], base_roles)
             new_keyed = _keyed_by_role(new_specs[nodeid]["effects"], new_roles)
-        for key, (effect, _) in new_keyed.items():
+        pairs: dict[tuple[int, int], tuple[dict, dict, list[str]]] = {}  # one comparison per pair of effects
+        for key, (effect, roles) in new_keyed.items():
             if key in base_keyed and not key.startswith(_NO_ROLE):
-                effects.append(compare_effect(nodeid, base_keyed[key][0], effect, alpha=alpha, spec_kind=kind))
+                base_effect = base_keyed[key][0]
+                pairs.setdefault((id(base_effect), id(effect)), (base_effect, effect, []))[2].extend(
+                    r for r in roles if r in base_keyed[key][1])
+        for base_effect, effect, roles in pairs.values():
+            effects.append(compare_effect(nodeid, base_effect, effect, alpha=alpha, spec_kind=kind,
+                                          shared_roles=tuple(sorted(set(roles)))))
         if lineage.match_heads == MATCH_ROLE:
             apart += (_unmatched(nodeid, "base", base_keyed, new_keyed)
                       + _unmatched(nodeid, "new", new_keyed, base_keyed))
@@ -276,13 +284,14 @@ def lineage_of(base_run: dict, new_run: dict, match_heads: str | None = None) ->
 
 
 def _roles_by_head(run: dict) -> dict[int, tuple[str, ...]]:
-    """head -> the roles it holds on this run's agent (``reports.aggregate.role_heads``)."""
+    """head -> the roles it is the first holder of on this run's agent (``reports.aggregate.role_heads``, largest
+    effect first; the head the specs use). One head per role and side, so a role names one effect per run."""
     from reports.aggregate import role_heads
 
     held: dict[int, list[str]] = {}
     for role, heads in role_heads(run).items():
-        for head in heads:
-            held.setdefault(int(head), []).append(role)
+        if heads:
+            held.setdefault(int(heads[0]), []).append(role)
     return {head: tuple(sorted(roles)) for head, roles in held.items()}
 
 
@@ -347,7 +356,7 @@ def role_changes(base: dict | None, new: dict | None) -> tuple[RoleChange, ...]:
 
 
 def compare_effect(nodeid: str, base: dict, new: dict, *, alpha: float = DEFAULT_ALPHA,
-                   spec_kind: str | None = None) -> EffectComparison:
+                   spec_kind: str | None = None, shared_roles: tuple[str, ...] = ()) -> EffectComparison:
     """Compare one effect across runs: paired exact test where possible, else a z test from value, CI, n.
     ``spec_kind`` (the spec entry's ``kind``) helps decide the effect's meaning (``interp.vocabulary``)."""
     if base.get("value") is None or new.get("value") is None:  # not measurable in one of the runs
@@ -364,7 +373,8 @@ def compare_effect(nodeid: str, base: dict, new: dict, *, alpha: float = DEFAULT
         better=new.get("better") or base.get("better"), detail=detail,
         meaning=effect_meaning(new, spec_kind),
         worse_direction=worse_direction(new, spec_kind) or worse_direction(base, spec_kind),
-        base_name=None if base["name"] == new["name"] else base["name"])
+        base_name=None if base["name"] == new["name"] and not shared_roles else base["name"],
+        shared_roles=shared_roles)
 
 
 def _paired_test(base: dict, new: dict) -> tuple[str, str, float, float, str] | None:
@@ -472,7 +482,8 @@ def format_diff(diff: EvidenceDiff) -> str:
     lines += ["", f"Significant effect changes ({len(significant)} of {len(diff.effects)} effects compared):"]
     for effect in significant:
         tag = "REGRESSION" if effect.worse else ("changed" if effect.worse_direction is None else "improved")
-        matched = f"  (base: {effect.base_name})" if effect.base_name else ""
+        matched = (f"  (base: {effect.base_name}; matched by role: {', '.join(effect.shared_roles)})"
+                   if effect.shared_roles else f"  (base: {effect.base_name})" if effect.base_name else "")
         lines.append(f"  {tag:<10}  {effect.nodeid} :: {effect.name}{matched}")
         if effect.worse_direction is None:
             lines.append(f"              {effect.meaning} effect: it changes, no direction is worse")

@@ -5,7 +5,7 @@ The evidence files under ``tests/data/lineage/`` are real quick-profile runs of 
 (``python -m tests.data.lineage.build`` rebuilds them; figures stripped): ``reference`` and its snapshot
 ``reference-early`` (one training run, seed 0), a lesioned ``reference`` (head 1's value rows zeroed in the
 weights, same training metadata), and the independently trained zoo members ``4h-s1`` / ``4h-s2`` (seeds 1
-and 2), whose roles sit on different heads.
+and 2). ``reference`` (seed 0) and ``4h-s1`` are the cross-lineage pair: their crossing heads are heads 1 and 0.
 """
 from __future__ import annotations
 
@@ -60,9 +60,8 @@ def test_the_files_are_what_the_tests_say():
         "identity"]
     assert (lineages["s1"]["train_seed"], lineages["s2"]["train_seed"]) == (1, 2)
     assert lineages["s1"]["run"] != lineages["s2"]["run"]
-    # the premise of the cross-lineage tests: the two zoo members' crossing roles sit on different heads
-    crossing = [tuple(r["run"]["head_roles"]["crossing"]["heads"]) for r in (s1, s2)]
-    assert crossing[0] != crossing[1], crossing
+    # the premise of the cross-lineage tests: the independent agents' crossing roles sit on different heads
+    assert [r["run"]["head_roles"]["crossing"]["head"] for r in (ref, s1)] == [1, 0]
 
 
 # ---------------------------------------------------------------------------------------- lineage
@@ -84,28 +83,35 @@ def test_lineage_is_read_from_the_evidence_and_stated_first():
 # ----------------------------------------------------------------------------------- across lineages
 
 
-def test_independent_agents_give_no_per_head_regression_and_match_heads_by_role():
-    s1, s2 = run("zoo-4h-s1"), run("zoo-4h-s2")
-    diff = diff_evidence(s1, s2)
+@pytest.mark.parametrize("base_name, new_name", [("reference", "zoo-4h-s1"), ("zoo-4h-s1", "zoo-4h-s2")])
+def test_independent_agents_give_no_per_head_regression_and_match_heads_by_role(base_name, new_name):
+    base, new = run(base_name), run(new_name)
+    diff = diff_evidence(base, new)
     assert diff.lineage.match_heads == MATCH_ROLE
-    assert not any("head" in line for line in diff.regressions if "role '" not in line)
+    assert not any(e.worse for e in per_head(diff))
+    assert not any(": effect " in line and head_indices(line) for line in diff.regressions)
     ablations = [e for e in per_head(diff) if e.nodeid == ABLATE]
-    assert ablations and all("<" in e.name and e.base_name for e in ablations)  # named by role
-    crossing = [e for e in ablations if "<crossing>" in e.name]
-    assert crossing, [e.name for e in ablations]
-    [b_head], [n_head] = (r["run"]["head_roles"]["crossing"]["heads"] for r in (s1, s2))
-    assert crossing[0].base_name == f"ablate head {b_head}: collision rate change"
-    assert crossing[0].new_value == next(e["value"] for s in s2["specs"] if s["nodeid"] == ABLATE
-                                         for e in s["effects"] if e["name"] == f"ablate head {n_head}: collision "
-                                                                               "rate change")
+    assert ablations and all(e.shared_roles and e.base_name for e in ablations)  # every pair matched by a role
+    for effect in ablations:  # each pair's heads are the first holders of a shared role on their own agents
+        [b_head], [n_head] = head_indices(effect.base_name), head_indices(effect.name)
+        for role in effect.shared_roles:
+            assert (_first_head(base, role), _first_head(new, role)) == (b_head, n_head)
+    [crossing] = [e for e in ablations if "crossing" in e.shared_roles]
+    assert (crossing.base_name, crossing.name) == (f"ablate head {_first_head(base, 'crossing')}: collision rate "
+                                                   "change", f"ablate head {_first_head(new, 'crossing')}: "
+                                                             "collision rate change")
     # heads holding no role shared with the other agent are listed apart, never compared
     apart = [c for c in diff.not_comparable if c.nodeid == ABLATE]
-    assert apart and all(not set(c.roles) & _roles_of(s2 if c.side == "base" else s1) for c in apart)
+    compared = {(e.base_name, "base") for e in ablations} | {(e.name, "new") for e in ablations}
+    assert apart and not {(c.name, c.side) for c in apart} & compared
+    for side in ("base", "new"):  # every head's effect is either compared by role or listed apart
+        heads = {head_indices(name)[0] for name, s in compared | {(c.name, c.side) for c in apart} if s == side}
+        assert heads == {0, 1, 2, 3}
     assert "Not comparable" in diff.format_text()
 
 
-def _roles_of(evidence: dict) -> set[str]:
-    return {r for r, v in evidence["run"]["head_roles"].items() if v.get("heads")}
+def _first_head(evidence: dict, role: str) -> int | None:
+    return evidence["run"]["head_roles"][role]["head"]
 
 
 def test_relabelled_as_one_lineage_the_same_files_are_compared_by_index():
