@@ -98,7 +98,8 @@ class NotComparable:
     roles: tuple[str, ...]
 
     def describe(self) -> str:
-        held = f"its head holds {', '.join(self.roles)}" if self.roles else "its head holds no role"
+        held = (f"its head holds {', '.join(self.roles)}, which no head of the other run holds" if self.roles
+                else "its head is the first holder of no role")
         return f"{self.nodeid} :: {self.name} (only in {self.side}; {held})"
 
 

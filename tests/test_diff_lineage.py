@@ -126,25 +126,23 @@ def test_relabelled_as_one_lineage_the_same_files_are_compared_by_index():
     assert forced.lineage.chosen_by == "override" and "--match-heads" in forced.format_text()
 
 
-def test_index_matching_across_lineages_is_the_failure_role_matching_guards_against():
-    """With a direction stated on the ablation effects (so that a change could be a regression), pairing the
-    independent agents' heads by index reports per-head regressions; by role, heads that hold nothing in
-    common are never paired. Control: the role-matched diff of the same planted files."""
-    def stated(evidence: dict) -> dict:
-        evidence = copy.deepcopy(evidence)
-        for spec in evidence["specs"]:
-            for effect in spec["effects"]:
-                if head_indices(effect["name"]):
-                    effect["worse_direction"] = "lower"
-        return evidence
-
-    s1, s2 = stated(run("zoo-4h-s1")), stated(run("zoo-4h-s2"))
-    by_index = diff_evidence(s1, s2, match_heads=MATCH_INDEX, alpha=0.2)
-    by_role = diff_evidence(s1, s2, alpha=0.2)
-    paired_by_index = {e.name for e in per_head(by_index)}
-    paired_by_role = {(e.base_name or e.name) for e in per_head(by_role)}
-    assert paired_by_role < paired_by_index  # role matching drops the pairs of heads with no common role
-    assert len(by_role.not_comparable) >= len(paired_by_index - paired_by_role)
+def test_the_old_index_comparison_reports_a_per_head_regression_on_these_files_and_the_default_does_not():
+    """The failure itself, on real files: ``4h-s2`` -> ``reference`` paired by head index under the old direction
+    rule (a larger ablation effect "worsened") reports head 1 as a regression (-0.15 -> 0.275, p = 0.0035),
+    though head 1 of ``4h-s2`` and head 1 of ``reference`` have nothing to do with each other. By role, the
+    reference's crossing head 1 is paired with 4h-s2's crossing head 0, and the change is reported, not
+    counted."""
+    s2, ref = run("zoo-4h-s2"), run("reference")
+    by_index = diff_evidence(s2, ref, match_heads=MATCH_INDEX)
+    old = [e for e in per_head(by_index) if old_rule_worse(e)]
+    assert [e.name for e in old] == ["ablate head 1: collision rate change"]  # the control fires
+    assert old[0].p_value < 0.01 and (old[0].base_value, old[0].new_value) == (-0.15, 0.275)
+    default = diff_evidence(s2, ref)
+    assert default.lineage.match_heads == MATCH_ROLE and not any(e.worse for e in per_head(default))
+    [crossing] = [e for e in per_head(default) if "crossing" in e.shared_roles and e.nodeid == ABLATE]
+    assert (crossing.base_name, crossing.name) == ("ablate head 0: collision rate change",
+                                                   "ablate head 1: collision rate change")
+    assert crossing.significant and crossing.meaning == "mechanism" and not crossing.worse
 
 
 # ------------------------------------------------------------------------------------ within a lineage

@@ -8,7 +8,7 @@ weights, saved with the reference's own training metadata: the same lineage), an
 zoo members ``4h-s1`` / ``4h-s2`` (training seeds 1 and 2).
 
 Figures and scene pictures are dropped from the stored copies (the diff reads verdicts, effects and run
-metadata only), so the files stay small. Resumable: an agent whose file exists is skipped.
+metadata only), so the files stay small, and the checkpoint is named by its path in the repository. Resumable: an agent whose file exists is skipped.
 
     nice -n 10 python -m tests.data.lineage.build > lineage-build.log 2>&1
 """
@@ -55,11 +55,23 @@ def run_specs(checkpoint: Path | str, target: Path) -> None:
         print(" ".join(cmd), flush=True)
         subprocess.run(cmd, cwd=ROOT, check=False)
         evidence = json.loads((Path(tmp) / "evidence.json").read_text())
+    strip_for_storage(evidence, checkpoint)
+    save(evidence, target)
+    print(f"wrote {target}", flush=True)
+
+
+def strip_for_storage(evidence: dict, checkpoint: Path | str) -> None:
+    """Drop figures and scene pictures; name the checkpoint by its path in the repository (a lesioned copy,
+    written to a temporary folder, as ``checkpoints/reference [lesioned]``) instead of a machine's path."""
     for entry in evidence["specs"]:
         entry["figures"] = []
         entry.pop("scenes", None)
-    save(evidence, target)
-    print(f"wrote {target}", flush=True)
+    described = evidence["run"]["checkpoint"]
+    try:
+        described["source"] = str(Path(checkpoint).resolve().relative_to(ROOT) / "agent.pt")
+    except ValueError:
+        described["source"] = "checkpoints/reference [lesioned]/agent.pt"
+    evidence["run"].pop("command", None)
 
 
 def main() -> None:
