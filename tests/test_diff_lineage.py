@@ -166,9 +166,12 @@ def test_a_lesioned_checkpoint_of_the_same_run_still_reports_its_regressions():
     diff = diff_evidence(run("reference"), run("reference-lesioned"))
     assert diff.regressed, diff.format_text()
     heldout = {e.name: e for e in diff.effects if e.nodeid == HELDOUT}
-    assert heldout["collision rate"].test == "paired-mcnemar"  # the same held-out seeds: paired
-    lines = "\n".join(diff.regressions)
-    assert "collision rate" in lines or "verdict" in lines or "lost" in lines
+    collisions = heldout["collision rate"]
+    assert collisions.test == "paired-mcnemar" and collisions.worse  # the same held-out seeds: paired
+    assert (collisions.base_value, collisions.new_value) == (0.125, 0.375) and collisions.p_value < 0.01
+    assert f"{HELDOUT}: verdict inconclusive -> refuted" in diff.regressions
+    [lesioned_head] = [e for e in per_head(diff) if e.name == "ablate head 1: collision rate change"]
+    assert lesioned_head.significant and not lesioned_head.worse  # ablating a dead head does nothing: a change
     assert main(["diff", str(DATA / "reference.json"), str(DATA / "reference-lesioned.json")]) == 1
 
 
