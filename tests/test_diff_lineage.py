@@ -222,3 +222,19 @@ def test_an_edited_checkpoint_keeps_its_lineage_and_one_without_metadata_has_non
     assert untrained_agent(agent.agent_config, agent.env_config).describe()["lineage"]["run"] is None
     other_seed = lineage({**agent.metadata, "seed": 7}, agent.agent_config, agent.env_config)
     assert other_seed["run"] != agent.describe()["lineage"]["run"]
+
+
+def test_the_real_runs_aggregate_per_stratum_with_the_lesioned_copy_dependent():
+    """The example in docs/guide/aggregate.md."""
+    from reports.aggregate import aggregate
+
+    names = ["reference", "reference-early", "reference-lesioned", "zoo-4h-s1", "zoo-4h-s2"]
+    agg = aggregate([run(n) for n in names], labels=names)
+    assert agg["strata"] == {"4 heads, 1000 episodes": ["zoo-4h-s1", "zoo-4h-s2"],
+                             "4 heads, 1251 episodes": ["reference-early"],
+                             "4 heads, 3500 episodes": ["reference", "reference-lesioned"]}
+    claim = {c["nodeid"]: c for c in agg["claims"]}[ABLATE]
+    assert claim["holds"] == "between 1/5 and 5/5"
+    full = claim["strata"]["4 heads, 3500 episodes"]
+    assert full["dependent"] == {"reference-lesioned": "shares training seed 0 with reference"}
+    assert full["independent"]["holds"] == "1/1"
