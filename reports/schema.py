@@ -6,7 +6,7 @@ definition) ``VERDICTS``, effect fields, effect meanings and ``FIGURE_KINDS``.
 One file per run::
 
     {"schema": 2,
-     "run": {"checkpoint": {"identity", "source", ...}, "profile", "agent_config", "env_config", "seeds",
+     "run": {"checkpoint": {"identity", "source", "lineage"?, ...}, "profile", "agent_config", "env_config", "seeds",
              "versions", "git_commit", "started", "finished", "head_roles", "role_map", ...},
      "specs": [entry, ...]}
 
@@ -29,6 +29,11 @@ and says why under ``reason``.
 Version 1 files (verdicts ``error`` and ``xfail``) are read by :func:`upgrade` (called by :func:`load` and
 :func:`merge`): ``error`` whose reason says "vacuous" becomes ``vacuous``, any other ``error`` becomes ``null``,
 ``xfail`` becomes ``refuted``.
+
+``run.checkpoint.lineage`` (``interp.simulation.lineage``: training run id, training seed, episodes, edit)
+tells the diff whether two checkpoints come from one training run, and the aggregate which agents are
+independent. Effects may state their ``meaning`` (``outcome`` / ``mechanism``) and, for a mechanistic effect,
+its ``worse_direction`` (``interp.vocabulary`` says which effects can worsen).
 
 Spec entries, effects and figures are closed (an unknown key is a typo until the schema says otherwise;
 free-form extras go into an entry's ``data``); ``run`` is open, since run metadata grows. Figures are
