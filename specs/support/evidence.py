@@ -72,7 +72,7 @@ class SpecEvidence:
         """A measured quantity: point estimate, 95 % CI (or the stated level), sample size, optional p-value.
 
         Keys the report schema knows (``reports.schema.EFFECT_OPTIONAL``: better, scale, unit, rule,
-        paired_seeds, outcomes, ci_level, note, verdict) are kept as fields; any other keyword is appended to
+        paired_seeds, outcomes, ci_level, note, verdict, meaning, worse_direction) are kept as fields; any other keyword is appended to
         the effect's note as ``key=value``. The effect is checked against the schema here, so a malformed one
         fails this spec at once with an ``EvidenceError`` naming the field.
         """
