@@ -72,8 +72,8 @@ class SpecEvidence:
         """A measured quantity: point estimate, 95 % CI (or the stated level), sample size, optional p-value.
 
         Keys the report schema knows (``reports.schema.EFFECT_OPTIONAL``: better, scale, unit, rule,
-        paired_seeds, outcomes, ci_level, note, verdict, meaning, worse_direction) are kept as fields; any other keyword is appended to
-        the effect's note as ``key=value``. The effect is checked against the schema here, so a malformed one
+        paired_seeds, outcomes, ci_level, note, verdict, meaning, worse_direction) are kept as fields; any
+        other keyword is appended to the effect's note as ``key=value``. The effect is checked against the schema here, so a malformed one
         fails this spec at once with an ``EvidenceError`` naming the field.
         """
         known = {k: extra.pop(k) for k in list(extra) if k in EFFECT_FIELDS}
