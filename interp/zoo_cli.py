@@ -41,15 +41,17 @@ def add_parser(sub) -> None:
     """Add ``zoo`` (with ``run`` and ``over-training``) to ``python -m interp``'s subcommands."""
     z = sub.add_parser("zoo", help="specs on a zoo of independently trained agents: what holds for the architecture",
                        description="Run the specs on many agents and aggregate: in how many independent training "
-                                   "runs does each claim hold (k of n, exact 95 % CI)?")
+                                   "runs does each claim hold (k of the applicable agents, undecided ones as bounds; an exact "
+                                   "95 % CI per head count and budget, over members that share no seed)?")
     zs = z.add_subparsers(dest="zoo_command", required=True, metavar="ZOO_COMMAND")
 
     r = zs.add_parser("run", help="the specs on every bundled zoo agent, then the aggregate report",
                       description="One pytest subprocess per agent (sharing the rollout cache), resumable: an agent "
                                   "whose evidence.json exists for the same identity, profile and spec selection is "
                                   "skipped. Writes OUT/agents/<name>/ per agent and OUT/aggregate.json + "
-                                  "OUT/index.html: claims x agents verdicts, k of n with Clopper-Pearson CIs, "
-                                  "by head count, roles per agent, per-head effects by role.")
+                                  "OUT/index.html: claims x agents verdicts, k of n applicable with undecided agents as "
+                                  "bounds, Clopper-Pearson CIs per stratum (head count x budget, independent "
+                                  "members), roles per agent, per-head effects by role.")
     r.add_argument("--profile", choices=PROFILES, default="quick", help="spec budget (default quick)")
     r.add_argument("--agents", nargs="+", metavar="AGENT", default=None,
                    help="zoo member names (4h-s1), bundled agents (reference) or checkpoint paths "
