@@ -280,16 +280,32 @@ def _verdict_counts(path: Path) -> str:
     return ", ".join(f"{v} {n}" for v, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
-def _evidences(results: Sequence[dict], out: Path) -> tuple[list[dict], list[str]]:
+def _evidences(results: Sequence[dict], out: Path,
+               checkpoints: dict[str, Path] | None = None) -> tuple[list[dict], list[str]]:
     from reports.schema import load
 
     evidences, names = [], []
     for result in results:
         path = out / "agents" / result["name"] / "evidence.json"
         if result["status"] != "failed" and path.is_file():
-            evidences.append(load(path))
+            evidences.append(with_lineage(load(path), (checkpoints or {}).get(result["name"])))
             names.append(result["name"])
     return evidences, names
+
+
+def with_lineage(evidence: dict, checkpoint: Path | None) -> dict:
+    """Evidence written before runs recorded ``run.checkpoint.lineage`` gets it from its checkpoint, in memory,
+    if the checkpoint still has the evidence's identity: the aggregate needs each member's training seed and
+    budget, and a skipped (up-to-date) agent is not rerun."""
+    described = evidence["run"]["checkpoint"]
+    if described.get("lineage") or checkpoint is None:
+        return evidence
+    from interp.simulation.agent import load_agent
+
+    agent = load_agent(checkpoint)
+    if agent.identity == described["identity"]:
+        described["lineage"] = agent.describe()["lineage"]
+    return evidence
 
 
 # ------------------------------------------------------------------------------------------ commands
@@ -368,7 +384,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"zoo run: {len(agents)} agents ({', '.join(n for n, _ in agents)}), profile {args.profile}"
           + (f", -m {sel['markers']!r}" if sel["markers"] else "") + f"; reports in {out}")
     results = run_all(agents, out, sel, cache_dir=args.cache_dir, rerun=args.rerun, progress=not args.no_progress)
-    evidences, names = _evidences(results, out)
+    evidences, names = _evidences(results, out, dict(agents))
     if not evidences:
         raise HypodriveError(f"no agent's spec run wrote its evidence (see {out}/agents/*/pytest.log)")
     agg = aggregate(evidences, labels=names, command=_command_line())
@@ -401,7 +417,7 @@ def cmd_over_training(args: argparse.Namespace) -> int:
           f"profile {args.profile}" + (f", -m {sel['markers']!r}" if sel["markers"] else "") + f"; reports in {out}")
     agents = [(f"episode-{episode}", path) for episode, path in points]
     results = run_all(agents, out, sel, cache_dir=args.cache_dir, rerun=args.rerun, progress=not args.no_progress)
-    evidences, names = _evidences(results, out)
+    evidences, names = _evidences(results, out, dict(agents))
     if not evidences:
         raise HypodriveError(f"no snapshot's spec run wrote its evidence (see {out}/agents/*/pytest.log)")
     episode_of = {f"episode-{e}": e for e, _ in points}

@@ -442,7 +442,9 @@ def validate_aggregate(data: Any) -> dict:
     if not is_aggregate(data):
         raise ValueError(f"not an aggregate report (expected \"format\": {FORMAT!r})")
     if data.get("version") != VERSION:
-        raise ValueError(f"aggregate report version {data.get('version')!r}; this reader knows {VERSION}")
+        raise ValueError(f"aggregate report version {data.get('version')!r}; this reader knows {VERSION}. Rebuild it: "
+                         "rerun python -m interp zoo run with the same --out (agents whose evidence is up to date "
+                         "are skipped, and the aggregate is written again)")
     for key in ("agents", "claims", "roles"):
         if key not in data:
             raise ValueError(f"aggregate report: missing {key!r}")

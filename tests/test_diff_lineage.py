@@ -238,3 +238,15 @@ def test_the_real_runs_aggregate_per_stratum_with_the_lesioned_copy_dependent():
     full = claim["strata"]["4 heads, 3500 episodes"]
     assert full["dependent"] == {"reference-lesioned": "shares training seed 0 with reference"}
     assert full["independent"]["holds"] == "1/1"
+
+
+def test_zoo_run_fills_a_missing_lineage_from_the_same_checkpoint_only():
+    from interp.zoo_cli import with_lineage
+
+    root = Path(__file__).resolve().parents[1] / "checkpoints"
+    old = copy.deepcopy(run("zoo-4h-s1"))
+    del old["run"]["checkpoint"]["lineage"]  # evidence written before lineages were recorded
+    filled = with_lineage(copy.deepcopy(old), root / "zoo" / "4h-s1")
+    assert filled["run"]["checkpoint"]["lineage"] == run("zoo-4h-s1")["run"]["checkpoint"]["lineage"]
+    other = with_lineage(copy.deepcopy(old), root / "zoo" / "4h-s2")  # another checkpoint: left unknown
+    assert "lineage" not in other["run"]["checkpoint"]
