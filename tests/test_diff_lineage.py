@@ -250,3 +250,12 @@ def test_zoo_run_fills_a_missing_lineage_from_the_same_checkpoint_only():
     assert filled["run"]["checkpoint"]["lineage"] == run("zoo-4h-s1")["run"]["checkpoint"]["lineage"]
     other = with_lineage(copy.deepcopy(old), root / "zoo" / "4h-s2")  # another checkpoint: left unknown
     assert "lineage" not in other["run"]["checkpoint"]
+
+
+def test_the_html_report_states_the_lineage_and_lists_heads_apart():
+    from reports.html import build_html
+
+    diff = diff_evidence(run("reference"), run("zoo-4h-s1"))
+    page = build_html(run("zoo-4h-s1"), diff=diff.to_dict())
+    assert "Lineage: different lineages" in page and "Not comparable" in page
+    assert any(e["shared_roles"] == ["crossing", "crossing_left"] for e in diff.to_dict()["effects"])
