@@ -5,7 +5,8 @@ The scanner walks the project's code (``interp/``, ``reports/``, ``specs/``, ``f
 and the root ``conftest.py``; ``tests/`` is left out because its files spell verdicts as test data and
 expected answers) and reports every tuple, list, set or dict literal (a ``Literal[...]`` included) that holds
 two or more verdict words as string constants. It must find its planted offenders, and nothing in the
-project."""
+project. Figure kinds are spelt only in the vocabulary and in the three dispatch tables keyed by kind, whose
+keys are checked against it."""
 from __future__ import annotations
 
 import ast
@@ -100,6 +101,38 @@ def test_every_verdict_has_a_label_a_colour_and_a_short_form():
     assert not V.DECIDED & V.UNDECIDED
 
 
+DISPATCH_TABLES = {("reports/schema.py", "_FIGURE_KEYS"), ("reports/schema.py", "_FIGURE_CHECKS"),
+                   ("reports/figures.py", "_RENDERERS")}  # keyed by kind; their keys are tested below
+
+
+def figure_kind_collections(path: Path) -> list[tuple[str, str | None]]:
+    """(file, assigned name) of each literal collection holding three or more figure kinds in ``path``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    names[id(node.value)] = target.id
+    found = []
+    for node in ast.walk(tree):
+        items = (node.elts if isinstance(node, (ast.Tuple, ast.List, ast.Set)) else
+                 [k for k in node.keys if k is not None] if isinstance(node, ast.Dict) else [])
+        if sum(isinstance(i, ast.Constant) and i.value in V.FIGURE_KINDS for i in items) >= 3:
+            found.append((path.resolve().relative_to(ROOT).as_posix() if path.resolve().is_relative_to(ROOT)
+                          else path.name, names.get(id(node))))
+    return found
+
+
+def test_figure_kinds_are_spelt_only_in_the_vocabulary_and_the_dispatch_tables_checked_against_it(tmp_path):
+    found = {hit for f in project_files() for hit in figure_kind_collections(f)}
+    assert found == DISPATCH_TABLES
+    planted = tmp_path / "copy.py"
+    planted.write_text('KINDS = ("scene", "filmstrip", "forest")\n')
+    assert figure_kind_collections(planted) == [("copy.py", "KINDS")]
+
+
 def test_schema_and_figures_reexport_the_vocabulary():
     from reports import figures, schema
 
@@ -107,6 +140,7 @@ def test_schema_and_figures_reexport_the_vocabulary():
     assert schema.EFFECT_FIELDS is V.EFFECT_FIELDS and figures.IMAGE_KINDS is V.IMAGE_FIGURE_KINDS
     assert set(V.IMAGE_FIGURE_KINDS) <= set(V.FIGURE_KINDS)
     assert set(figures._RENDERERS) == set(V.IMAGE_FIGURE_KINDS)
+    assert tuple(schema._FIGURE_KEYS) == V.FIGURE_KINDS and set(schema._FIGURE_CHECKS) == set(V.FIGURE_KINDS)
 
 
 # ------------------------------------------------------------------------------------- direction by meaning
