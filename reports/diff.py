@@ -43,14 +43,13 @@ from typing import Any
 
 from scipy import stats
 
-from interp.vocabulary import (HIGHER, LOWER, VERDICT_RANK, effect_meaning, head_indices, rename_heads,  # noqa: F401
-                               verdict_rank, worse_direction)
+from interp.vocabulary import (HIGHER, VERDICT_RANK, effect_meaning, head_indices, verdict_rank,  # noqa: F401
+                               worse_direction)
+from reports.head_matching import (MATCH_HEADS, MATCH_INDEX, MATCH_ROLE, NO_ROLE, Lineage,  # noqa: F401
+                                   NotComparable, keyed_by_role, lineage_of, roles_by_head, unmatched)
 from reports.schema import upgrade
 
 DEFAULT_ALPHA = 0.01
-MATCH_INDEX, MATCH_ROLE = "index", "role"
-MATCH_HEADS = (MATCH_INDEX, MATCH_ROLE)
-_NO_ROLE = "\x00no role:"  # key prefix of a per-head effect that cannot be matched by role
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,38 +68,6 @@ class VerdictChange:
     @property
     def better(self) -> bool:
         return verdict_rank(self.new) > verdict_rank(self.base)
-
-
-@dataclasses.dataclass(frozen=True)
-class Lineage:
-    """Whether the two checkpoints come from one training run (``same`` None: the files do not say), and how
-    per-head effects were matched because of it."""
-
-    same: bool | None
-    reason: str
-    match_heads: str  # "index" | "role"
-    chosen_by: str  # "lineage" | "override"
-
-    def describe(self) -> str:
-        how = ("by head index" if self.match_heads == MATCH_INDEX else
-               "by role (head indices of different training runs mean nothing to each other)")
-        why = "" if self.chosen_by == "lineage" else " (set by --match-heads)"
-        return f"{self.reason}; per-head effects compared {how}{why}"
-
-
-@dataclasses.dataclass(frozen=True)
-class NotComparable:
-    """A per-head effect with no counterpart in the other run: its heads hold no role the other run's do."""
-
-    nodeid: str
-    name: str
-    side: str  # "base" | "new"
-    roles: tuple[str, ...]
-
-    def describe(self) -> str:
-        held = (f"its head holds {', '.join(self.roles)}, which no head of the other run holds" if self.roles
-                else "its head is the first holder of no role")
-        return f"{self.nodeid} :: {self.name} (only in {self.side}; {held})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,18 +196,18 @@ def diff_evidence(base: dict, new: dict, *, alpha: float = DEFAULT_ALPHA,
         for nodeid in shared if base_specs[nodeid]["verdict"] != new_specs[nodeid]["verdict"])
     effects: list[EffectComparison] = []
     apart: list[NotComparable] = []
-    base_roles, new_roles = _roles_by_head(base["run"]), _roles_by_head(new["run"])
+    base_roles, new_roles = roles_by_head(base["run"]), roles_by_head(new["run"])
     for nodeid in shared:
         kind = new_specs[nodeid].get("kind")
         if lineage.match_heads == MATCH_INDEX:
             base_keyed = {e["name"]: (e, ()) for e in base_specs[nodeid]["effects"]}
             new_keyed = {e["name"]: (e, ()) for e in new_specs[nodeid]["effects"]}
         else:
-            base_keyed = _keyed_by_role(base_specs[nodeid]["effects"], base_roles)
-            new_keyed = _keyed_by_role(new_specs[nodeid]["effects"], new_roles)
+            base_keyed = keyed_by_role(base_specs[nodeid]["effects"], base_roles)
+            new_keyed = keyed_by_role(new_specs[nodeid]["effects"], new_roles)
         pairs: dict[tuple[int, int], tuple[dict, dict, list[str]]] = {}  # one comparison per pair of effects
         for key, (effect, roles) in new_keyed.items():
-            if key in base_keyed and not key.startswith(_NO_ROLE):
+            if key in base_keyed and not key.startswith(NO_ROLE):
                 base_effect = base_keyed[key][0]
                 pairs.setdefault((id(base_effect), id(effect)), (base_effect, effect, []))[2].extend(
                     r for r in roles if r in base_keyed[key][1])
@@ -248,8 +215,8 @@ def diff_evidence(base: dict, new: dict, *, alpha: float = DEFAULT_ALPHA,
             effects.append(compare_effect(nodeid, base_effect, effect, alpha=alpha, spec_kind=kind,
                                           shared_roles=tuple(sorted(set(roles)))))
         if lineage.match_heads == MATCH_ROLE:
-            apart += (_unmatched(nodeid, "base", base_keyed, new_keyed)
-                      + _unmatched(nodeid, "new", new_keyed, base_keyed))
+            apart += (unmatched(nodeid, "base", base_keyed, new_keyed)
+                      + unmatched(nodeid, "new", new_keyed, base_keyed))
     return EvidenceDiff(
         base_run=_run_summary(base["run"]), new_run=_run_summary(new["run"]), alpha=alpha,
         verdict_changes=verdict_changes, effects=tuple(effects),
@@ -257,77 +224,6 @@ def diff_evidence(base: dict, new: dict, *, alpha: float = DEFAULT_ALPHA,
         only_in_new=tuple(n for n in new_specs if n not in base_specs),
         role_changes=role_changes(base["run"].get("head_roles"), new["run"].get("head_roles")),
         lineage=lineage, not_comparable=tuple(apart))
-
-
-def lineage_of(base_run: dict, new_run: dict, match_heads: str | None = None) -> Lineage:
-    """Do the two runs' checkpoints come from one training run? From ``run.checkpoint.identity`` and
-    ``run.checkpoint.lineage`` (``interp.simulation.lineage``); unknown when either file lacks the lineage."""
-    b, n = base_run["checkpoint"], new_run["checkpoint"]
-    bl, nl = b.get("lineage") or {}, n.get("lineage") or {}
-    if b["identity"] == n["identity"]:
-        same, reason = True, f"one lineage: the same weights (identity {b['identity']})"
-    elif bl.get("run") and nl.get("run"):
-        same = bl["run"] == nl["run"]
-        if same:
-            reason = (f"one lineage: training run {bl['run']} (seed {bl.get('train_seed')}), base at "
-                      f"{bl.get('episodes')} episodes, new at {nl.get('episodes')}"
-                      + "".join(f"; {side} edited ({x['edited']})" for side, x in (("base", bl), ("new", nl))
-                                if x.get("edited")))
-        else:
-            reason = (f"different lineages: training runs {bl['run']} (seed {bl.get('train_seed')}) and "
-                      f"{nl['run']} (seed {nl.get('train_seed')})")
-    else:
-        missing = " and ".join(side for side, x in (("base", bl), ("new", nl)) if not x.get("run"))
-        same, reason = None, f"lineage unknown ({missing} records no training run)"
-    chosen = match_heads or (MATCH_INDEX if same else MATCH_ROLE)
-    return Lineage(same=same, reason=reason, match_heads=chosen,
-                   chosen_by="lineage" if match_heads is None else "override")
-
-
-def _roles_by_head(run: dict) -> dict[int, tuple[str, ...]]:
-    """head -> the roles it is the first holder of on this run's agent (``reports.aggregate.role_heads``, largest
-    effect first; the head the specs use). One head per role and side, so a role names one effect per run."""
-    from reports.aggregate import role_heads
-
-    held: dict[int, list[str]] = {}
-    for role, heads in role_heads(run).items():
-        if heads:
-            held.setdefault(int(heads[0]), []).append(role)
-    return {head: tuple(sorted(roles)) for head, roles in held.items()}
-
-
-def _keyed_by_role(effects: Sequence[dict], roles: dict[int, tuple[str, ...]]) -> dict[str, tuple[dict, tuple]]:
-    """Effects keyed for role matching: a per-head effect once per combination of its heads' roles (the head
-    indices in its name replaced by the role), with no key when a head holds no role; others by name."""
-    import itertools
-
-    keyed: dict[str, tuple[dict, tuple]] = {}
-    for effect in effects:
-        heads = head_indices(effect["name"])
-        if not heads:
-            keyed[effect["name"]] = (effect, ())
-            continue
-        held = [roles.get(h, ()) for h in heads]
-        if not all(held):
-            keyed[_NO_ROLE + effect["name"]] = (effect, tuple(sorted({r for rs in held for r in rs})))
-            continue
-        for combo in itertools.product(*held):
-            mapping = dict(zip(heads, combo))
-            keyed[rename_heads(effect["name"], mapping)] = (effect, tuple(sorted(set(combo))))
-    return keyed
-
-
-def _unmatched(nodeid: str, side: str, mine: dict, theirs: dict) -> list[NotComparable]:
-    """Per-head effects of one side that found no counterpart in the other (each effect once)."""
-    matched = {id(effect) for key, (effect, _) in mine.items() if key in theirs and not key.startswith(_NO_ROLE)}
-    out, seen = [], set()
-    for key, (effect, roles) in mine.items():
-        if not head_indices(effect["name"]) or id(effect) in matched or id(effect) in seen:
-            continue
-        seen.add(id(effect))
-        held = {r for k, (e, rs) in mine.items() if e is effect for r in rs}
-        out.append(NotComparable(nodeid, effect["name"], side, tuple(sorted(held))))
-    return out
 
 
 def _role_heads(value: Any) -> tuple[int, ...]:
