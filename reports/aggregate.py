@@ -50,11 +50,12 @@ from typing import Any
 
 from interp.vocabulary import (DECIDED, INCONCLUSIVE, NOT_APPLICABLE, REFUTED, SUPPORTED, UNDECIDED,  # noqa: F401
                                VACUOUS, VERDICT_LABELS, VERDICTS)
+from reports.counting import (CI_LEVEL, _is_int, _list, bounded_interval, bounds, clopper_pearson,  # noqa: F401
+                              holds_text, independent, share, stratum_key, training_of)
 from reports.schema import upgrade, validate
 
 FORMAT = "hypodrive-aggregate"
 VERSION = 2  # 2: k over all applicable agents with undecided bounds, strata by heads x budget, no pooled CI
-CI_LEVEL = 0.95
 DEFAULT_ALPHA = 0.01  # two-sided, per claim (as for evidence diffs: python -m reports diff --alpha)
 NO_ROLE = "(no role)"
 SPEC_CHOSEN = "(chosen by the spec)"
@@ -64,23 +65,6 @@ _HEAD = re.compile(r"\bhead (\d+)\b")
 def is_aggregate(data: Any) -> bool:
     """True for an aggregate report (``aggregate.json``), False for anything else (e.g. an evidence file)."""
     return isinstance(data, dict) and data.get("format") == FORMAT
-
-
-def clopper_pearson(k: int, n: int, level: float = CI_LEVEL) -> tuple[float, float] | None:
-    """Exact two-sided interval for a binomial proportion k/n (None when n = 0)."""
-    from scipy import stats
-
-    if n == 0:
-        return None
-    if not 0 <= k <= n:
-        raise ValueError(f"k must lie in [0, n], got k={k}, n={n}")
-    ci = stats.binomtest(k, n).proportion_ci(confidence_level=level, method="exact")
-    return float(ci.low), float(ci.high)
-
-
-def share(k: int, n: int) -> dict:
-    """``{"k", "n", "share", "ci"}`` with the Clopper-Pearson interval (share and ci None when n = 0)."""
-    return {"k": k, "n": n, "share": k / n if n else None, "ci": _list(clopper_pearson(k, n))}
 
 
 # ------------------------------------------------------------------------------------------------ agents
@@ -129,18 +113,6 @@ def role_heads(run: dict) -> dict[str, list[int]]:
             heads = [] if value is None else [value]
         roles[role] = [int(h) for h in heads]
     return roles
-
-
-def training_of(run: dict) -> tuple[int | None, int | None]:
-    """(training seed, episodes) of a run's agent, from ``run.checkpoint.lineage`` (None where not recorded)."""
-    lineage = run["checkpoint"].get("lineage") or {}
-    seed, episodes = lineage.get("train_seed"), lineage.get("episodes")
-    return (seed if _is_int(seed) else None), (episodes if _is_int(episodes) else None)
-
-
-def stratum_key(heads: int | None, episodes: int | None) -> str:
-    """The stratum an agent belongs to: its head count and its training budget."""
-    return f"{'?' if heads is None else heads} heads, {'?' if episodes is None else episodes} episodes"
 
 
 def _agent(evidence: dict, label: str) -> dict:
@@ -192,45 +164,6 @@ def _tally(verdicts: dict[str, str | None], labels: Sequence[str]) -> dict:
 
 
 _COUNTED = {REFUTED: REFUTED, VACUOUS: VACUOUS, "not_applicable": NOT_APPLICABLE, INCONCLUSIVE: INCONCLUSIVE}
-
-
-def bounds(k: int, undecided: int, n: int) -> list[float] | None:
-    """[k/n, (k+u)/n]: the share if no undecided agent holds, and if every one does (None when n = 0)."""
-    return None if n == 0 else [k / n, (k + undecided) / n]
-
-
-def holds_text(k: int, undecided: int, n: int) -> str:
-    """"2/14", or "between 2/14 and 14/14" with undecided agents."""
-    if n == 0:
-        return "0/0"
-    return f"{k}/{n}" if undecided == 0 else f"between {k}/{n} and {k + undecided}/{n}"
-
-
-def bounded_interval(k: int, undecided: int, n: int, level: float = CI_LEVEL) -> list[float] | None:
-    """The exact interval's lower end at k/n and upper end at (k+u)/n: it covers the share whichever way the
-    undecided agents fall (None when n = 0)."""
-    if n == 0:
-        return None
-    low, high = clopper_pearson(k, n, level), clopper_pearson(k + undecided, n, level)
-    return [low[0], high[1]]
-
-
-def independent(agents: Sequence[dict]) -> tuple[list[str], dict[str, str]]:
-    """The labels that count as independent draws (first by label per training seed; seedless agents never),
-    and, for the others, why not."""
-    kept: list[str] = []
-    why: dict[str, str] = {}
-    first: dict[int, str] = {}
-    for agent in sorted(agents, key=lambda a: a["label"]):
-        seed = agent.get("train_seed")
-        if seed is None:
-            why[agent["label"]] = "training seed not recorded"
-        elif seed in first:
-            why[agent["label"]] = f"shares training seed {seed} with {first[seed]}"
-        else:
-            first[seed] = agent["label"]
-            kept.append(agent["label"])
-    return kept, why
 
 
 def _stratum_tally(verdicts: dict[str, str | None], members: Sequence[dict]) -> dict:
@@ -489,16 +422,8 @@ def _stratum_cell(stratum: dict) -> str:
     return f"{ind['holds']}{'' if ci is None else f', {ci[0]:.2f}–{ci[1]:.2f}'}{dependent}"
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _short_name(nodeid: str) -> str:
     return nodeid.split("::", 1)[-1]
-
-
-def _list(ci: tuple | None) -> list | None:
-    return None if ci is None else [ci[0], ci[1]]
 
 
 def _finite(value: Any) -> bool:
