@@ -41,15 +41,17 @@ def add_parser(sub) -> None:
     """Add ``zoo`` (with ``run`` and ``over-training``) to ``python -m interp``'s subcommands."""
     z = sub.add_parser("zoo", help="specs on a zoo of independently trained agents: what holds for the architecture",
                        description="Run the specs on many agents and aggregate: in how many independent training "
-                                   "runs does each claim hold (k of n, exact 95 % CI)?")
+                                   "runs does each claim hold (k of the applicable agents, undecided ones as bounds; an exact "
+                                   "95 % CI per head count and budget, over members that share no seed)?")
     zs = z.add_subparsers(dest="zoo_command", required=True, metavar="ZOO_COMMAND")
 
     r = zs.add_parser("run", help="the specs on every bundled zoo agent, then the aggregate report",
                       description="One pytest subprocess per agent (sharing the rollout cache), resumable: an agent "
                                   "whose evidence.json exists for the same identity, profile and spec selection is "
                                   "skipped. Writes OUT/agents/<name>/ per agent and OUT/aggregate.json + "
-                                  "OUT/index.html: claims x agents verdicts, k of n with Clopper-Pearson CIs, "
-                                  "by head count, roles per agent, per-head effects by role.")
+                                  "OUT/index.html: claims x agents verdicts, k of n applicable with undecided agents as "
+                                  "bounds, Clopper-Pearson CIs per stratum (head count x budget, independent "
+                                  "members), roles per agent, per-head effects by role.")
     r.add_argument("--profile", choices=PROFILES, default="quick", help="spec budget (default quick)")
     r.add_argument("--agents", nargs="+", metavar="AGENT", default=None,
                    help="zoo member names (4h-s1), bundled agents (reference) or checkpoint paths "
@@ -278,16 +280,32 @@ def _verdict_counts(path: Path) -> str:
     return ", ".join(f"{v} {n}" for v, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
-def _evidences(results: Sequence[dict], out: Path) -> tuple[list[dict], list[str]]:
+def _evidences(results: Sequence[dict], out: Path,
+               checkpoints: dict[str, Path] | None = None) -> tuple[list[dict], list[str]]:
     from reports.schema import load
 
     evidences, names = [], []
     for result in results:
         path = out / "agents" / result["name"] / "evidence.json"
         if result["status"] != "failed" and path.is_file():
-            evidences.append(load(path))
+            evidences.append(with_lineage(load(path), (checkpoints or {}).get(result["name"])))
             names.append(result["name"])
     return evidences, names
+
+
+def with_lineage(evidence: dict, checkpoint: Path | None) -> dict:
+    """Evidence written before runs recorded ``run.checkpoint.lineage`` gets it from its checkpoint, in memory,
+    if the checkpoint still has the evidence's identity: the aggregate needs each member's training seed and
+    budget, and a skipped (up-to-date) agent is not rerun."""
+    described = evidence["run"]["checkpoint"]
+    if described.get("lineage") or checkpoint is None:
+        return evidence
+    from interp.simulation.agent import load_agent
+
+    agent = load_agent(checkpoint)
+    if agent.identity == described["identity"]:
+        described["lineage"] = agent.describe()["lineage"]
+    return evidence
 
 
 # ------------------------------------------------------------------------------------------ commands
@@ -366,7 +384,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"zoo run: {len(agents)} agents ({', '.join(n for n, _ in agents)}), profile {args.profile}"
           + (f", -m {sel['markers']!r}" if sel["markers"] else "") + f"; reports in {out}")
     results = run_all(agents, out, sel, cache_dir=args.cache_dir, rerun=args.rerun, progress=not args.no_progress)
-    evidences, names = _evidences(results, out)
+    evidences, names = _evidences(results, out, dict(agents))
     if not evidences:
         raise HypodriveError(f"no agent's spec run wrote its evidence (see {out}/agents/*/pytest.log)")
     agg = aggregate(evidences, labels=names, command=_command_line())
@@ -399,7 +417,7 @@ def cmd_over_training(args: argparse.Namespace) -> int:
           f"profile {args.profile}" + (f", -m {sel['markers']!r}" if sel["markers"] else "") + f"; reports in {out}")
     agents = [(f"episode-{episode}", path) for episode, path in points]
     results = run_all(agents, out, sel, cache_dir=args.cache_dir, rerun=args.rerun, progress=not args.no_progress)
-    evidences, names = _evidences(results, out)
+    evidences, names = _evidences(results, out, dict(agents))
     if not evidences:
         raise HypodriveError(f"no snapshot's spec run wrote its evidence (see {out}/agents/*/pytest.log)")
     episode_of = {f"episode-{e}": e for e, _ in points}

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from reports.diff import DEFAULT_ALPHA, diff_evidence
+from reports.diff import DEFAULT_ALPHA, MATCH_HEADS, diff_evidence
 from reports.atomic import CLI_REMEDY
 from reports.schema import SCHEMA_VERSION, EvidenceError, load, merge_files, save
 
@@ -15,8 +15,8 @@ _DESCRIPTION = f"""Reports on hypodrive spec runs (evidence.json, schema {SCHEMA
 
   diff BASE/evidence.json NEW/evidence.json   verdict changes and significant effect changes;
                                               exit 1 on a regression, 0 otherwise, 2 on bad input
-  diff BASE/aggregate.json NEW/aggregate.json claims whose k/n over agents changed (Barnard's exact
-                                              test), verdict changes per agent (python -m interp zoo run)
+  diff BASE/aggregate.json NEW/aggregate.json per-agent verdict changes on shared agents (paired,
+                                              descriptive); per-stratum Barnard tests on disjoint ones
   html EVIDENCE.json --out DIR                rebuild DIR/index.html (and DIR/evidence.json)
   merge PART.json... --out EVIDENCE.json      merge pytest-xdist workers' partial evidence files
   validate EVIDENCE.json...                   check files against the schema (exit 1 if any is invalid)
@@ -25,14 +25,20 @@ _DESCRIPTION = f"""Reports on hypodrive spec runs (evidence.json, schema {SCHEMA
 
 _DIFF_HELP = """Compare a baseline run with a new run (e.g. the previous checkpoint vs the new one).
 
-Specs are matched by pytest node id, effects by name. Effects are compared with an exact paired test
+Specs are matched by pytest node id, effects by name. Per-head effects (an effect naming "head N") are
+matched by head index only when both checkpoints come from one training run (same lineage: a snapshot, a
+continuation or an edited copy of one run, from run.checkpoint.lineage); otherwise by the role each head
+holds on its own agent, and those whose heads share no role are listed as "not comparable". The first lines
+of the diff say which; --match-heads overrides it. Effects are compared with an exact paired test
 (McNemar: scipy.stats.binomtest on discordant pairs) on the seeds both runs share when both recorded
 per-seed outcomes; otherwise with an unpaired z test from value, CI and n (two-proportion when the effect
 is a proportion). Overlapping CIs are never used as a test. Each comparison says which test it used.
 
 A regression is a verdict that got worse (supported > inconclusive > refuted = vacuous = not-applicable >
-no verdict), an effect that changed significantly in the direction its 'better' field calls worse, or a head
-role that resolved on the baseline and is lost in the new run. Schema-1 files are read too.
+no verdict), an effect that changed significantly in its worse direction, or a head role that resolved on
+the baseline and is lost in the new run. Only the agent's own outcomes (collision rate, arrivals: the
+opposite of 'better') have a worse direction, or effects whose spec states one ('worse_direction'); a
+mechanistic effect (a head's ablation effect, an attention share) only changes. Schema-1 files are read too.
 Exit status: 1 on a regression, 0 otherwise, 2 if an input is missing or invalid."""
 
 
@@ -58,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("--alpha", type=_alpha, default=DEFAULT_ALPHA,
                       help=f"significance level of each effect test, two-sided (default {DEFAULT_ALPHA})")
     diff.add_argument("--json", type=Path, metavar="OUT", help="also write the diff as JSON to OUT")
+    diff.add_argument("--match-heads", choices=MATCH_HEADS, default=None,
+                      help="compare per-head effects by head index or by role (default: by index within one "
+                           "lineage, by role across lineages or when the lineage is unknown)")
     diff.set_defaults(func=_cmd_diff)
 
     page = sub.add_parser("html", help="rebuild the HTML report from an evidence file",
@@ -113,7 +122,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 
     if any(is_aggregate(_json_or_none(p)) for p in (args.base, args.new)):  # two aggregate.json files
         return _cmd_diff_aggregates(args)
-    diff = diff_evidence(load(args.base), load(args.new), alpha=args.alpha)
+    diff = diff_evidence(load(args.base), load(args.new), alpha=args.alpha, match_heads=args.match_heads)
     print(diff.format_text())
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -129,7 +138,8 @@ def _json_or_none(path: Path):
 
 
 def _cmd_diff_aggregates(args: argparse.Namespace) -> int:
-    """Two aggregate reports (``python -m interp zoo run``): claims whose k/n changed significantly."""
+    """Two aggregate reports (``python -m interp zoo run``): per-agent verdict changes on shared agents, per-stratum
+    tests on disjoint ones (``reports.aggregate_diff``)."""
     from reports.aggregate import diff_aggregates, format_diff
 
     try:

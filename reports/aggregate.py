@@ -5,19 +5,26 @@ JSON-able dict (``aggregate.json``; ``reports.aggregate_html`` draws it), ``diff
 compares two of them (``python -m reports diff`` detects the format).
 
 **Counting.** Claims are matched across agents by pytest node id (a parametrised spec is one claim per
-parameter set). For each claim and agent the verdict is one of the schema's ``VERDICTS``, ``None`` (the spec
-ended without a verdict: an error) or absent (the spec was not run on that agent). A claim *applies* to an agent
-unless its verdict there is ``not-applicable`` (e.g. a head role it needs did not resolve). Of the applicable
-agents, the claim is *decided* where its verdict is ``supported``, ``refuted`` or ``vacuous``; ``inconclusive``
-(the budget ran out) and no verdict are counted apart as *undecided*, never as failures. The share is then
+parameter set). For each claim and agent the verdict is one of the vocabulary's ``VERDICTS``, ``None`` (the
+spec ended without a verdict: an error) or absent (the spec was not run on that agent). A claim *applies* to an
+agent unless its verdict there is ``not-applicable`` (e.g. a head role it needs did not resolve). Of the
+applicable agents, the claim is *decided* where its verdict is ``supported``, ``refuted`` or ``vacuous``
+(``vacuous`` counts against the claim: the check could not fail there); ``inconclusive`` (the budget ran out)
+and no verdict are *undecided*. Undecided agents stay in n, as bounds:
 
-    holds in k of n:  k = supported, n = decided (supported + refuted + vacuous)
+    holds in k of n:  k = supported, n = applicable; with u undecided, between k/n and (k+u)/n
 
-with an exact (Clopper-Pearson) 95 % interval for the probability that a further independent training run of
-the same recipe would have the claim hold (``scipy.stats.binomtest(k, n).proportion_ci(method="exact")``).
-``vacuous`` counts against the claim: the check could not fail on that agent, so it did not show the claim.
-The interval is only as good as the independence of the agents: snapshots of one training run (e.g.
-``reference`` and ``reference-early``) are not independent runs.
+(2 supported and 12 undecided read "between 2/14 and 14/14", never "2/2").
+
+**Strata, never pooled.** Agents with different head counts or training budgets (episodes) are different
+populations, so each (head count, budget) stratum gets its own counts and its own exact 95 % interval
+(Clopper-Pearson, ``scipy.stats.binomtest(...).proportion_ci(method="exact")``) for the share of training
+runs of that recipe in which the claim holds: from the lower bound at k to the upper bound at k + u, so it
+covers every way the undecided agents could fall. There is no interval over all agents. The interval counts
+only *independent* agents: members that share a training seed (the same seed gives the same initial
+weights, and the same env seed range) are one draw, so within a stratum only the first member per seed (by
+label) counts; the others are listed as dependent. An agent whose evidence records no training seed
+(``run.checkpoint.lineage``) cannot be shown independent and is left out of the interval too.
 
 **Roles.** Each agent's roles come from its run metadata (``run.head_roles``, what the specs used, pins
 included; ``run.role_map`` for the per-head attention profiles and ablation effects). Per role: in how many
@@ -26,10 +33,10 @@ agents it resolved (k of n, Clopper-Pearson), by head count. Effects whose name 
 under ``crossing``, ``safety``, ... or ``(no role)``), so that heads are compared by role, never by index; an
 effect naming several heads is kept as one row per agent under ``(chosen by the spec)``.
 
-**Diff.** ``diff_aggregates`` compares the k/n of each claim (and each role's resolution share) with Barnard's
-exact test (``scipy.stats.barnard_exact``, two-sided; more powerful than Fisher's for two binomial samples), and
-lists per-agent verdict changes for agents in both (matched by checkpoint identity). A regression is a claim or
-role whose share fell significantly.
+**Diff** (``reports.aggregate_diff``). Where the two aggregates cover the same agents (matched by checkpoint
+identity), it lists each agent's verdict changes: paired and descriptive, with no test (with a dozen agents a
+paired test could only flag very large shifts). Only on disjoint sets of agents does it test each stratum's
+decided share with Barnard's exact test.
 """
 from __future__ import annotations
 
@@ -41,14 +48,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from reports.schema import VERDICTS, upgrade, validate
+from interp.vocabulary import (DECIDED, INCONCLUSIVE, NOT_APPLICABLE, REFUTED, SUPPORTED, UNDECIDED,  # noqa: F401
+                               VACUOUS, VERDICT_LABELS, VERDICTS)
+from reports.counting import (CI_LEVEL, _is_int, _list, bounded_interval, bounds, clopper_pearson,  # noqa: F401
+                              holds_text, independent, share, stratum_key, training_of)
+from reports.schema import upgrade, validate
 
 FORMAT = "hypodrive-aggregate"
-VERSION = 1
-CI_LEVEL = 0.95
+VERSION = 2  # 2: k over all applicable agents with undecided bounds, strata by heads x budget, no pooled CI
 DEFAULT_ALPHA = 0.01  # two-sided, per claim (as for evidence diffs: python -m reports diff --alpha)
-DECIDED = ("supported", "refuted", "vacuous")
-UNDECIDED = ("inconclusive", None)
 NO_ROLE = "(no role)"
 SPEC_CHOSEN = "(chosen by the spec)"
 _HEAD = re.compile(r"\bhead (\d+)\b")
@@ -57,23 +65,6 @@ _HEAD = re.compile(r"\bhead (\d+)\b")
 def is_aggregate(data: Any) -> bool:
     """True for an aggregate report (``aggregate.json``), False for anything else (e.g. an evidence file)."""
     return isinstance(data, dict) and data.get("format") == FORMAT
-
-
-def clopper_pearson(k: int, n: int, level: float = CI_LEVEL) -> tuple[float, float] | None:
-    """Exact two-sided interval for a binomial proportion k/n (None when n = 0)."""
-    from scipy import stats
-
-    if n == 0:
-        return None
-    if not 0 <= k <= n:
-        raise ValueError(f"k must lie in [0, n], got k={k}, n={n}")
-    ci = stats.binomtest(k, n).proportion_ci(confidence_level=level, method="exact")
-    return float(ci.low), float(ci.high)
-
-
-def share(k: int, n: int) -> dict:
-    """``{"k", "n", "share", "ci"}`` with the Clopper-Pearson interval (share and ci None when n = 0)."""
-    return {"k": k, "n": n, "share": k / n if n else None, "ci": _list(clopper_pearson(k, n))}
 
 
 # ------------------------------------------------------------------------------------------------ agents
@@ -126,6 +117,7 @@ def role_heads(run: dict) -> dict[str, list[int]]:
 
 def _agent(evidence: dict, label: str) -> dict:
     run = evidence["run"]
+    seed, episodes = training_of(run)
     counts = {v: 0 for v in (*VERDICTS, None)}
     for entry in evidence["specs"]:
         counts[entry["verdict"]] = counts.get(entry["verdict"], 0) + 1
@@ -135,7 +127,8 @@ def _agent(evidence: dict, label: str) -> dict:
                **{r: v.get("reason") for r, v in (run.get("head_roles") or {}).items()
                   if isinstance(v, dict) and v.get("reason")}}
     return {"label": label, "identity": run["checkpoint"]["identity"], "source": run["checkpoint"].get("source"),
-            "heads": n_heads(run), "profile": run.get("profile"), "finished": run.get("finished"),
+            "heads": n_heads(run), "train_seed": seed, "episodes": episodes,
+            "stratum": stratum_key(n_heads(run), episodes), "profile": run.get("profile"), "finished": run.get("finished"),
             "git_commit": run.get("git_commit"), "roles": role_heads(run), "role_reasons": reasons,
             "causal_roles_measured": bool(causal.get("measured")) if causal else False,
             "verdict_counts": {("no verdict" if v is None else v): c for v, c in counts.items() if c},
@@ -155,17 +148,41 @@ def _unique_labels(labels: list[str]) -> list[str]:
 
 
 def _tally(verdicts: dict[str, str | None], labels: Sequence[str]) -> dict:
-    """k/n and the other counts for one claim over the agents ``labels``."""
+    """The counts for one claim over the agents ``labels``: k supported of n applicable, u undecided, and the
+    bounds k/n to (k+u)/n (no interval: see ``_stratum_tally``)."""
     present = [verdicts[a] for a in labels if a in verdicts]
-    k = sum(v == "supported" for v in present)
-    n = sum(v in DECIDED for v in present)
-    out = share(k, n)
-    out.update({"refuted": sum(v == "refuted" for v in present), "vacuous": sum(v == "vacuous" for v in present),
-                "not_applicable": sum(v == "not-applicable" for v in present),
-                "inconclusive": sum(v == "inconclusive" for v in present),
-                "no_verdict": sum(v is None for v in present), "not_run": len(labels) - len(present)})
-    out["applicable"] = n + out["inconclusive"] + out["no_verdict"]
+    out: dict[str, Any] = {"supported": sum(v == SUPPORTED for v in present)}
+    out.update({key: sum(v == verdict for v in present) for key, verdict in _COUNTED.items()})
+    out.update({"no_verdict": sum(v is None for v in present), "not_run": len(labels) - len(present),
+                "decided": sum(v in DECIDED for v in present)})
+    out["undecided"] = out[INCONCLUSIVE] + out["no_verdict"]
+    out["applicable"] = out["decided"] + out["undecided"]
+    out["k"], out["n"] = out["supported"], out["applicable"]
+    out["bounds"] = bounds(out["k"], out["undecided"], out["n"])
+    out["holds"] = holds_text(out["k"], out["undecided"], out["n"])
     return out
+
+
+_COUNTED = {REFUTED: REFUTED, VACUOUS: VACUOUS, "not_applicable": NOT_APPLICABLE, INCONCLUSIVE: INCONCLUSIVE}
+
+
+def _stratum_tally(verdicts: dict[str, str | None], members: Sequence[dict]) -> dict:
+    """One stratum's counts over all its members, and its interval over its independent members only."""
+    out = _tally(verdicts, [a["label"] for a in members])
+    kept, why = independent(members)
+    ind = _tally(verdicts, kept)
+    out["independent"] = {"agents": kept, "k": ind["k"], "n": ind["n"], "undecided": ind["undecided"],
+                          "holds": ind["holds"], "ci": bounded_interval(ind["k"], ind["undecided"], ind["n"])}
+    out["dependent"] = why
+    return out
+
+
+def _strata(agents: Sequence[dict]) -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = {}
+    for agent in sorted(agents, key=lambda a: (a["heads"] is None, a["heads"] or 0, a["episodes"] is None,
+                                               a["episodes"] or 0)):
+        groups.setdefault(agent["stratum"], []).append(agent)
+    return groups
 
 
 def _key_effect(entry: dict) -> dict | None:
@@ -187,14 +204,11 @@ def _claims(evidences: Sequence[dict], labels: Sequence[str], agents: Sequence[d
             claim["key_effects"][label] = _key_effect(entry)
             if entry["verdict"] not in DECIDED and entry.get("reason"):
                 claim["reasons"][label] = entry["reason"][:400]
-    heads_of = {a["label"]: a["heads"] for a in agents}
-    head_counts = sorted({h for h in heads_of.values() if h is not None}) + (
-        [None] if any(h is None for h in heads_of.values()) else [])
+    strata = _strata(agents)
     claims = []
     for claim in order.values():
         claim.update(_tally(claim["verdicts"], labels))
-        claim["by_heads"] = {_heads_key(h): _tally(claim["verdicts"], [a for a in labels if heads_of[a] == h])
-                             for h in head_counts}
+        claim["strata"] = {key: _stratum_tally(claim["verdicts"], members) for key, members in strata.items()}
         claims.append(claim)
     return claims
 
@@ -223,11 +237,13 @@ def _roles(agents: Sequence[dict], evidences: Sequence[dict]) -> dict[str, dict]
         k = sum(bool(per_agent[a["label"]]["heads"]) for a in measured)
         entry = share(k, len(measured))
         entry["not_measured"] = len(per_agent) - len(measured)
-        by_heads = {}
-        for h in sorted({a["heads"] for a in measured if a["heads"] is not None}):
-            group = [a for a in measured if a["heads"] == h]
-            by_heads[_heads_key(h)] = share(sum(bool(per_agent[a["label"]]["heads"]) for a in group), len(group))
-        entry["by_heads"] = by_heads
+        entry["ci"] = None  # no interval over all agents: strata differ (see the module docstring)
+        strata = {}
+        for key, members in _strata(measured).items():
+            kept, _ = independent(members)
+            strata[key] = {"k": sum(bool(per_agent[a["label"]]["heads"]) for a in members), "n": len(members),
+                           "independent": share(sum(bool(per_agent[label]["heads"]) for label in kept), len(kept))}
+        entry["strata"] = strata
         entry["agents"] = per_agent
         scores = [v["score"] for v in per_agent.values() if v["heads"] and v["score"] is not None]
         entry["score"] = _summary(scores)
@@ -305,7 +321,7 @@ def _role_effects(evidences: Sequence[dict], agents: Sequence[dict]) -> list[dic
         values = [v["value"] for v in row["values"]]
         verdicts = [v["verdict"] for v in row["values"] if v["verdict"] is not None]
         row.update({"agents": len({v["agent"] for v in row["values"]}), "summary": _summary(values),
-                    "supported": sum(v == "supported" for v in verdicts) if verdicts else None,
+                    "supported": sum(v == SUPPORTED for v in verdicts) if verdicts else None,
                     "with_verdict": len(verdicts) if verdicts else None})
         out.append(row)
     out.sort(key=lambda r: (r["nodeid"], r["effect"], r["role"] in (NO_ROLE, SPEC_CHOSEN), r["role"]))
@@ -340,12 +356,15 @@ def aggregate(evidences: Sequence[dict], *, labels: Sequence[str] | None = None,
         "format": FORMAT, "version": VERSION, "title": title or "What holds for the architecture",
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "command": command,
         "profiles": profiles, "ci_level": CI_LEVEL,
-        "counting": ("k = agents where the claim is supported; n = agents where it applied and was decided "
-                     "(supported, refuted or vacuous); inconclusive and no-verdict runs are undecided, "
-                     "not-applicable runs are counted apart; 95% Clopper-Pearson interval"),
+        "counting": ("k = agents where the claim is supported; n = agents where it applied (supported, refuted, "
+                     "vacuous or undecided); with u undecided (inconclusive or no verdict) it holds in between "
+                     "k/n and (k+u)/n; not-applicable runs are counted apart; per stratum (head count x "
+                     "training budget), never pooled, a 95% Clopper-Pearson interval over independent members "
+                     "(no shared training seed) from k to k+u"),
         "git_commits": sorted({a["git_commit"] for a in agents if a["git_commit"]}),
         "head_counts": {_heads_key(h): sum(a["heads"] == h for a in agents)
                         for h in sorted({a["heads"] for a in agents if a["heads"] is not None})},
+        "strata": {key: [a["label"] for a in members] for key, members in _strata(agents).items()},
         "agents": agents, "claims": claims, "roles": _roles(agents, evidences),
         "role_effects": _role_effects(evidences, agents),
     }
@@ -356,7 +375,9 @@ def validate_aggregate(data: Any) -> dict:
     if not is_aggregate(data):
         raise ValueError(f"not an aggregate report (expected \"format\": {FORMAT!r})")
     if data.get("version") != VERSION:
-        raise ValueError(f"aggregate report version {data.get('version')!r}; this reader knows {VERSION}")
+        raise ValueError(f"aggregate report version {data.get('version')!r}; this reader knows {VERSION}. Rebuild it: "
+                         "rerun python -m interp zoo run with the same --out (agents whose evidence is up to date "
+                         "are skipped, and the aggregate is written again)")
     for key in ("agents", "claims", "roles"):
         if key not in data:
             raise ValueError(f"aggregate report: missing {key!r}")
@@ -367,22 +388,21 @@ def validate_aggregate(data: Any) -> dict:
 
 
 def format_table(agg: dict, *, markdown: bool = True, skip_never_decided: bool = True) -> str:
-    """The claims table (k/n, CI, refuted, vacuous, not applicable, undecided, k/n by head count) as Markdown, as
-    in the README. Claims decided on no agent and not-applicable on none (e.g. opt-in fuzz campaigns) are listed
-    after the table instead (``skip_never_decided``)."""
-    counts = list(agg["head_counts"])
-    head = (["claim", "holds k/n", "95% CI", "refuted", "vacuous", "not applicable", "undecided"]
-            + [f"{h} heads" for h in counts])
+    """The claims table as Markdown: per claim, k of n applicable (with undecided as bounds), the counts against
+    it, and per stratum (head count x budget) its independent members' bounds and exact 95 % interval. Claims
+    decided on no agent and not-applicable on none (e.g. opt-in fuzz campaigns) are listed after the table
+    instead (``skip_never_decided``)."""
+    strata = list(agg.get("strata") or {})
+    head = (["claim", "holds (k of applicable)", VERDICT_LABELS[REFUTED], VERDICT_LABELS[VACUOUS],
+             VERDICT_LABELS[NOT_APPLICABLE], "undecided"] + strata)
     rows, skipped = [], []
     for c in agg["claims"]:
-        if skip_never_decided and c["n"] == 0 and c["not_applicable"] == 0:
+        if skip_never_decided and c["decided"] == 0 and c["not_applicable"] == 0:
             skipped.append(_short_name(c["nodeid"]))
             continue
-        ci = c["ci"]
-        cells = [f"`{_short_name(c['nodeid'])}`" if markdown else _short_name(c["nodeid"]), f"{c['k']}/{c['n']}",
-                 "–" if ci is None else f"{ci[0]:.2f}–{ci[1]:.2f}", str(c["refuted"]), str(c["vacuous"]),
-                 str(c["not_applicable"]), str(c["inconclusive"] + c["no_verdict"])]
-        cells += [f"{c['by_heads'][h]['k']}/{c['by_heads'][h]['n']}" if h in c["by_heads"] else "–" for h in counts]
+        cells = [f"`{_short_name(c['nodeid'])}`" if markdown else _short_name(c["nodeid"]), c["holds"],
+                 str(c[REFUTED]), str(c[VACUOUS]), str(c["not_applicable"]), str(c["undecided"])]
+        cells += [_stratum_cell(c["strata"][key]) if key in c["strata"] else "–" for key in strata]
         rows.append(cells)
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -395,19 +415,29 @@ def format_table(agg: dict, *, markdown: bool = True, skip_never_decided: bool =
     return "\n".join(out)
 
 
+def _stratum_cell(stratum: dict) -> str:
+    ind = stratum["independent"]
+    ci = ind["ci"]
+    dependent = f" (+{len(stratum['dependent'])} dependent)" if stratum["dependent"] else ""
+    return f"{ind['holds']}{'' if ci is None else f', {ci[0]:.2f}–{ci[1]:.2f}'}{dependent}"
+
+
 def _short_name(nodeid: str) -> str:
     return nodeid.split("::", 1)[-1]
-
-
-def _list(ci: tuple | None) -> list | None:
-    return None if ci is None else [ci[0], ci[1]]
 
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-from reports.aggregate_diff import compare_shares, diff_aggregates, format_diff  # noqa: E402  (re-exported)
+def __getattr__(name: str) -> Any:
+    """The diff's functions, re-exported lazily (``reports.aggregate_diff`` imports this module)."""
+    if name in ("compare_shares", "diff_aggregates", "format_diff"):
+        from reports import aggregate_diff
+
+        return getattr(aggregate_diff, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["aggregate", "validate_aggregate", "format_table", "compare_shares", "diff_aggregates", "format_diff",
            "clopper_pearson", "share", "is_aggregate", "role_heads", "n_heads", "agent_label"]

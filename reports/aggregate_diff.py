@@ -1,11 +1,24 @@
-"""The aggregate diff: each claim's k/n (and each role's resolution share) in two aggregates compared with
-Barnard's exact test, and per-agent verdict changes (agents matched by identity). Split from
-``reports.aggregate`` (which re-exports it) to keep one job per module."""
+"""The aggregate diff: what changed between two aggregate reports (``python -m reports diff`` on two
+``aggregate.json`` files). Split from ``reports.aggregate`` (which re-exports it) to keep one job per module.
+
+**Same agents: paired, descriptive.** Where the two aggregates share agents (matched by checkpoint identity),
+the comparison is per agent: each claim's verdict on that agent before and after. With a dozen agents, a
+paired test over agents can only flag very large shifts, so none is run; the changes are listed, and per claim
+the number that moved up and down the one verdict ranking (``interp.vocabulary.VERDICT_RANK``). A verdict
+that moved down on an agent is a regression on that agent, as in the single-run diff (``reports.diff``).
+
+**Disjoint agents: per stratum, Barnard.** Only when no agent is shared are the two aggregates independent
+samples; then each (head count x budget) stratum present in both compares its decided share (supported of
+supported + refuted + vacuous, independent members only; undecided agents left out) with Barnard's exact test
+(``scipy.stats.barnard_exact``, two-sided). A significant drop is a regression. Agents that overlap only in
+part get the per-agent list and no test.
+"""
 from __future__ import annotations
 
-
-
+from interp.vocabulary import verdict_rank
 from reports.aggregate import DEFAULT_ALPHA, FORMAT, validate_aggregate
+
+SAME, DISJOINT, PARTIAL = "same agents", "disjoint agents", "partly shared agents"
 
 
 def compare_shares(base: dict, new: dict) -> dict:
@@ -23,8 +36,14 @@ def compare_shares(base: dict, new: dict) -> dict:
     return {"p_value": min(1.0, p_value), "test": "Barnard exact (two-sided)", "change": change}
 
 
+def _decided_share(stratum: dict) -> dict:
+    """Supported of decided, over the stratum's independent members (undecided ones left out)."""
+    ind = stratum["independent"]
+    return {"k": ind["k"], "n": ind["n"] - ind["undecided"]}
+
+
 def diff_aggregates(base: dict, new: dict, *, alpha: float = DEFAULT_ALPHA) -> dict:
-    """Claims (and roles) whose share changed significantly, and per-agent verdict changes (see the docstring)."""
+    """Per-agent verdict changes on shared agents; per-stratum Barnard tests on disjoint ones (see above)."""
     validate_aggregate(base)
     validate_aggregate(new)
     if not 0.0 < alpha < 1.0:
@@ -34,53 +53,70 @@ def diff_aggregates(base: dict, new: dict, *, alpha: float = DEFAULT_ALPHA) -> d
     base_agents = {a["identity"]: a["label"] for a in base["agents"]}
     new_agents = {a["identity"]: a["label"] for a in new["agents"]}
     shared_agents = [i for i in new_agents if i in base_agents]
+    overlap = (SAME if set(base_agents) == set(new_agents) else DISJOINT if not shared_agents else PARTIAL)
     claims, verdict_changes = [], []
     for nodeid, nc in new_claims.items():
         bc = base_claims.get(nodeid)
         if bc is None:
             continue
-        test = compare_shares(bc, nc)
-        significant = test["p_value"] is not None and test["p_value"] < alpha
-        claims.append({"nodeid": nodeid, "claim": nc["claim"], "base": _kn(bc), "new": _kn(nc), **test,
-                       "significant": significant, "worse": significant and test["change"] < 0})
+        changes = []
         for identity in shared_agents:
             b_label, n_label = base_agents[identity], new_agents[identity]
             if b_label not in bc["verdicts"] or n_label not in nc["verdicts"]:
                 continue
             bv, nv = bc["verdicts"][b_label], nc["verdicts"][n_label]
             if bv != nv:
-                verdict_changes.append({"nodeid": nodeid, "agent": n_label, "identity": identity, "base": bv,
-                                        "new": nv, "worse": _rank(nv) < _rank(bv), "better": _rank(nv) > _rank(bv)})
+                changes.append({"nodeid": nodeid, "agent": n_label, "identity": identity, "base": bv, "new": nv,
+                                "worse": verdict_rank(nv) < verdict_rank(bv),
+                                "better": verdict_rank(nv) > verdict_rank(bv)})
+        verdict_changes += changes
+        row = {"nodeid": nodeid, "claim": nc["claim"], "base": bc["holds"], "new": nc["holds"],
+               "paired": {"agents": len(shared_agents), "worse": sum(c["worse"] for c in changes),
+                          "better": sum(c["better"] for c in changes),
+                          "sideways": sum(not c["worse"] and not c["better"] for c in changes)},
+               "strata": []}
+        if overlap == DISJOINT:
+            for key, ns in nc["strata"].items():
+                bs = bc["strata"].get(key)
+                if bs is None:
+                    continue
+                b, n = _decided_share(bs), _decided_share(ns)
+                test = compare_shares(b, n)
+                significant = test["p_value"] is not None and test["p_value"] < alpha
+                row["strata"].append({"stratum": key, "base": _kn(b), "new": _kn(n), **test,
+                                      "significant": significant, "worse": significant and test["change"] < 0})
+        claims.append(row)
     roles = []
-    for role, nr in new["roles"].items():
-        br = base["roles"].get(role)
-        if br is None:
-            continue
-        test = compare_shares(br, nr)
-        significant = test["p_value"] is not None and test["p_value"] < alpha
-        roles.append({"role": role, "base": _kn(br), "new": _kn(nr), **test, "significant": significant,
-                      "worse": significant and test["change"] < 0})
-    regressions = [f"{c['nodeid']}: holds in {c['base']} -> {c['new']} (p = {c['p_value']:.2g})"
-                   for c in claims if c["worse"]]
-    regressions += [f"role {r['role']!r}: resolves in {r['base']} -> {r['new']} (p = {r['p_value']:.2g})"
-                    for r in roles if r["worse"]]
-    return {"format": FORMAT + "-diff", "alpha": alpha,
+    if overlap == DISJOINT:  # each role's resolution share per stratum, independent members
+        for role, nr in new["roles"].items():
+            for key, ns in (nr.get("strata") or {}).items():
+                bs = ((base["roles"].get(role) or {}).get("strata") or {}).get(key)
+                if bs is None:
+                    continue
+                test = compare_shares(bs["independent"], ns["independent"])
+                significant = test["p_value"] is not None and test["p_value"] < alpha
+                roles.append({"role": role, "stratum": key, "base": _kn(bs["independent"]),
+                              "new": _kn(ns["independent"]), **test, "significant": significant,
+                              "worse": significant and test["change"] < 0})
+    if overlap == SAME or overlap == PARTIAL:
+        regressions = [f"{v['nodeid']}: on {v['agent']}, verdict {v['base']} -> {v['new']}"
+                       for v in verdict_changes if v["worse"]]
+    else:
+        regressions = [f"{c['nodeid']} [{s['stratum']}]: holds in {s['base']} -> {s['new']} of decided "
+                       f"(p = {s['p_value']:.2g})" for c in claims for s in c["strata"] if s["worse"]]
+        regressions += [f"role {r['role']!r} [{r['stratum']}]: resolves in {r['base']} -> {r['new']} "
+                        f"(p = {r['p_value']:.2g})" for r in roles if r["worse"]]
+    return {"format": FORMAT + "-diff", "alpha": alpha, "overlap": overlap, "shared_agents": len(shared_agents),
             "base": {"agents": len(base["agents"]), "profiles": base.get("profiles"), "created": base.get("created")},
             "new": {"agents": len(new["agents"]), "profiles": new.get("profiles"), "created": new.get("created")},
-            "claims": claims, "significant": [c for c in claims if c["significant"]], "roles": roles,
-            "verdict_changes": verdict_changes,
+            "claims": claims,
+            "significant": [dict(s, nodeid=c["nodeid"]) for c in claims for s in c["strata"] if s["significant"]],
+            "roles": roles, "verdict_changes": verdict_changes,
             "only_in_base": [n for n in base_claims if n not in new_claims],
             "only_in_new": [n for n in new_claims if n not in base_claims],
             "agents_only_in_base": sorted(base_agents[i] for i in base_agents if i not in new_agents),
             "agents_only_in_new": sorted(new_agents[i] for i in new_agents if i not in base_agents),
             "regressions": regressions, "regressed": bool(regressions)}
-
-
-_RANK = {"supported": 3, "inconclusive": 2, "refuted": 1, "vacuous": 1, "not-applicable": 1, None: 0}
-
-
-def _rank(verdict: str | None) -> int:
-    return _RANK.get(verdict, 0)
 
 
 def _kn(entry: dict) -> str:
@@ -91,19 +127,30 @@ def format_diff(diff: dict) -> str:
     """The text ``python -m reports diff`` prints for two aggregate reports."""
     lines = [f"base: aggregate over {diff['base']['agents']} agents (profiles {diff['base']['profiles']})",
              f"new:  aggregate over {diff['new']['agents']} agents (profiles {diff['new']['profiles']})",
-             f"alpha = {diff['alpha']:g} (two-sided, per claim; Barnard's exact test on k/n)", ""]
-    significant = diff["significant"]
-    lines.append(f"Claims whose share changed significantly ({len(significant)} of {len(diff['claims'])} compared):")
-    for c in significant:
-        tag = "REGRESSION" if c["worse"] else "improved"
-        lines.append(f"  {tag:<10}  {c['nodeid']}: holds in {c['base']} -> {c['new']} (p = {c['p_value']:.2g})")
-    if not significant:
-        lines.append("  none")
-    changed = [r for r in diff["roles"] if r["significant"]]
-    if changed:
-        lines += ["", "Roles whose resolution share changed significantly:"]
-        lines += [f"  {'REGRESSION' if r['worse'] else 'improved':<10}  {r['role']}: {r['base']} -> {r['new']} "
-                  f"(p = {r['p_value']:.2g})" for r in changed]
+             f"agents: {diff['overlap']} ({diff['shared_agents']} in both)"]
+    if diff["overlap"] == DISJOINT:
+        lines += [f"alpha = {diff['alpha']:g} (two-sided, per claim and stratum; Barnard's exact test on the "
+                  "decided share of independent members)", ""]
+        significant = diff["significant"]
+        lines.append(f"Claims whose share changed significantly in a stratum ({len(significant)}):")
+        for s in significant:
+            tag = "REGRESSION" if s["worse"] else "improved"
+            lines.append(f"  {tag:<10}  {s['nodeid']} [{s['stratum']}]: {s['base']} -> {s['new']} "
+                         f"(p = {s['p_value']:.2g})")
+        if not significant:
+            lines.append("  none")
+        changed = [r for r in diff["roles"] if r["significant"]]
+        if changed:
+            lines += ["", "Roles whose resolution share changed significantly in a stratum:"]
+            lines += [f"  {'REGRESSION' if r['worse'] else 'improved':<10}  {r['role']} [{r['stratum']}]: "
+                      f"{r['base']} -> {r['new']} (p = {r['p_value']:.2g})" for r in changed]
+    else:
+        lines += ["paired and descriptive: each shared agent's verdicts before and after, no test over agents", ""]
+        lines.append("Per claim (holds before -> after; shared agents whose verdict went down / up):")
+        for c in diff["claims"]:
+            p = c["paired"]
+            lines.append(f"  {c['nodeid']}: {c['base']} -> {c['new']}; down {p['worse']}, up {p['better']}"
+                         + (f", sideways {p['sideways']}" if p["sideways"] else ""))
     lines += ["", f"Verdict changes on agents in both reports ({len(diff['verdict_changes'])}):"]
     for v in diff["verdict_changes"]:
         tag = "worse" if v["worse"] else ("better" if v["better"] else "changed")

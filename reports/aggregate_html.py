@@ -15,6 +15,7 @@ from reports import figures as figures_mod
 from reports.aggregate import NO_ROLE, SPEC_CHOSEN, validate_aggregate
 from reports.atomic import CLI_REMEDY, write_files
 from reports.html import _CSS, VERDICT_STYLE, _badge, _e
+from interp.vocabulary import VERDICT_SHORT
 
 _GRID_CSS = """
 .grid td.v{text-align:center;padding:3px 4px;font-size:.8em;font-weight:600;white-space:nowrap}
@@ -22,7 +23,7 @@ _GRID_CSS = """
 .legend span{margin-right:10px}
 table.claims code,table.grid code,table.role-effects code{word-break:break-word}
 """
-_SHORT = {"supported": "S", "refuted": "R", "inconclusive": "I", "vacuous": "V", "not-applicable": "NA", None: "?"}
+_SHORT = VERDICT_SHORT
 
 
 def write_aggregate_report(agg: dict, out_dir: str | os.PathLike) -> Path:
@@ -46,8 +47,9 @@ def build_aggregate_html(agg: dict) -> str:
         f"<h1>{_e(agg['title'])}</h1>",
         f'<div class="meta">{len(agents)} agents ({_e(heads)}) &middot; profile(s) {_e(", ".join(agg["profiles"]))}'
         f' &middot; created {_e(agg["created"])}</div>',
-        f"<p>{_e(agg['counting'])}. The interval is for the share of independent training runs of this recipe in "
-        "which the claim would hold; snapshots of one run are not independent runs.</p>",
+        f"<p>{_e(agg['counting'])}. The interval is for the share of independent training runs of one stratum's "
+        "recipe in which the claim would hold; members sharing a training seed, and snapshots of one run, are not "
+        "independent runs.</p>",
     ]
     commits = agg.get("git_commits") or []
     if len(commits) > 1:  # resumed runs can span commits: say so (zoo run --rerun runs every agent again)
@@ -74,29 +76,40 @@ def _short(nodeid: str) -> str:
 
 
 def _claims_table(agg: dict) -> str:
-    counts = list(agg["head_counts"])
-    head = ("<tr><th>#</th><th>claim</th><th>kind</th><th>holds (k/n)</th><th>95% CI</th><th>not applicable</th>"
-            "<th>undecided</th>" + "".join(f"<th>{_e(h)} heads</th>" for h in counts) + "</tr>")
+    strata = list(agg.get("strata") or {})
+    head = ("<tr><th>#</th><th>claim</th><th>kind</th><th>holds (k of applicable)</th><th>not applicable</th>"
+            "<th>undecided</th>" + "".join(f"<th>{_e(k)}<br><small>independent: holds, 95% CI</small></th>"
+                                           for k in strata) + "</tr>")
     rows = []
     for i, c in enumerate(agg["claims"]):
-        by = "".join(f"<td class='num' title=\"95% CI {_ci(c['by_heads'][h]['ci']) if h in c['by_heads'] else ''}\">"
-                     f"{_kn(c['by_heads'][h]) if h in c['by_heads'] else '&ndash;'}</td>" for h in counts)
-        undecided = c["inconclusive"] + c["no_verdict"]
+        by = "".join(f"<td class='num'>{_stratum_cell(c['strata'][k]) if k in c['strata'] else '&ndash;'}</td>"
+                     for k in strata)
         rows.append(f"<tr><td>{i + 1}</td><td><code>{_e(_short(c['nodeid']))}</code><br><small>{_e(c['claim'])}"
-                    f"</small></td><td>{_e(c['kind'])}</td><td class='num'><strong>{_kn(c)}</strong></td>"
-                    f"<td class='num'>{_ci(c['ci'])}</td><td class='num'>{c['not_applicable']}</td>"
-                    f"<td class='num'>{undecided}</td>{by}</tr>")
+                    f"</small></td><td>{_e(c['kind'])}</td><td class='num'><strong>{_e(c['holds'])}</strong></td>"
+                    f"<td class='num'>{c['not_applicable']}</td><td class='num'>{c['undecided']}</td>{by}</tr>")
     return ('<h2 id="claims">Claims: in how many agents they hold</h2>'
+            "<p>k of all applicable agents; undecided agents (inconclusive, or no verdict) are shown as bounds: "
+            "between k/n (none of them holds) and (k+u)/n (all do). Each stratum (head count &times; training "
+            "budget) has its own interval, over its independent members only; there is none over all agents.</p>"
             f'<table class="claims"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>')
 
 
+def _stratum_cell(stratum: dict) -> str:
+    ind = stratum["independent"]
+    dependent = stratum.get("dependent") or {}
+    note = (f"<br><small title=\"{_e('; '.join(f'{a}: {w}' for a, w in dependent.items()))}\">"
+            f"+{len(dependent)} dependent</small>") if dependent else ""
+    return f"{_e(ind['holds'])}<br><small>{_ci(ind['ci'])}</small>{note}"
+
+
 def _forest(agg: dict) -> str:
-    rows = [{"label": f"{i + 1}. {_short(c['nodeid']).removeprefix('test_')[:32]}", "value": c["share"], "ci": c["ci"],
-             "n": c["n"]}
-            for i, c in enumerate(agg["claims"]) if c["n"]]
+    rows = [{"label": f"{i + 1}. {_short(c['nodeid']).removeprefix('test_')[:24]} [{key}]",
+             "value": sum(s["independent"]["ci"]) / 2, "ci": s["independent"]["ci"], "n": s["independent"]["n"]}
+            for i, c in enumerate(agg["claims"]) for key, s in c["strata"].items() if s["independent"]["n"]]
     if not rows:
         return "<p>No claim was decided on any agent: nothing to draw.</p>"
-    figure = {"kind": "forest", "rows": rows, "xlabel": "share of agents where the claim holds (95% Clopper-Pearson)",
+    figure = {"kind": "forest", "rows": rows, "xlabel": "share of independent agents where the claim holds, per "
+              "stratum (95% Clopper-Pearson from k to k + undecided; dot: its middle)",
               "reference": 0.5, "title": "Claims over agents"}
     try:
         png = figures_mod.render(figure)
@@ -106,8 +119,9 @@ def _forest(agg: dict) -> str:
            "interval; " + "; ".join(f"{r['label']}: {r['value']:.2f}" for r in rows))
     data = base64.b64encode(png).decode("ascii")
     return (f'<figure class="fig-forest"><img src="data:image/png;base64,{data}" alt="{_e(alt)}">'
-            "<figcaption>Share of decided agents where each claim holds, with the exact 95% interval "
-            "(dashed line: one half).</figcaption></figure>")
+            "<figcaption>Per claim and stratum, the exact 95% interval for the share of independent agents where "
+            "the claim holds, from its lower end with k to its upper end with k + undecided (dashed line: one "
+            "half).</figcaption></figure>")
 
 
 def _grid(agg: dict, agents: list[dict]) -> str:
@@ -142,19 +156,20 @@ def _roles(agg: dict, agents: list[dict]) -> str:
     roles = agg["roles"]
     if not roles:
         return "<h2 id='roles'>Head roles</h2><p>No run recorded head roles.</p>"
-    counts = list(agg["head_counts"])
-    head = ("<tr><th>role</th><th>resolves (k/n)</th><th>95% CI</th><th>not measured</th>"
-            + "".join(f"<th>{_e(h)} heads</th>" for h in counts)
+    strata = list(agg.get("strata") or {})
+    head = ("<tr><th>role</th><th>resolves (k/n)</th><th>not measured</th>"
+            + "".join(f"<th>{_e(k)}<br><small>independent, 95% CI</small></th>" for k in strata)
             + "<th>holding head's score (mean, min&ndash;max)</th></tr>")
     rows = []
     for role, r in roles.items():
-        by = "".join(f"<td class='num'>{_kn(r['by_heads'][h]) if h in r['by_heads'] else '&ndash;'}</td>"
-                     for h in counts)
+        by = "".join(f"<td class='num'>{_kn(r['strata'][k]['independent'])}<br>"
+                     f"<small>{_ci(r['strata'][k]['independent']['ci'])}</small></td>" if k in r["strata"]
+                     else "<td class='num'>&ndash;</td>" for k in strata)
         score = r.get("score")
         score_text = ("&ndash;" if not score else
                       f"{score['mean']:.3f} ({score['min']:.3f}&ndash;{score['max']:.3f}, n={score['n']})")
         rows.append(f"<tr><td><code>{_e(role)}</code></td><td class='num'><strong>{_kn(r)}</strong></td>"
-                    f"<td class='num'>{_ci(r['ci'])}</td><td class='num'>{r['not_measured']}</td>{by}"
+                    f"<td class='num'>{r['not_measured']}</td>{by}"
                     f"<td class='num'>{score_text}</td></tr>")
     names = list(roles)
     ahead = "<tr><th>agent</th><th>heads</th>" + "".join(f"<th>{_e(r)}</th>" for r in names) + "</tr>"

@@ -11,11 +11,25 @@ Effects are matched by (spec nodeid, effect name) and compared with a real test,
   ``"scale": "proportion"``, else a Wald z test with standard errors read off each CI (``ci_level``,
   0.95 unless stated). Effects with no uncertainty recorded (zero-width CIs) or n = 0 are not tested.
 
-A regression is a verdict that got worse (supported > inconclusive > refuted = vacuous = not-applicable >
-no verdict), a significant change of an effect in its worse direction (the effect's ``better``: ``higher`` /
-``lower``; effects without a direction are reported when they change but never count as regressions), or a
-head role that resolved on the baseline and is missing in the new run. A role held by another head is reported
-but is not a regression (head indices are arbitrary per training run).
+**Lineage decides how heads are matched.** Head indices are arbitrary per training run, so per-head effects
+(an effect whose name names a head: "ablate head 2: collision rate change") are compared by index only
+within one lineage: both checkpoints come from one training run (the same ``run.checkpoint.lineage.run``,
+the hash of training seed, env seed range and configs that ``interp.simulation.lineage`` records: a snapshot,
+a continuation, or a damaged copy of one run), or carry the same weights. Across lineages (or when a file does
+not say), they are compared by role: the head names in the effect are replaced by the roles that head holds on
+its own agent (``run.head_roles`` / ``run.role_map``; a role's first head, the one the specs use), and effects
+with the same role name are paired, once per pair of effects.
+Per-head effects whose heads hold no role shared with the other run are listed as *not comparable*, never as
+regressions. ``match_heads="index"|"role"`` (``--match-heads``) overrides the choice. The lineage and the
+choice are stated at the top of the diff.
+
+**Direction by meaning** (``interp.vocabulary``). A regression is a verdict that got worse (the one ranking,
+``interp.vocabulary.VERDICT_RANK``: supported > inconclusive > refuted = vacuous = not-applicable > no
+verdict), a significant change of an effect in its worse direction, or a head role that resolved on the
+baseline and is missing in the new run. An effect has a worse direction when it is one of the agent's own
+outcomes (the opposite of its ``better``) or when its spec states one (``worse_direction``); a mechanistic
+effect (a head's ablation effect, an attention share) only *changes*: reported, never a regression. A role
+held by another head is reported but is not a regression.
 
 Both runs are read through ``reports.schema.upgrade``, so a schema-1 file compares with a schema-2 file (its
 ``error`` verdicts whose reason says vacuous read as ``vacuous``).
@@ -29,9 +43,12 @@ from typing import Any
 
 from scipy import stats
 
+from interp.vocabulary import (HIGHER, VERDICT_RANK, effect_meaning, head_indices, verdict_rank,  # noqa: F401
+                               worse_direction)
+from reports.head_matching import (MATCH_HEADS, MATCH_INDEX, MATCH_ROLE, NO_ROLE, Lineage,  # noqa: F401
+                                   NotComparable, keyed_by_role, lineage_of, roles_by_head, unmatched)
 from reports.schema import upgrade
 
-VERDICT_RANK = {"supported": 3, "inconclusive": 2, "refuted": 1, "vacuous": 1, "not-applicable": 1, None: 0}
 DEFAULT_ALPHA = 0.01
 
 
@@ -46,11 +63,11 @@ class VerdictChange:
 
     @property
     def worse(self) -> bool:
-        return VERDICT_RANK[self.new] < VERDICT_RANK[self.base]
+        return verdict_rank(self.new) < verdict_rank(self.base)
 
     @property
     def better(self) -> bool:
-        return VERDICT_RANK[self.new] > VERDICT_RANK[self.base]
+        return verdict_rank(self.new) > verdict_rank(self.base)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,13 +107,18 @@ class EffectComparison:
     significant: bool
     better: str | None
     detail: str
+    meaning: str = "outcome"  # interp.vocabulary: "outcome" | "mechanism"
+    worse_direction: str | None = None  # None: the effect only changes
+    base_name: str | None = None  # the effect's name in the base run, when matched by role
+    shared_roles: tuple[str, ...] = ()  # the roles both runs' heads hold, when matched by role
 
     @property
     def worse(self) -> bool:
-        """Significant, and in the direction the effect declares worse."""
-        if not self.significant or self.better is None or self.change == 0:
+        """Significant, and in the direction that is worse for this effect (by its meaning; see the module
+        docstring)."""
+        if not self.significant or self.worse_direction is None or self.change == 0:
             return False
-        return (self.change > 0) == (self.better == "lower")
+        return (self.change > 0) == (self.worse_direction == HIGHER)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +133,8 @@ class EvidenceDiff:
     only_in_base: tuple[str, ...]
     only_in_new: tuple[str, ...]
     role_changes: tuple[RoleChange, ...] = ()
+    lineage: Lineage | None = None
+    not_comparable: tuple[NotComparable, ...] = ()
 
     @property
     def significant_effects(self) -> tuple[EffectComparison, ...]:
@@ -139,40 +163,67 @@ class EvidenceDiff:
             "verdict_changes": [{**dataclasses.asdict(c), "worse": c.worse, "better": c.better}
                                 for c in self.verdict_changes],
             "effects": [{**dataclasses.asdict(e), "base_ci": list(e.base_ci), "new_ci": list(e.new_ci),
-                         "worse": e.worse} for e in self.effects],
+                         "shared_roles": list(e.shared_roles), "worse": e.worse} for e in self.effects],
             "only_in_base": list(self.only_in_base),
             "only_in_new": list(self.only_in_new),
             "role_changes": [{"role": c.role, "base_heads": list(c.base_heads), "new_heads": list(c.new_heads),
                               "lost": c.lost} for c in self.role_changes],
+            "lineage": None if self.lineage is None else {**dataclasses.asdict(self.lineage),
+                                                          "description": self.lineage.describe()},
+            "not_comparable": [{**dataclasses.asdict(c), "roles": list(c.roles)} for c in self.not_comparable],
         }
 
     def format_text(self) -> str:
         return format_diff(self)
 
 
-def diff_evidence(base: dict, new: dict, *, alpha: float = DEFAULT_ALPHA) -> EvidenceDiff:
-    """Compare two validated evidence dicts (see the module docstring for the tests used)."""
+def diff_evidence(base: dict, new: dict, *, alpha: float = DEFAULT_ALPHA,
+                  match_heads: str | None = None) -> EvidenceDiff:
+    """Compare two validated evidence dicts (see the module docstring for the tests used and how heads are
+    matched). ``match_heads``: "index" or "role" to override the choice the lineage makes."""
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    if match_heads is not None and match_heads not in MATCH_HEADS:
+        raise ValueError(f"match_heads must be one of {', '.join(MATCH_HEADS)} (or None: decided by lineage), "
+                         f"got {match_heads!r}")
     base, new = upgrade(base), upgrade(new)
+    lineage = lineage_of(base["run"], new["run"], match_heads)
     base_specs = {e["nodeid"]: e for e in base["specs"]}
     new_specs = {e["nodeid"]: e for e in new["specs"]}
     shared = [nodeid for nodeid in new_specs if nodeid in base_specs]
     verdict_changes = tuple(
         VerdictChange(nodeid, new_specs[nodeid]["claim"], base_specs[nodeid]["verdict"], new_specs[nodeid]["verdict"])
         for nodeid in shared if base_specs[nodeid]["verdict"] != new_specs[nodeid]["verdict"])
-    effects = []
+    effects: list[EffectComparison] = []
+    apart: list[NotComparable] = []
+    base_roles, new_roles = roles_by_head(base["run"]), roles_by_head(new["run"])
     for nodeid in shared:
-        base_effects = {e["name"]: e for e in base_specs[nodeid]["effects"]}
-        for effect in new_specs[nodeid]["effects"]:
-            if effect["name"] in base_effects:
-                effects.append(compare_effect(nodeid, base_effects[effect["name"]], effect, alpha=alpha))
+        kind = new_specs[nodeid].get("kind")
+        if lineage.match_heads == MATCH_INDEX:
+            base_keyed = {e["name"]: (e, ()) for e in base_specs[nodeid]["effects"]}
+            new_keyed = {e["name"]: (e, ()) for e in new_specs[nodeid]["effects"]}
+        else:
+            base_keyed = keyed_by_role(base_specs[nodeid]["effects"], base_roles)
+            new_keyed = keyed_by_role(new_specs[nodeid]["effects"], new_roles)
+        pairs: dict[tuple[int, int], tuple[dict, dict, list[str]]] = {}  # one comparison per pair of effects
+        for key, (effect, roles) in new_keyed.items():
+            if key in base_keyed and not key.startswith(NO_ROLE):
+                base_effect = base_keyed[key][0]
+                pairs.setdefault((id(base_effect), id(effect)), (base_effect, effect, []))[2].extend(
+                    r for r in roles if r in base_keyed[key][1])
+        for base_effect, effect, roles in pairs.values():
+            effects.append(compare_effect(nodeid, base_effect, effect, alpha=alpha, spec_kind=kind,
+                                          shared_roles=tuple(sorted(set(roles)))))
+        if lineage.match_heads == MATCH_ROLE:
+            apart += (unmatched(nodeid, "base", base_keyed, new_keyed)
+                      + unmatched(nodeid, "new", new_keyed, base_keyed))
     return EvidenceDiff(
         base_run=_run_summary(base["run"]), new_run=_run_summary(new["run"]), alpha=alpha,
         verdict_changes=verdict_changes, effects=tuple(effects),
         only_in_base=tuple(n for n in base_specs if n not in new_specs),
         only_in_new=tuple(n for n in new_specs if n not in base_specs),
-        role_changes=role_changes(base["run"].get("head_roles"), new["run"].get("head_roles")))
+        role_changes=role_changes(base["run"].get("head_roles"), new["run"].get("head_roles")),
+        lineage=lineage, not_comparable=tuple(apart))
 
 
 def _role_heads(value: Any) -> tuple[int, ...]:
@@ -201,8 +252,10 @@ def role_changes(base: dict | None, new: dict | None) -> tuple[RoleChange, ...]:
     return tuple(changes)
 
 
-def compare_effect(nodeid: str, base: dict, new: dict, *, alpha: float = DEFAULT_ALPHA) -> EffectComparison:
-    """Compare one effect across runs: paired exact test where possible, else a z test from value, CI, n."""
+def compare_effect(nodeid: str, base: dict, new: dict, *, alpha: float = DEFAULT_ALPHA,
+                   spec_kind: str | None = None, shared_roles: tuple[str, ...] = ()) -> EffectComparison:
+    """Compare one effect across runs: paired exact test where possible, else a z test from value, CI, n.
+    ``spec_kind`` (the spec entry's ``kind``) helps decide the effect's meaning (``interp.vocabulary``)."""
     if base.get("value") is None or new.get("value") is None:  # not measurable in one of the runs
         test, description, p_value, change, detail = ("none", "not tested: no value in one of the runs", None, None,
                                                       "value missing")
@@ -214,7 +267,11 @@ def compare_effect(nodeid: str, base: dict, new: dict, *, alpha: float = DEFAULT
         new_value=new["value"], new_ci=tuple(new.get("ci") or (None, None)), new_n=new["n"],
         test=test, test_description=description, p_value=p_value, change=change,
         significant=p_value is not None and p_value < alpha,
-        better=new.get("better") or base.get("better"), detail=detail)
+        better=new.get("better") or base.get("better"), detail=detail,
+        meaning=effect_meaning(new, spec_kind),
+        worse_direction=worse_direction(new, spec_kind) or worse_direction(base, spec_kind),
+        base_name=None if base["name"] == new["name"] and not shared_roles else base["name"],
+        shared_roles=shared_roles)
 
 
 def _paired_test(base: dict, new: dict) -> tuple[str, str, float, float, str] | None:
@@ -307,8 +364,10 @@ def format_diff(diff: EvidenceDiff) -> str:
     lines = [f"base: checkpoint {diff.base_run['checkpoint']} ({diff.base_run.get('source') or '?'}, "
              f"profile {diff.base_run.get('profile')})",
              f"new:  checkpoint {diff.new_run['checkpoint']} ({diff.new_run.get('source') or '?'}, "
-             f"profile {diff.new_run.get('profile')})",
-             f"alpha = {diff.alpha:g} (two-sided, per effect)", ""]
+             f"profile {diff.new_run.get('profile')})"]
+    if diff.lineage is not None:
+        lines.append(f"lineage: {diff.lineage.describe()}")
+    lines += [f"alpha = {diff.alpha:g} (two-sided, per effect)", ""]
     lines.append(f"Verdict changes ({len(diff.verdict_changes)}):")
     for change in diff.verdict_changes:
         tag = "REGRESSION" if change.worse else ("improved" if change.better else "changed")
@@ -319,8 +378,12 @@ def format_diff(diff: EvidenceDiff) -> str:
     significant = diff.significant_effects
     lines += ["", f"Significant effect changes ({len(significant)} of {len(diff.effects)} effects compared):"]
     for effect in significant:
-        tag = "REGRESSION" if effect.worse else ("changed" if effect.better is None else "improved")
-        lines.append(f"  {tag:<10}  {effect.nodeid} :: {effect.name}")
+        tag = "REGRESSION" if effect.worse else ("changed" if effect.worse_direction is None else "improved")
+        matched = (f"  (base: {effect.base_name}; matched by role: {', '.join(effect.shared_roles)})"
+                   if effect.shared_roles else f"  (base: {effect.base_name})" if effect.base_name else "")
+        lines.append(f"  {tag:<10}  {effect.nodeid} :: {effect.name}{matched}")
+        if effect.worse_direction is None:
+            lines.append(f"              {effect.meaning} effect: it changes, no direction is worse")
         lines.append(f"              {_estimate(effect.base_value, effect.base_ci, effect.base_n)} -> "
                      f"{_estimate(effect.new_value, effect.new_ci, effect.new_n)}  (change {effect.change:+.3g})")
         lines.append(f"              {effect.test_description}: {effect.detail}; p = {_p(effect.p_value)}")
@@ -331,6 +394,10 @@ def format_diff(diff: EvidenceDiff) -> str:
         counts[effect.test] = counts.get(effect.test, 0) + 1
     if counts:
         lines.append("  tests used: " + ", ".join(f"{test} x{n}" for test, n in sorted(counts.items())))
+    if diff.not_comparable:
+        lines += ["", f"Not comparable ({len(diff.not_comparable)} per-head effects whose heads share no role "
+                  "with the other run; never regressions):"]
+        lines += [f"  {c.describe()}" for c in diff.not_comparable]
     if diff.role_changes:
         lines += ["", f"Head role changes ({len(diff.role_changes)}):"]
         lines += [f"  {'REGRESSION' if c.lost else 'changed':<10}  {c.describe()}" for c in diff.role_changes]

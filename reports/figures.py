@@ -23,9 +23,9 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 from matplotlib.patches import Rectangle
 
-from reports.schema import EvidenceError, validate_figure
+from reports.schema import IMAGE_FIGURE_KINDS, EvidenceError, validate_figure
 
-IMAGE_KINDS = ("scene", "filmstrip", "forest", "heatmap", "bars", "line", "attention_scene")
+IMAGE_KINDS = IMAGE_FIGURE_KINDS
 
 _DPI = 100
 _WIDTH_IN = 8.0

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from interp.vocabulary import FINDING_VERDICTS  # noqa: F401  (re-exported)
+
 FORMAT = 2
-FINDING_VERDICTS = ("refuted", "vacuous")
 
 
 def _summary(entry: dict) -> str:

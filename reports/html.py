@@ -19,15 +19,10 @@ from reports import figures as figures_mod
 from reports.atomic import PYTEST_REMEDY, write_files
 from reports.replay import PLAYER_CSS, PLAYER_JS, ReplayEmbedder
 from reports.schema import dumps, validate
+from interp.vocabulary import VERDICT_COLOURS, VERDICT_LABELS, VERDICT_RANK
 
-VERDICT_STYLE = {  # verdict -> (text colour, background, label)
-    "supported": ("#14532d", "#bbf7d0", "supported"),
-    "refuted": ("#7f1d1d", "#fecaca", "refuted"),
-    "inconclusive": ("#713f12", "#fde68a", "inconclusive"),
-    "vacuous": ("#ffffff", "#7e22ce", "vacuous"),
-    "not-applicable": ("#374151", "#e5e7eb", "not applicable"),
-    None: ("#ffffff", "#6b7280", "no verdict"),
-}
+VERDICT_STYLE = {verdict: (*VERDICT_COLOURS[verdict], VERDICT_LABELS[verdict])  # (text colour, background, label)
+                 for verdict in VERDICT_RANK}
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1f2328;background:#f6f8fa}
@@ -291,6 +286,8 @@ def _diff_section(diff: dict) -> str:
                else '<span class="ok">no regression</span>')
     parts = [f"<h2>Compared with baseline</h2><p>baseline checkpoint <code>{_e(diff['base']['checkpoint'])}</code>"
              f" ({_e(diff['base'].get('source') or '')}); alpha {diff['alpha']:g}: {verdict}</p>"]
+    if diff.get("lineage"):
+        parts.append(f"<p>Lineage: {_e(diff['lineage']['description'])}.</p>")
     if diff.get("regressions"):
         parts.append("<ul>" + "".join(f"<li class='bad'>{_e(r)}</li>" for r in diff["regressions"]) + "</ul>")
     moved = [c for c in diff.get("role_changes") or [] if not c["lost"]]  # lost roles are in the regressions
@@ -309,11 +306,23 @@ def _diff_section(diff: dict) -> str:
             f"<tr><td><code>{_e(e['nodeid'])}</code><br>{_e(e['name'])}</td>"
             f"<td class='num'>{_e(_fmt(e['base_value']))} &rarr; {_e(_fmt(e['new_value']))}</td>"
             f"<td>{_e(e['test_description'])}<br><small>{_e(e['detail'])}</small></td>"
-            f"<td class='num'>{e['p_value']:.2g}</td><td>{'worse' if e['worse'] else ''}</td></tr>"
+            f"<td class='num'>{e['p_value']:.2g}</td><td>{_effect_tag(e)}</td></tr>"
             for e in significant)
         parts.append("<table><thead><tr><th>effect</th><th>value</th><th>test</th><th>p</th><th></th></tr></thead>"
                      f"<tbody>{rows}</tbody></table>")
+    apart = diff.get("not_comparable") or []
+    if apart:
+        parts.append("<p>Not comparable (per-head effects whose heads hold no role shared with the baseline's; never "
+                     "regressions):</p><ul>" + "".join(f"<li><code>{_e(c['nodeid'])}</code> {_e(c['name'])} (only in "
+                                                       f"{_e(c['side'])})</li>" for c in apart) + "</ul>")
     return "\n".join(parts)
+
+
+def _effect_tag(effect: dict) -> str:
+    """worse / improved by the effect's meaning; a mechanistic effect without a stated direction only changed."""
+    if effect.get("worse"):
+        return "worse"
+    return "changed" if effect.get("worse_direction") is None else "improved"
 
 
 # ---------------------------------------------------------------------------------------------- helpers

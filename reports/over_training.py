@@ -20,13 +20,12 @@ from pathlib import Path
 from reports.aggregate import _HEAD, role_heads
 from reports.atomic import CLI_REMEDY, write_files
 from reports.schema import upgrade, validate
+from interp.vocabulary import VERDICT_LABELS, VERDICT_MARKS
 
 FORMAT = "hypodrive-over-training"
 VERSION = 1
-_VERDICT_COLOURS = {"supported": "#16a34a", "refuted": "#dc2626", "inconclusive": "#f59e0b", "vacuous": "#7e22ce",
-                    "not-applicable": "#d1d5db", None: "#6b7280"}
-_VERDICT_LABELS = {"supported": "supported", "refuted": "refuted", "inconclusive": "inconclusive",
-                   "vacuous": "vacuous", "not-applicable": "not applicable", None: "no verdict"}
+_VERDICT_COLOURS = VERDICT_MARKS
+_VERDICT_LABELS = VERDICT_LABELS
 
 
 def over_training(evidences: Sequence[dict], episodes: Sequence[int], *, run: str | None = None,

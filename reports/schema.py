@@ -1,11 +1,12 @@
 """The evidence contract (schema version 2): the one definition of what a spec run records, checked before
 anything reads it. Spec-side code (``specs/support/evidence.py``), the report, the diff and the findings all take
-the vocabulary from here: evidence ``KINDS``, ``VERDICTS``, effect fields and ``FIGURE_KINDS``.
+the vocabulary from here: evidence ``KINDS``, and (re-exported from ``interp.vocabulary``, their one
+definition) ``VERDICTS``, effect fields, effect meanings and ``FIGURE_KINDS``.
 
 One file per run::
 
     {"schema": 2,
-     "run": {"checkpoint": {"identity", "source", ...}, "profile", "agent_config", "env_config", "seeds",
+     "run": {"checkpoint": {"identity", "source", "lineage"?, ...}, "profile", "agent_config", "env_config", "seeds",
              "versions", "git_commit", "started", "finished", "head_roles", "role_map", ...},
      "specs": [entry, ...]}
 
@@ -13,7 +14,8 @@ Each spec entry::
 
     {"nodeid", "claim", "verdict", "outcome", "kind", "checkpoint",
      "effects": [{"name", "value", "ci": [lo, hi], "n", "p_value"?, "paired_seeds"?, "outcomes"?,
-                  "better"?, "scale"?, "ci_level"?, "unit"?, "rule"?, "note"?, "verdict"?}],
+                  "better"?, "scale"?, "ci_level"?, "unit"?, "rule"?, "note"?, "verdict"?,
+                  "meaning"?, "worse_direction"?}],
      "figures": [{"kind": ..., ...}], "notes",
      "order"?, "duration_s"?, "markers"?, "reason"?, "controls"?, "scenes"?, "data"?, "spec_id"?}
 
@@ -27,6 +29,11 @@ and says why under ``reason``.
 Version 1 files (verdicts ``error`` and ``xfail``) are read by :func:`upgrade` (called by :func:`load` and
 :func:`merge`): ``error`` whose reason says "vacuous" becomes ``vacuous``, any other ``error`` becomes ``null``,
 ``xfail`` becomes ``refuted``.
+
+``run.checkpoint.lineage`` (``interp.simulation.lineage``: training run id, training seed, episodes, edit)
+tells the diff whether two checkpoints come from one training run, and the aggregate which agents are
+independent. Effects may state their ``meaning`` (``outcome`` / ``mechanism``) and, for a mechanistic effect,
+its ``worse_direction`` (``interp.vocabulary`` says which effects can worsen).
 
 Spec entries, effects and figures are closed (an unknown key is a typo until the schema says otherwise;
 free-form extras go into an entry's ``data``); ``run`` is open, since run metadata grows. Figures are
@@ -50,11 +57,14 @@ from pathlib import Path
 from typing import Any
 
 from interp.errors import HypodriveError
+from interp.vocabulary import (DECIDED, DIRECTIONS, EFFECT_FIELDS, EFFECT_MEANINGS, EFFECT_OPTIONAL,  # noqa: F401
+                               EFFECT_REQUIRED, FIGURE_KINDS, FINDING_VERDICTS, IMAGE_FIGURE_KINDS, UNDECIDED,
+                               VERDICT_LABELS, VERDICT_RANK, VERDICTS, effect_meaning, verdict_rank,
+                               worse_direction)
 
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # load() and merge() upgrade version 1 in memory
 
-VERDICTS = ("supported", "refuted", "inconclusive", "vacuous", "not-applicable")
 OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
 KINDS = ("behavior", "mechanism", "invariance", "fuzz", "other")
 
@@ -62,10 +72,6 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 _ENTRY_REQUIRED = ("nodeid", "claim", "verdict", "outcome", "kind", "checkpoint", "effects", "figures", "notes")
 _ENTRY_OPTIONAL = ("order", "duration_s", "markers", "reason", "controls", "scenes", "data", "near_ties", "spec_id")
-EFFECT_REQUIRED = ("name", "value", "ci", "n")
-EFFECT_OPTIONAL = ("p_value", "paired_seeds", "outcomes", "better", "scale", "ci_level", "unit", "rule", "note",
-                   "verdict")
-EFFECT_FIELDS = EFFECT_REQUIRED + EFFECT_OPTIONAL
 _EFFECT_REQUIRED, _EFFECT_OPTIONAL = EFFECT_REQUIRED, EFFECT_OPTIONAL
 
 # kind -> (required keys, optional keys); "kind", "title" and "caption" are allowed on every figure.
@@ -81,7 +87,8 @@ _FIGURE_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # an episode replay (reports.replay.replay_figure): drawn frames, one label each; runs side by side
     "replay": (("frames_png_base64", "seed"), ("frame_labels", "runs", "divergence")),
 }
-FIGURE_KINDS = tuple(_FIGURE_KEYS)
+if tuple(_FIGURE_KEYS) != FIGURE_KINDS:  # the keys above are checked against the one list of kinds
+    raise ImportError(f"reports.schema figure keys {tuple(_FIGURE_KEYS)} differ from interp.vocabulary.FIGURE_KINDS")
 _FIGURE_COMMON = ("kind", "title", "caption")
 
 
@@ -317,7 +324,9 @@ def _check_effect(problems: list[str], path: str, effect: Any) -> None:
     p = effect.get("p_value")
     if p is not None and not (_is_number(p) and 0.0 <= p <= 1.0):
         problems.append(f"{path}.p_value: expected a number in [0, 1] or null, got {p!r}")
-    _check_choice(problems, f"{path}.better", effect.get("better", ...), ("higher", "lower"), optional=True)
+    _check_choice(problems, f"{path}.better", effect.get("better", ...), DIRECTIONS, optional=True)
+    _check_choice(problems, f"{path}.worse_direction", effect.get("worse_direction", ...), DIRECTIONS, optional=True)
+    _check_choice(problems, f"{path}.meaning", effect.get("meaning", ...), EFFECT_MEANINGS, optional=True)
     _check_choice(problems, f"{path}.scale", effect.get("scale", ...), ("proportion", "continuous"), optional=True)
     _check_choice(problems, f"{path}.verdict", effect.get("verdict", ...), VERDICTS, optional=True)
     level = effect.get("ci_level")

@@ -1,5 +1,6 @@
-"""The aggregate report over many agents (``reports.aggregate``) on synthetic evidence dicts: k/n and exact CIs,
-not-applicable and undecided counting, the breakdown by head count, per-head effects regrouped by role, the
+"""The aggregate report over many agents (``reports.aggregate``) on synthetic evidence dicts: k of all applicable
+agents with undecided ones as bounds, exact CIs per stratum (head count x budget) over independent members only,
+not-applicable counting, per-head effects regrouped by role, the
 aggregate diff (a planted change flagged, a null kept quiet), the HTML page; and one end-to-end
 ``python -m interp zoo run`` on two bundled agents (``-m slow``)."""
 from __future__ import annotations
@@ -37,9 +38,11 @@ def _effect(name: str, value: float, verdict: str | None = None) -> dict:
 
 
 def _evidence(name: str, heads: int, verdicts: dict[str, str | None], *, roles: dict[str, list[int]] | None = None,
-              effects: dict[str, list[dict]] | None = None) -> dict:
+              effects: dict[str, list[dict]] | None = None, seed: int | None = None, episodes: int = 1000) -> dict:
     roles = roles if roles is not None else {"crossing": [1]}
-    run = {"checkpoint": {"identity": f"id-{name}", "source": f"/x/checkpoints/zoo/{name}/agent.pt", "heads": heads},
+    seed = seed if seed is not None else int.from_bytes(name.encode()[-4:], "big")  # distinct per name
+    run = {"checkpoint": {"identity": f"id-{name}", "source": f"/x/checkpoints/zoo/{name}/agent.pt", "heads": heads,
+                          "lineage": {"run": f"run-{name}", "train_seed": seed, "episodes": episodes}},
            "profile": "quick",
            "head_roles": {r: {"role": r, "head": hs[0] if hs else None, "heads": hs, "pinned": False,
                               "reason": f"{r} reason", "shares": []} for r, hs in roles.items()}}
@@ -59,15 +62,18 @@ def _zoo(n_a_holds: int, n_agents: int = 12, *, planted_b: str = "supported") ->
 # --------------------------------------------------------------------------------------------- counting
 
 
-def test_k_of_n_with_exact_clopper_pearson_interval():
-    agg = A.aggregate(_zoo(7))
+def test_k_of_n_with_exact_clopper_pearson_interval_per_stratum():
+    agg = A.aggregate(_zoo(7))  # the 8 four-head agents all hold; 2 of 2 two-head; 0 of 2 eight-head... (7 hold)
     claim = {c["nodeid"]: c for c in agg["claims"]}[CLAIM_A]
-    assert (claim["k"], claim["n"], claim["refuted"]) == (7, 12, 5)
-    ci = stats.binomtest(7, 12).proportion_ci(method="exact")
-    assert claim["ci"] == pytest.approx([ci.low, ci.high])
+    assert (claim["k"], claim["n"], claim["refuted"], claim["holds"]) == (7, 12, 5, "7/12")
+    assert "ci" not in claim  # no interval over agents of different head counts
+    four = claim["strata"]["4 heads, 1000 episodes"]
+    assert (four["k"], four["n"], four["independent"]["n"]) == (7, 8, 8)
+    ci = four["independent"]["ci"]
+    assert ci == pytest.approx(list(A.clopper_pearson(7, 8)))
     # the exact interval's defining property: each bound's one-sided tail is 2.5 %
-    assert stats.binom.sf(6, 12, claim["ci"][0]) == pytest.approx(0.025, abs=1e-6)
-    assert stats.binom.cdf(7, 12, claim["ci"][1]) == pytest.approx(0.025, abs=1e-6)
+    assert stats.binom.sf(6, 8, ci[0]) == pytest.approx(0.025, abs=1e-6)
+    assert stats.binom.cdf(7, 8, ci[1]) == pytest.approx(0.025, abs=1e-6)
     assert A.clopper_pearson(0, 5)[0] == 0.0 and A.clopper_pearson(5, 5)[1] == 1.0
     assert A.clopper_pearson(0, 0) is None
     json.dumps(agg, allow_nan=False)  # JSON-able, no NaN
@@ -79,19 +85,72 @@ def test_not_applicable_and_undecided_are_counted_apart_from_n():
     evidences = [_evidence(f"4h-s{i}", 4, {CLAIM_A: v}) for i, v in enumerate(verdicts)]
     evidences.append(_evidence("4h-s9", 4, {CLAIM_B: "supported"}))  # CLAIM_A not run on this agent
     claim = {c["nodeid"]: c for c in A.aggregate(evidences)["claims"]}[CLAIM_A]
-    assert (claim["k"], claim["n"]) == (2, 4)  # vacuous counts against the claim, in n
+    assert (claim["k"], claim["n"], claim["decided"]) == (2, 6, 4)  # vacuous counts against the claim
     assert claim["not_applicable"] == 2
     assert (claim["inconclusive"], claim["no_verdict"], claim["not_run"]) == (1, 1, 1)
-    assert claim["applicable"] == 6
+    assert claim["applicable"] == 6 and claim["undecided"] == 2
+    assert claim["holds"] == "between 2/6 and 4/6" and claim["bounds"] == pytest.approx([2 / 6, 4 / 6])
     assert claim["verdicts"]["4h-s7"] is None and "4h-s9" not in claim["verdicts"]
 
 
 def test_breakdown_by_head_count():
     agg = A.aggregate(_zoo(10))  # agents 0-7: 4 heads, 8-9: 2 heads, 10-11: 8 heads; first 10 hold
     assert agg["head_counts"] == {"2": 2, "4": 8, "8": 2}
-    by = {c["nodeid"]: c for c in agg["claims"]}[CLAIM_A]["by_heads"]
-    assert {h: (v["k"], v["n"]) for h, v in by.items()} == {"2": (2, 2), "4": (8, 8), "8": (0, 2)}
-    assert by["8"]["ci"] == pytest.approx(list(A.clopper_pearson(0, 2)))
+    by = {c["nodeid"]: c for c in agg["claims"]}[CLAIM_A]["strata"]
+    assert {h: (v["k"], v["n"]) for h, v in by.items()} == {
+        "2 heads, 1000 episodes": (2, 2), "4 heads, 1000 episodes": (8, 8), "8 heads, 1000 episodes": (0, 2)}
+    assert by["8 heads, 1000 episodes"]["independent"]["ci"] == pytest.approx(list(A.clopper_pearson(0, 2)))
+
+
+def test_undecided_agents_are_bounds_never_left_out_of_n():
+    """The issue's example: 2 supported and 12 undecided read between 2/14 and 14/14, not 2/2."""
+    verdicts = ["supported"] * 2 + ["inconclusive"] * 11 + [None]
+    agg = A.aggregate([_evidence(f"4h-s{i}", 4, {CLAIM_A: v}) for i, v in enumerate(verdicts)])
+    claim = agg["claims"][0]
+    assert claim["holds"] == "between 2/14 and 14/14" and (claim["k"], claim["n"], claim["undecided"]) == (2, 14, 12)
+    ind = claim["strata"]["4 heads, 1000 episodes"]["independent"]
+    assert ind["ci"] == pytest.approx([A.clopper_pearson(2, 14)[0], A.clopper_pearson(14, 14)[1]])
+    assert "between 2/14 and 14/14" in A.format_table(agg)
+    # control: with every agent decided the bounds close to one share and the interval to the plain exact one
+    decided = A.aggregate([_evidence(f"4h-s{i}", 4, {CLAIM_A: "supported" if i < 2 else "refuted"})
+                           for i in range(14)])["claims"][0]
+    assert decided["holds"] == "2/14" and decided["bounds"] == [2 / 14, 2 / 14]
+    assert decided["strata"]["4 heads, 1000 episodes"]["independent"]["ci"] == pytest.approx(
+        list(A.clopper_pearson(2, 14)))
+
+
+def test_strata_by_head_count_and_budget_are_never_pooled():
+    long = [_evidence(f"4h-long{i}", 4, {CLAIM_A: "supported"}, episodes=3500) for i in range(4)]
+    short = [_evidence(f"4h-short{i}", 4, {CLAIM_A: "refuted"}, episodes=1000) for i in range(4)]
+    agg = A.aggregate(long + short)
+    claim = agg["claims"][0]
+    assert list(agg["strata"]) == ["4 heads, 1000 episodes", "4 heads, 3500 episodes"]
+    assert {k: (v["k"], v["n"]) for k, v in claim["strata"].items()} == {
+        "4 heads, 1000 episodes": (0, 4), "4 heads, 3500 episodes": (4, 4)}
+    assert "ci" not in claim  # one interval over both budgets would describe neither recipe
+    unknown = _evidence("4h-old", 4, {CLAIM_A: "supported"})
+    del unknown["run"]["checkpoint"]["lineage"]  # evidence written before lineages were recorded
+    assert list(A.aggregate([unknown])["strata"]) == ["4 heads, ? episodes"]
+
+
+def test_only_members_that_share_no_seed_count_as_independent():
+    # 2h/4h/8h triples share a training seed across strata (fine: never pooled); inside one stratum, three
+    # 4-head members share seed 1 and one member records no seed
+    same_seed = [_evidence(f"4h-dup{i}", 4, {CLAIM_A: "supported"}, seed=1) for i in range(3)]
+    other = [_evidence("4h-s2", 4, {CLAIM_A: "refuted"}, seed=2)]
+    seedless = _evidence("4h-noseed", 4, {CLAIM_A: "supported"})
+    seedless["run"]["checkpoint"]["lineage"] = {"run": None, "train_seed": None, "episodes": 1000}
+    stratum = A.aggregate(same_seed + other + [seedless])["claims"][0]["strata"]
+    [(key, s)] = stratum.items()
+    assert key == "4 heads, 1000 episodes" and (s["k"], s["n"]) == (4, 5)  # all counted as agents
+    assert s["independent"]["agents"] == ["4h-dup0", "4h-s2"] and s["independent"]["holds"] == "1/2"
+    assert s["dependent"] == {"4h-dup1": "shares training seed 1 with 4h-dup0",
+                              "4h-dup2": "shares training seed 1 with 4h-dup0",
+                              "4h-noseed": "training seed not recorded"}
+    # control: the same agents with distinct seeds all count
+    distinct = [_evidence(f"4h-dup{i}", 4, {CLAIM_A: "supported"}, seed=10 + i) for i in range(3)] + other
+    s = A.aggregate(distinct)["claims"][0]["strata"]["4 heads, 1000 episodes"]
+    assert s["independent"]["n"] == 4 and s["dependent"] == {}
 
 
 def test_roles_resolution_share_and_every_agents_roles():
@@ -100,7 +159,8 @@ def test_roles_resolution_share_and_every_agents_roles():
                  _evidence("2h-s1", 2, {CLAIM_A: "supported"}, roles={"crossing": [0], "ego": []})]
     agg = A.aggregate(evidences)
     assert (agg["roles"]["crossing"]["k"], agg["roles"]["crossing"]["n"]) == (2, 3)
-    assert agg["roles"]["crossing"]["by_heads"]["4"]["k"] == 1
+    assert agg["roles"]["crossing"]["strata"]["4 heads, 1000 episodes"]["k"] == 1
+    assert agg["roles"]["crossing"]["ci"] is None  # no interval over strata
     assert {a["label"]: a["roles"]["ego"] for a in agg["agents"]} == {"4h-s1": [2, 0], "4h-s2": [3], "2h-s1": []}
 
 
@@ -173,31 +233,62 @@ def test_aggregate_refuses_no_evidence_and_invalid_evidence():
 # ------------------------------------------------------------------------------------------------- diff
 
 
-def test_aggregate_diff_flags_a_planted_change():
-    base, new = A.aggregate(_zoo(11)), A.aggregate(_zoo(1))  # CLAIM_A: 11/12 -> 1/12; CLAIM_B unchanged
+def _four_heads(prefix: str, k: int, n: int = 12) -> list[dict]:
+    return [_evidence(f"4h-{prefix}{i}", 4, {CLAIM_A: "supported" if i < k else "refuted", CLAIM_B: "supported"})
+            for i in range(n)]
+
+
+def test_aggregate_diff_on_the_same_agents_lists_paired_changes_without_an_unpaired_test():
+    base, new = A.aggregate(_zoo(11)), A.aggregate(_zoo(1))  # CLAIM_A: 11/12 -> 1/12 on the same agents
     diff = A.diff_aggregates(base, new)
-    flagged = {c["nodeid"]: c for c in diff["significant"]}
-    assert list(flagged) == [CLAIM_A]
-    assert flagged[CLAIM_A]["worse"] and flagged[CLAIM_A]["p_value"] < 1e-3
-    assert flagged[CLAIM_A]["p_value"] == pytest.approx(
-        stats.barnard_exact([[11, 1], [1, 11]]).pvalue)
-    assert diff["regressed"] and len(diff["regressions"]) == 1
-    # the same agents (by identity): one verdict change per agent that flipped
+    assert diff["overlap"] == "same agents" and diff["significant"] == []
+    assert all(c["strata"] == [] for c in diff["claims"])  # no Barnard: the samples are paired
+    row = {c["nodeid"]: c for c in diff["claims"]}[CLAIM_A]
+    assert row["paired"] == {"agents": 12, "worse": 10, "better": 0, "sideways": 0}
     assert len(diff["verdict_changes"]) == 10 and all(v["worse"] for v in diff["verdict_changes"])
+    assert diff["regressed"] and len(diff["regressions"]) == 10  # each agent's drop, as in the run diff
     text = A.format_diff(diff)
-    assert "REGRESSION" in text and "11/12 -> 1/12" in text
+    assert "paired and descriptive" in text and "11/12 -> 1/12; down 10, up 0" in text
+    same = A.diff_aggregates(base, base)
+    assert not same["regressed"] and "RESULT: no regression" in A.format_diff(same)
+
+
+def test_aggregate_diff_on_disjoint_agents_tests_each_stratum():
+    base, new = A.aggregate(_four_heads("a", 11)), A.aggregate(_four_heads("b", 1))
+    diff = A.diff_aggregates(base, new)
+    assert diff["overlap"] == "disjoint agents" and diff["verdict_changes"] == []
+    [flagged] = diff["significant"]
+    assert flagged["nodeid"] == CLAIM_A and flagged["stratum"] == "4 heads, 1000 episodes"
+    assert flagged["worse"] and flagged["p_value"] == pytest.approx(stats.barnard_exact([[11, 1], [1, 11]]).pvalue)
+    assert diff["regressed"] and len(diff["regressions"]) == 1 and "11/12 -> 1/12" in A.format_diff(diff)
+
+
+def test_aggregate_diff_on_disjoint_agents_tests_role_resolution_per_stratum():
+    def agents(prefix: str, resolved: int) -> list[dict]:
+        return [_evidence(f"4h-{prefix}{i}", 4, {CLAIM_A: "supported"}, roles={"crossing": [1] if i < resolved else []})
+                for i in range(12)]
+
+    diff = A.diff_aggregates(A.aggregate(agents("a", 12)), A.aggregate(agents("b", 1)))
+    [role] = diff["roles"]
+    assert (role["role"], role["base"], role["new"], role["worse"]) == ("crossing", "12/12", "1/12", True)
+    assert any(r.startswith("role 'crossing'") for r in diff["regressions"])
+    quiet = A.diff_aggregates(A.aggregate(agents("a", 7)), A.aggregate(agents("b", 6)))
+    assert not quiet["roles"][0]["significant"] and not quiet["regressed"]
 
 
 def test_aggregate_diff_stays_quiet_on_a_null():
-    diff = A.diff_aggregates(A.aggregate(_zoo(6)), A.aggregate(_zoo(7)))  # 6/12 vs 7/12: no real change
+    diff = A.diff_aggregates(A.aggregate(_four_heads("a", 6)), A.aggregate(_four_heads("b", 7)))
     assert diff["significant"] == [] and not diff["regressed"]
-    assert {c["nodeid"]: round(c["p_value"], 3) for c in diff["claims"]}[CLAIM_B] == 1.0
+    b = {c["nodeid"]: c for c in diff["claims"]}[CLAIM_B]
+    assert round(b["strata"][0]["p_value"], 3) == 1.0
     assert "RESULT: no regression" in A.format_diff(diff)
 
 
 def test_aggregate_diff_improvement_is_not_a_regression():
-    diff = A.diff_aggregates(A.aggregate(_zoo(0)), A.aggregate(_zoo(12)))
+    diff = A.diff_aggregates(A.aggregate(_four_heads("a", 0)), A.aggregate(_four_heads("b", 12)))
     assert [c["nodeid"] for c in diff["significant"]] == [CLAIM_A] and not diff["regressed"]
+    same = A.diff_aggregates(A.aggregate(_zoo(0)), A.aggregate(_zoo(12)))
+    assert not same["regressed"] and all(v["better"] for v in same["verdict_changes"])
 
 
 def test_reports_diff_detects_aggregate_files(tmp_path, capsys):
@@ -207,7 +298,7 @@ def test_reports_diff_detects_aggregate_files(tmp_path, capsys):
     base.write_text(json.dumps(A.aggregate(_zoo(12))))
     new.write_text(json.dumps(A.aggregate(_zoo(2))))
     assert main(["diff", str(base), str(new), "--json", str(tmp_path / "d.json")]) == 1
-    assert "12/12 -> 2/12" in capsys.readouterr().out
+    assert "12/12 -> 2/12; down 10" in capsys.readouterr().out
     assert json.loads((tmp_path / "d.json").read_text())["regressed"] is True
     assert main(["diff", str(base), str(base)]) == 0
     ev = tmp_path / "evidence.json"
@@ -239,8 +330,8 @@ def test_the_page_is_self_contained_with_alt_text(tmp_path):
 def test_format_table_is_markdown():
     table = A.format_table(A.aggregate(_zoo(7)))
     lines = table.splitlines()
-    assert lines[0].startswith("| claim | holds k/n | 95% CI | refuted | vacuous") and len(lines) == 4
-    assert "| `test_a` | 7/12 |" in table and not math.isnan(0.0)
+    assert lines[0].startswith("| claim | holds (k of applicable) | refuted | vacuous") and len(lines) == 4
+    assert "| `test_a` | 7/12 |" in table and "4 heads, 1000 episodes" in lines[0]
     evidences = _zoo(7) + [_evidence("4h-s99", 4, {"specs/test_fuzz.py::test_campaign": None})]
     assert A.format_table(A.aggregate(evidences)).endswith("Decided on no agent (not in the table): test_campaign")
 

@@ -340,21 +340,26 @@ def test_diff_two_arm_effect_uses_a_paired_sign_test_and_improvements_are_not_re
     rng = np.random.default_rng(3)
     baseline = (rng.random(300) < 0.1).astype(int).tolist()
 
-    def ablation(extra: int) -> dict:
+    def ablation(extra: int, stated: dict) -> dict:
         treatment = [1 if (i < extra or b) else 0 for i, b in enumerate(baseline)]
         value = (sum(treatment) - sum(baseline)) / 300
         return {"name": "added collisions (crossing head ablated)", "value": value, "ci": [value - 0.03, value + 0.03],
                 "n": 300, "paired_seeds": seeds, "outcomes": {"baseline": baseline, "treatment": treatment},
-                "better": "higher"}
+                "better": "higher", **stated}
 
-    base = new_evidence(run_meta(), [entry("specs/t.py::test_ablate", "ablating raises collisions",
-                                           effects=[ablation(60)])])
-    new = new_evidence(run_meta(), [entry("specs/t.py::test_ablate", "ablating raises collisions",
-                                          effects=[ablation(5)])])
+    def runs(stated: dict) -> tuple[dict, dict]:
+        return tuple(new_evidence(run_meta(), [entry("specs/t.py::test_ablate", "ablating raises collisions",
+                                                     effects=[ablation(extra, stated)])]) for extra in (60, 5))
+
+    base, new = runs({"worse_direction": "lower"})  # the spec states that a smaller effect is worse
     [effect] = diff_evidence(base, new).effects
-    assert effect.test == "paired-sign" and effect.significant and effect.worse  # head matters less: worse
+    assert effect.test == "paired-sign" and effect.significant and effect.worse
     [reverse] = diff_evidence(new, base).effects
     assert reverse.significant and not reverse.worse
+    base, new = runs({})  # unstated: a head's ablation effect only changes (a head mattering less is no worse agent)
+    [effect] = diff_evidence(base, new).effects
+    assert effect.significant and effect.meaning == "mechanism" and not effect.worse
+    assert not diff_evidence(base, new).regressed and "no direction is worse" in diff_evidence(base, new).format_text()
 
 
 def test_diff_without_outcomes_uses_a_wald_test_from_the_cis():

@@ -66,8 +66,11 @@ class Agent:
         )
 
     def describe(self) -> dict[str, Any]:
+        from interp.simulation.lineage import lineage
+
         return {"identity": self.identity, "source": self.source, "format": self.format,
-                "heads": self.n_heads, "actions": self.action_names}
+                "heads": self.n_heads, "actions": self.action_names,
+                "lineage": lineage(self.metadata, self.agent_config, self.env_config)}
 
 
 @functools.lru_cache(maxsize=16)

@@ -8,16 +8,17 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from interp import vocabulary
 from interp.errors import HypodriveError
 
 
 Direction = Literal["increase", "decrease"]
-VerdictName = Literal["supported", "refuted", "inconclusive"]
+VerdictName = str  # one of interp.vocabulary.STATISTICAL_VERDICTS
 DIRECTIONS: tuple[str, ...] = ("increase", "decrease")
 
 # Verdict codes of the vectorised sequential engine (shared by the objects and the simulations).
 CONTINUE, SUPPORTED, REFUTED, INCONCLUSIVE = 0, 1, 2, 3
-CODE_NAMES: dict[int, str] = {SUPPORTED: "supported", REFUTED: "refuted", INCONCLUSIVE: "inconclusive"}
+CODE_NAMES: dict[int, str] = dict(zip((SUPPORTED, REFUTED, INCONCLUSIVE), vocabulary.STATISTICAL_VERDICTS))
 
 
 class StatsInputError(HypodriveError, ValueError):

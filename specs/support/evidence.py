@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from interp.evidence import jsonable
+from interp.vocabulary import UNSETTLED_BY_CHECK
 from reports.schema import EFFECT_OPTIONAL, KINDS, VERDICTS, validate_effect, validate_figure
 from specs.support.budget import Budget
 
@@ -71,8 +72,8 @@ class SpecEvidence:
         """A measured quantity: point estimate, 95 % CI (or the stated level), sample size, optional p-value.
 
         Keys the report schema knows (``reports.schema.EFFECT_OPTIONAL``: better, scale, unit, rule,
-        paired_seeds, outcomes, ci_level, note, verdict) are kept as fields; any other keyword is appended to
-        the effect's note as ``key=value``. The effect is checked against the schema here, so a malformed one
+        paired_seeds, outcomes, ci_level, note, verdict, meaning, worse_direction) are kept as fields; any
+        other keyword is appended to the effect's note as ``key=value``. The effect is checked against the schema here, so a malformed one
         fails this spec at once with an ``EvidenceError`` naming the field.
         """
         known = {k: extra.pop(k) for k in list(extra) if k in EFFECT_FIELDS}
@@ -143,7 +144,7 @@ class SpecEvidence:
 
     def refute(self, message: str) -> None:
         """The check failed on the agent: verdict refuted (unless a recorded statistical verdict says more)."""
-        if self.verdict not in ("refuted", "inconclusive"):
+        if self.verdict not in UNSETTLED_BY_CHECK:
             self.verdict = "refuted"
         self.ended = True
         pytest.fail(f"{self.verdict}: {message}", pytrace=False)

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from interp.vocabulary import FINDING_VERDICTS, REFUTED, VACUOUS
+
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
 FORMAT = 2
-FINDING_VERDICTS = ("refuted", "vacuous")
 EXPECTED_KEY = pytest.StashKey["Expected"]()
 
 
@@ -48,7 +49,7 @@ def spec_id(item: pytest.Item) -> str:
 def _verdict_of(finding: dict) -> str:
     verdict = finding.get("verdict")
     if verdict is None:  # format 1
-        verdict = "vacuous" if "vacuous" in str(finding.get("kind", "")) else "refuted"
+        verdict = VACUOUS if VACUOUS in str(finding.get("kind", "")) else REFUTED
     if verdict not in FINDING_VERDICTS:
         raise ValueError(f"a finding's verdict must be one of {FINDING_VERDICTS}, got {verdict!r}")
     return verdict
