@@ -61,6 +61,11 @@ def _metric(model: EgoAttentionNetwork, x: torch.Tensor, metric: Metric, hooks=(
         return metric(model.run_with_hooks(x, hooks) if hooks else model(x))
 
 
+def renormalise(pattern: torch.Tensor) -> torch.Tensor:
+    """Attention weights rescaled to sum to one over the rows (what is left after a row was removed)."""
+    return pattern / pattern.sum(-1, keepdim=True).clamp_min(torch.finfo(pattern.dtype).tiny)
+
+
 def head_removal_effects(model: EgoAttentionNetwork, obs, metric: Metric = keep_speed_margin) -> np.ndarray:
     """[B, H, N] metric(clean) - metric(row n removed from head h's attention, renormalised); 0 on the ego row.
 
@@ -74,9 +79,11 @@ def head_removal_effects(model: EgoAttentionNetwork, obs, metric: Metric = keep_
         keep[c, h, 0, j] = 0.0
     keep = keep.repeat(b, 1, 1, 1)  # [B * C, H, 1, N], scene-major
 
+    edited = (keep == 0).any(-1, keepdim=True)  # [B * C, H, 1, 1]: the one head each copy edits
+
     def remove(pattern: torch.Tensor, _hook) -> torch.Tensor:
         kept = pattern * keep
-        return kept / kept.sum(-1, keepdim=True).clamp_min(torch.finfo(pattern.dtype).tiny)
+        return torch.where(edited, renormalise(kept), pattern)  # the other heads bit for bit as they were
 
     clean = _metric(model, x, metric)
     removed = _metric(model, x.repeat_interleave(len(combos), dim=0), metric, [(names.PATTERN, remove)])
