@@ -16,6 +16,7 @@ RANDOM_TAU_INITS = 2100  # init seeds 2100..2109: the random networks behind the
 HEAD_CONTROL_INIT = 2200  # the further random network of the head-level control
 TOP1_CONTROL_INIT = 2300  # the random network of the Shapley-agreement control
 EXAMPLE_STATES = 8  # states shown ranking by ranking in the report
+DRAWN_STATES = 2  # of which drawn on the road (each needs a rendered re-simulation of its episode)
 
 
 def _random_model(agent, init_seed: int):
@@ -84,6 +85,8 @@ def test_attention_and_shapley_attributions_agree_on_the_most_important_vehicle(
                     float(masked.mean()), F.cluster_ci(masked.astype(float), states.episode), len(masked))
     _rankings_table(evidence, states, check.numbers["combined"], agent_effect, check.numbers["shapley"],
                     check.numbers["valid"])
+    _ranked_scenes(evidence, agent, engine, states, check.numbers["combined"], agent_effect, check.numbers["shapley"],
+                   check.numbers["valid"])
     control_model = _random_model(agent, TOP1_CONTROL_INIT)
     control = claims_f.attention_agrees_with_shapley_on_top(control_model, states.obs, states.episode)
     evidence.effect("control: a random network's agreeing share", control.numbers["share"], control.numbers["ci"],
@@ -104,3 +107,29 @@ def _rankings_table(evidence, states, attention, causal, shapley, valid) -> None
                      name(F.ranking(shapley[s:s + 1], valid[s:s + 1])[0])])
     evidence.figure("table", columns=["state", "combined attention", "causal (vehicle masked)", "|Shapley|"],
                     rows=rows, title="vehicles ranked three ways (most important first)")
+
+
+def _ranked_scenes(evidence, agent, engine, states, attention, causal, shapley, valid) -> None:
+    """The first states of different episodes drawn, each vehicle labelled with its three ranks (best effort:
+    rendering is optional and must not decide a spec)."""
+    try:
+        from interp.replay import build_replay
+        from reports.ranking_scene import ranked_scene_figure
+
+        seen: set[int] = set()
+        for s in range(states.n):
+            seed = int(states.episode[s])
+            if seed in seen:
+                continue
+            seen.add(seed)
+            ids = states.vehicle_ids[s]
+            rankings = {name: [int(ids[r]) for r in F.ranking(score[s:s + 1], valid[s:s + 1])[0]]
+                        for name, score in (("attention (combined)", attention), ("causal (vehicle masked)", causal),
+                                            ("Shapley", shapley))}
+            frame = build_replay(agent, seed, engine=engine).runs[0].frames[int(states.step[s])]
+            evidence.figure(**ranked_scene_figure(frame, rankings, seed=seed,
+                                                  caption=f"seed {seed}, step {states.step[s]}: vehicles ranked three ways"))
+            if len(seen) == DRAWN_STATES:
+                break
+    except Exception as err:  # a missing picture must not decide a spec
+        evidence.note(f"ranked scene figures unavailable: {err}")

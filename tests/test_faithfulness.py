@@ -238,3 +238,18 @@ def test_random_tau_quantile_resolves_each_random_network_head(faithful, busy):
         m = planted.randomised_copy(faithful, seed=i)
         taus.append(claims_f.mean_head_tau(m, int(argmax_share(m, obs, rows).best_head), obs))
     assert q == pytest.approx(float(np.quantile(taus, 0.95)))
+
+
+# ------------------------------------------------------------------------------------------ the drawn scene
+def test_rank_labels_and_ranked_scene_figure():
+    from interp.replay import ReplayFrame
+    from reports.ranking_scene import rank_labels, ranked_scene_figure
+    from reports.schema import validate_figure
+
+    labels = rank_labels({"attention": [3, 1], "causal": [1, 3], "Shapley": [1, 3]})
+    assert labels == {3: "A1 C2 S2", 1: "A2 C1 S1"}
+    frame = ReplayFrame(t=0, image=np.full((60, 80, 3), 100, np.uint8), positions={},
+                        pixels={0: (40.0, 50.0), 3: (79.0, 1.0)})
+    fig = ranked_scene_figure(frame, {"attention": [3, 1], "causal": [1, 3]}, seed=4, caption="x")
+    validate_figure(fig)
+    assert "outside the picture: v1" in fig["caption"]
