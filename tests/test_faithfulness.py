@@ -88,6 +88,22 @@ def test_shapley_values_are_efficient_and_ignore_the_ego_and_absent_rows(faithfu
     assert np.all(phi[:, 0] == 0.0) and np.all(phi[absent] == 0.0)
 
 
+def test_shapley_values_land_on_the_rows_they_belong_to(faithful):
+    # one vehicle at the centre (closeness 2), the others at the corners (closeness 0), on shuffled rows: by the
+    # construction only the centre one moves the margin (~e^4 against ~e^0 per other), so whatever captum samples,
+    # the largest |Shapley value| must sit on its row
+    obs = planted.random_observations(40, seed=9, min_present=4, max_present=9)
+    rows = []
+    for s in range(len(obs)):
+        others = np.flatnonzero(obs[s, 1:, planted.PRESENCE] >= 0.5) + 1
+        obs[s, others, planted.X:planted.Y + 1] = np.sign(obs[s, others, planted.X:planted.Y + 1]) * 1.0
+        centre = others[s % len(others)]
+        obs[s, centre, planted.X:planted.Y + 1] = 0.0
+        rows.append(centre)
+    phi = F.shapley_values(faithful, obs)
+    assert np.array_equal(np.abs(phi).argmax(1), rows)
+
+
 def test_faithful_model_passes_both_rules(faithful, busy, clusters):
     tau = claims_f.attention_ranks_like_causal_importance(faithful, 0, busy, clusters)
     assert tau.holds, tau.summary

@@ -23,7 +23,7 @@ ranking: its tau counts as 0 (no association), which can only weaken a claim of 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ from interp.model.network import EgoAttentionNetwork
 from interp.probes.attributions import absent_baseline
 
 Metric = Callable[[torch.Tensor], torch.Tensor]
-SHAPLEY_SAMPLES = 32  # permutations per scene in ShapleyValueSampling
+SHAPLEY_SAMPLES = 25  # permutations per state in ShapleyValueSampling (captum's default)
 PERMUTATIONS = 1000  # within-scene permutations of the null
 MIN_VEHICLES = 3  # fewer present other vehicles make rank statistics degenerate
 
@@ -66,14 +66,20 @@ def renormalise(pattern: torch.Tensor) -> torch.Tensor:
     return pattern / pattern.sum(-1, keepdim=True).clamp_min(torch.finfo(pattern.dtype).tiny)
 
 
-def head_removal_effects(model: EgoAttentionNetwork, obs, metric: Metric = keep_speed_margin) -> np.ndarray:
-    """[B, H, N] metric(clean) - metric(row n removed from head h's attention, renormalised); 0 on the ego row.
+def head_removal_effects(model: EgoAttentionNetwork, obs, metric: Metric = keep_speed_margin,
+                         only: Sequence[int] | None = None) -> np.ndarray:
+    """[B, H, N] metric(clean) - metric(row n removed from head h's attention, renormalised); 0 on the ego row
+    (and on heads not in ``only``, when given).
 
     One batched forward: scene b is repeated once per (head, other row) and each copy gets its own mask."""
     x = as_batch(obs)
     b, n = x.shape[0], x.shape[1]
     heads = model.n_heads
-    combos = [(h, j) for h in range(heads) for j in range(1, n)]
+    chosen = range(heads) if only is None else [int(h) for h in only]
+    bad = [h for h in chosen if not 0 <= h < heads]
+    if bad:
+        raise ConfigError(f"head(s) {bad} do not exist: this model has heads 0..{heads - 1}")
+    combos = [(h, j) for h in chosen for j in range(1, n)]
     keep = torch.ones(len(combos), heads, 1, n, dtype=x.dtype)
     for c, (h, j) in enumerate(combos):
         keep[c, h, 0, j] = 0.0
@@ -109,17 +115,38 @@ def row_removal_effects(model: EgoAttentionNetwork, obs, metric: Metric = keep_s
 
 
 def shapley_values(model: EgoAttentionNetwork, obs, metric: Metric = keep_speed_margin, *,
-                   n_samples: int = SHAPLEY_SAMPLES, seed: int = 0) -> np.ndarray:
-    """[B, N] captum Shapley value sampling of each row for ``metric``; removal = an absent row; ego row 0."""
+                   n_samples: int = SHAPLEY_SAMPLES, seed: int = 0, presence: int = 0) -> np.ndarray:
+    """[B, N] captum Shapley value sampling of each row for ``metric``; removal = an absent row; ego row 0.
+
+    Only present other rows are players: states are grouped by their number k of present others, the rows of
+    each state reordered so those come first (the network is invariant to the order of the other rows, and
+    absent rows are masked), and captum samples over k + 1 groups (group 0: the ego and the absent rows, equal
+    to their baseline, so it gets 0) instead of all rows: the same values at a fraction of the forward passes."""
     x = as_batch(obs)
-    n = x.shape[1]
-    rows = torch.arange(n).view(1, n, 1).repeat(1, 1, x.shape[2])  # one feature group per row
+    n, f = x.shape[1], x.shape[2]
+    present = present_others(x, presence)
+    counts = present.sum(1)
+    out = np.zeros((x.shape[0], n))
     forward = lambda batch: metric(model(batch))  # noqa: E731
     with torch.no_grad(), torch.random.fork_rng():
         torch.manual_seed(seed)
-        attr = ShapleyValueSampling(forward).attribute(x, baselines=absent_baseline(x), feature_mask=rows,
-                                                       n_samples=n_samples, perturbations_per_eval=n)
-    return attr[..., 0].double().numpy()
+        for k in np.unique(counts):
+            if k == 0:
+                continue
+            states = np.flatnonzero(counts == k)
+            # row order per state: the ego, its present others, then the absent rows
+            order = np.argsort(~present[states], axis=1, kind="stable")
+            order = np.concatenate([np.zeros((len(states), 1), int), order[:, :k], order[:, k:][order[:, k:] != 0]
+                                    .reshape(len(states), -1)], axis=1)
+            reordered = x[torch.as_tensor(states)[:, None], torch.as_tensor(order)]
+            groups = torch.zeros(1, n, f, dtype=torch.long)
+            groups[0, 1:k + 1] = torch.arange(1, k + 1)[:, None]
+            attr = ShapleyValueSampling(forward).attribute(
+                reordered, baselines=absent_baseline(reordered), feature_mask=groups, n_samples=n_samples,
+                perturbations_per_eval=int(k) + 1)
+            values = attr[..., 0].double().numpy()
+            out[states[:, None], order] = values
+    return out
 
 
 # ------------------------------------------------------------------------------------------ rank statistics

@@ -18,7 +18,7 @@ def head_scores(model, head: int, obs: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
     with torch.no_grad():
         attention = model.attention(torch.from_numpy(x))[:, head, 0, :].double().numpy()
-    effect = F.head_removal_effects(model, x)[:, head]
+    effect = F.head_removal_effects(model, x, only=[head])[:, head]
     return attention, np.abs(effect), F.present_others(torch.from_numpy(x), model.presence_idx)
 
 
