@@ -16,7 +16,7 @@ RANDOM_TAU_INITS = 2100  # init seeds 2100..2109: the random networks behind the
 HEAD_CONTROL_INIT = 2200  # the further random network of the head-level control
 TOP1_CONTROL_INIT = 2300  # the random network of the Shapley-agreement control
 EXAMPLE_STATES = 8  # states shown ranking by ranking in the report
-DRAWN_STATES = 2  # of which drawn on the road (each needs a rendered re-simulation of its episode)
+DRAWN_STATES = 1  # of which drawn on the road (each needs a rendered re-simulation of its episode)
 
 
 def _random_model(agent, init_seed: int):
