@@ -6,6 +6,7 @@ Scores and statistics come from ``interp.probes.faithfulness``; thresholds are f
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from interp.probes import faithfulness as F
 from specs.support.claims import ALPHA, MAJORITY, Check
@@ -14,8 +15,6 @@ from specs.support.claims import ALPHA, MAJORITY, Check
 def head_scores(model, head: int, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(head's attention [B, N], |keep-margin change| when each row leaves that head's attention [B, N], valid)."""
     x = np.asarray(obs, dtype=np.float32)
-    import torch
-
     with torch.no_grad():
         attention = model.attention(torch.from_numpy(x))[:, head, 0, :].double().numpy()
     effect = F.head_removal_effects(model, x, only=[head])[:, head]
@@ -56,8 +55,6 @@ def attention_agrees_with_shapley_on_top(model, obs: np.ndarray, clusters: np.nd
     largest |Shapley value| for the keep-speed margin (captum sampling, a vehicle removed = an absent row). Holds
     if the share of scenes that agree has its 95 % CI (episodes resampled) above both 1/2 and chance (mean 1 /
     vehicles) and a within-scene permutation p < ALPHA."""
-    import torch
-
     x = np.asarray(obs, dtype=np.float32)
     with torch.no_grad():
         combined = model.attention(torch.from_numpy(x))[:, :, 0, :].mean(1).double().numpy()
