@@ -83,6 +83,10 @@ def test_attention_and_shapley_attributions_agree_on_the_most_important_vehicle(
     masked = F.top1_agreement(check.numbers["combined"], agent_effect, check.numbers["valid"])
     evidence.effect("share of states where attention's top vehicle is the one whose removal moves the margin most",
                     float(masked.mean()), F.cluster_ci(masked.astype(float), states.episode), len(masked))
+    for name, score in (("causal importance (vehicle masked)", agent_effect), ("|Shapley|", check.numbers["shapley"])):
+        taus = F.kendall_tau_b(check.numbers["combined"], score, check.numbers["valid"])
+        evidence.effect(f"mean Kendall tau, combined attention vs {name}", float(taus.mean()),
+                        F.cluster_ci(taus, states.episode), len(taus))
     _rankings_table(evidence, states, check.numbers["combined"], agent_effect, check.numbers["shapley"],
                     check.numbers["valid"])
     _ranked_scenes(evidence, agent, engine, states, check.numbers["combined"], agent_effect, check.numbers["shapley"],
