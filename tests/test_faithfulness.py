@@ -269,3 +269,23 @@ def test_rank_labels_and_ranked_scene_figure():
     fig = ranked_scene_figure(frame, {"attention": [3, 1], "causal": [1, 3]}, seed=4, caption="x")
     validate_figure(fig)
     assert "outside the picture: v1" in fig["caption"]
+
+
+# ------------------------------------------------------------------------------------------ findings
+def test_findings_of_zoo_members_one_level_deeper_are_found(tmp_path):
+    import json
+
+    from specs.support import findings as found
+
+    (tmp_path / "zoo" / "m1").mkdir(parents=True)
+    (tmp_path / "zoo" / "m1" / "findings.json").write_text(json.dumps({"identity": "idz", "format": 2, "findings": {
+        "test_x": {"verdict": "refuted", "summary": "s"}}}))
+    assert found.findings_for("idz", tmp_path)["test_x"]["verdict"] == "refuted"
+
+
+def test_the_zoo_member_where_attention_and_shapley_disagree_carries_its_finding():
+    from specs.support import findings as found
+
+    identity = __import__("json").loads((found.CHECKPOINTS / "zoo" / "4h-s2" / "metadata.json").read_text())["identity"]
+    finding = found.findings_for(identity)["test_attention_and_shapley_attributions_agree_on_the_most_important_vehicle"]
+    assert finding["verdict"] == "refuted"
