@@ -244,7 +244,8 @@ class Faithfulness(Evidence):
     """The three scores of every row of every scene (``valid``: the present other rows).
 
     ``attention`` [B, H, N]; ``combined`` [B, N] (mean over heads); ``head_effect`` [B, H, N] and ``agent_effect``
-    [B, N] signed metric changes on removal; ``shapley`` [B, N] signed Shapley values. Rank by ``importance(...)``.
+    [B, N] signed metric changes on removal; ``shapley`` [B, N] signed Shapley values. Rankings compare
+    magnitudes: ``ranking(np.abs(ev.shapley), ev.valid)``.
     """
 
     metric: str
@@ -281,7 +282,8 @@ def faithfulness(model: EgoAttentionNetwork, obs, metric: Metric = keep_speed_ma
         metric=getattr(metric, "__name__", str(metric)), valid=valid, attention=attention,
         combined=attention.mean(1), head_effect=head_removal_effects(model, x, metric),
         agent_effect=row_removal_effects(model, x, metric), shapley=shapley_values(model, x, metric,
-                                                                                   n_samples=n_samples, seed=seed))
+                                                                                   n_samples=n_samples, seed=seed,
+                                                                                   presence=presence))
 
 
 def ranking(scores: np.ndarray, valid: np.ndarray) -> list[list[int]]:
