@@ -21,6 +21,14 @@ def rank_labels(rankings: Mapping[str, Sequence[int]]) -> dict[int, str]:
     return {vid: " ".join(parts) for vid, parts in labels.items()}
 
 
+def visible(frame) -> set[int]:
+    """Vehicle ids whose position falls inside the frame's picture (the renderer follows the ego)."""
+    if frame.image is None:
+        return set()
+    height, width = frame.image.shape[:2]
+    return {vid for vid, (px, py) in frame.pixels.items() if 0 <= px < width and 0 <= py < height}
+
+
 def ranked_scene(frame, rankings: Mapping[str, Sequence[int]], *, scene_px: int = SCENE_PX) -> np.ndarray:
     """``frame`` (an ``interp.replay.ReplayFrame``) with every ranked vehicle labelled (see ``rank_labels``)."""
     if frame.image is None:
@@ -32,8 +40,9 @@ def ranked_scene(frame, rankings: Mapping[str, Sequence[int]], *, scene_px: int 
     if 0 in frame.pixels:
         ex, ey = (c * scale for c in frame.pixels[0])
         draw.ellipse((ex - 7, ey - 7, ex + 7, ey + 7), outline=EGO_MARK, width=2)
+    shown = visible(frame)
     for vid, text in rank_labels(rankings).items():
-        if vid not in frame.pixels:
+        if vid not in shown:
             continue
         label = f"v{vid}: {text}"
         width = draw.textlength(label, font=font(11))
@@ -48,7 +57,7 @@ def ranked_scene(frame, rankings: Mapping[str, Sequence[int]], *, scene_px: int 
 def ranked_scene_figure(frame, rankings: Mapping[str, Sequence[int]], *, seed: int, caption: str) -> dict:
     """A ``scene`` figure of the report (``reports.schema``) for ``ranked_scene``."""
     legend = ", ".join(f"{name[0].upper()} = {name}" for name in rankings)
-    outside = sorted({int(v) for order in rankings.values() for v in order} - set(frame.pixels))
+    outside = sorted({int(v) for order in rankings.values() for v in order} - visible(frame))
     hidden = f"; outside the picture: {', '.join(f'v{v}' for v in outside)}" if outside else ""
     return {"kind": "scene", "png_base64": png_base64(ranked_scene(frame, rankings)), "seed": int(seed),
             "caption": f"{caption} ({legend}; 1 = most important{hidden})"}

@@ -265,10 +265,10 @@ def test_rank_labels_and_ranked_scene_figure():
     labels = rank_labels({"attention": [3, 1], "causal": [1, 3], "Shapley": [1, 3]})
     assert labels == {3: "A1 C2 S2", 1: "A2 C1 S1"}
     frame = ReplayFrame(t=0, image=np.full((60, 80, 3), 100, np.uint8), positions={},
-                        pixels={0: (40.0, 50.0), 3: (79.0, 1.0)})
-    fig = ranked_scene_figure(frame, {"attention": [3, 1], "causal": [1, 3]}, seed=4, caption="x")
+                        pixels={0: (40.0, 50.0), 3: (79.0, 1.0), 5: (120.0, 10.0)})
+    fig = ranked_scene_figure(frame, {"attention": [3, 1, 5], "causal": [1, 3, 5]}, seed=4, caption="x")
     validate_figure(fig)
-    assert "outside the picture: v1" in fig["caption"]
+    assert "outside the picture: v1, v5" in fig["caption"]  # v1 has no pixel, v5's lies right of the picture
 
 
 # ------------------------------------------------------------------------------------------ findings
