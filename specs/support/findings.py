@@ -65,9 +65,10 @@ def read_findings(path: Path) -> dict:
 
 
 def all_findings(folder: Path | None = None) -> dict[str, dict]:
-    """identity -> {spec id -> finding} over ``folder/*/findings.json`` (default: the bundled checkpoints)."""
+    """identity -> {spec id -> finding} over every ``findings.json`` under ``folder`` (default: the bundled
+    checkpoints, zoo members one level deeper included)."""
     found: dict[str, dict] = {}
-    for path in sorted(Path(folder or CHECKPOINTS).glob("*/findings.json")):
+    for path in sorted(Path(folder or CHECKPOINTS).rglob("findings.json")):
         data = read_findings(path)
         found.setdefault(data["identity"], {}).update(
             {k: {**v, "_source": str(path)} for k, v in data["findings"].items()})
