@@ -8,14 +8,9 @@ Episode seeds (``env.reset(seed=...)``), half-open ``[first, stop)``:
 ==================  ===================  ===================================================================
 name                range                used by
 ==================  ===================  ===================================================================
-<<<<<<< HEAD
 ``heldout``         0 .. 99,999          greedy evaluation (``python -m interp evaluate``, the reference
-                                         agent's 500 held-out seeds 0..499) and the behavioural rate specs
-=======
-``heldout``         0 .. 99,999          greedy evaluation (``python -m interp evaluate``, the README's 500
-                                         held-out seeds 0..499), the behavioural rate specs and the
-                                         attention-faithfulness specs' rollout states (seeds 0..59)
->>>>>>> faithful
+                                         agent's 500 held-out seeds 0..499), the behavioural rate specs and
+                                         the attention-faithfulness specs' rollout states (seeds 0..59)
 ``ablation``        100,000 .. 199,999   paired per-head ablation specs (``specs/test_behavior.py``)
 ``aa``              200,000 .. 299,999   the A/A control of the ablation specs (the plain agent on other seeds)
 ``calibration``     300,000 .. 399,999   causal head roles (``interp.roles``: zero-ablation per head, paired)
