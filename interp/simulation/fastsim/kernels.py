@@ -1,4 +1,4 @@
-"""Compiled (numba) forms of the fast simulator's *decision* computations, for ``interp.simulation.fastsim``.
+"""Compiled (numba) forms of the fast simulator's *decision* computations, for ``interp.simulation.fastsim`` (its lanes, frame, regulation and collisions modules).
 
 Why: after ``fastsim`` moved highway-env's per-pair work onto numpy arrays, a frame's time went to the
 overhead of dozens of small numpy calls (each ~1 us on arrays of ten vehicles). These kernels do the same
@@ -13,7 +13,7 @@ the C library where numpy has its own SIMD code) without changing any trajectory
 fastmath and without parallel reductions: every loop runs in a fixed order on every CPU.
 
 numba is optional: where it cannot be imported (or ``FASTSIM_NO_KERNELS=1`` is set) ``AVAILABLE`` is False and
-``fastsim`` runs its numpy code, which stays the reference (tests/test_fastsim.py checks both paths).
+the fast simulator runs its numpy code, which stays the reference (tests/test_fastsim.py checks both paths).
 """
 from __future__ import annotations
 
