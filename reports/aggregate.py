@@ -1,7 +1,7 @@
 """What holds for the architecture: one spec run per agent (``evidence.json`` each), aggregated over the agents.
 
 Pure computation on evidence dicts (no model, no simulator, no plotting): ``aggregate(evidences)`` returns a
-JSON-able dict (``aggregate.json``; ``reports.aggregate_html`` draws it), ``diff_aggregates(base, new)``
+JSON-able dict (``aggregate.json``; ``reports.aggregate_html`` draws it); ``reports.aggregate_diff.diff_aggregates(base, new)``
 compares two of them (``python -m reports diff`` detects the format).
 
 **Counting.** Claims are matched across agents by pytest node id (a parametrised spec is one claim per
@@ -26,7 +26,7 @@ agents it resolved (k of n, Clopper-Pearson), by head count. Effects whose name 
 under ``crossing``, ``safety``, ... or ``(no role)``), so that heads are compared by role, never by index; an
 effect naming several heads is kept as one row per agent under ``(chosen by the spec)``.
 
-**Diff.** ``diff_aggregates`` compares the k/n of each claim (and each role's resolution share) with Barnard's
+**Diff** (``reports.aggregate_diff``). ``diff_aggregates`` compares the k/n of each claim (and each role's resolution share) with Barnard's
 exact test (``scipy.stats.barnard_exact``, two-sided; more powerful than Fisher's for two binomial samples), and
 lists per-agent verdict changes for agents in both (matched by checkpoint identity). A regression is a claim or
 role whose share fell significantly.
@@ -407,7 +407,4 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-from reports.aggregate_diff import compare_shares, diff_aggregates, format_diff  # noqa: E402  (re-exported)
-
-__all__ = ["aggregate", "validate_aggregate", "format_table", "compare_shares", "diff_aggregates", "format_diff",
-           "clopper_pearson", "share", "is_aggregate", "role_heads", "n_heads", "agent_label"]
+__all__ = ["aggregate", "validate_aggregate", "format_table", "clopper_pearson", "share", "is_aggregate", "role_heads", "n_heads", "agent_label"]

@@ -1,6 +1,6 @@
 """The aggregate diff: each claim's k/n (and each role's resolution share) in two aggregates compared with
-Barnard's exact test, and per-agent verdict changes (agents matched by identity). Split from
-``reports.aggregate`` (which re-exports it) to keep one job per module."""
+Barnard's exact test, and per-agent verdict changes (agents matched by identity). It reads
+``reports.aggregate``'s format, never the other way round (one job per module, no import cycle)."""
 from __future__ import annotations
 
 

@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 
 from reports import aggregate as A
+from reports import aggregate_diff as D
 from reports.schema import SCHEMA_VERSION, validate
 
 CLAIM_A = "specs/test_mechanism.py::test_a"
@@ -175,7 +176,7 @@ def test_aggregate_refuses_no_evidence_and_invalid_evidence():
 
 def test_aggregate_diff_flags_a_planted_change():
     base, new = A.aggregate(_zoo(11)), A.aggregate(_zoo(1))  # CLAIM_A: 11/12 -> 1/12; CLAIM_B unchanged
-    diff = A.diff_aggregates(base, new)
+    diff = D.diff_aggregates(base, new)
     flagged = {c["nodeid"]: c for c in diff["significant"]}
     assert list(flagged) == [CLAIM_A]
     assert flagged[CLAIM_A]["worse"] and flagged[CLAIM_A]["p_value"] < 1e-3
@@ -184,19 +185,19 @@ def test_aggregate_diff_flags_a_planted_change():
     assert diff["regressed"] and len(diff["regressions"]) == 1
     # the same agents (by identity): one verdict change per agent that flipped
     assert len(diff["verdict_changes"]) == 10 and all(v["worse"] for v in diff["verdict_changes"])
-    text = A.format_diff(diff)
+    text = D.format_diff(diff)
     assert "REGRESSION" in text and "11/12 -> 1/12" in text
 
 
 def test_aggregate_diff_stays_quiet_on_a_null():
-    diff = A.diff_aggregates(A.aggregate(_zoo(6)), A.aggregate(_zoo(7)))  # 6/12 vs 7/12: no real change
+    diff = D.diff_aggregates(A.aggregate(_zoo(6)), A.aggregate(_zoo(7)))  # 6/12 vs 7/12: no real change
     assert diff["significant"] == [] and not diff["regressed"]
     assert {c["nodeid"]: round(c["p_value"], 3) for c in diff["claims"]}[CLAIM_B] == 1.0
-    assert "RESULT: no regression" in A.format_diff(diff)
+    assert "RESULT: no regression" in D.format_diff(diff)
 
 
 def test_aggregate_diff_improvement_is_not_a_regression():
-    diff = A.diff_aggregates(A.aggregate(_zoo(0)), A.aggregate(_zoo(12)))
+    diff = D.diff_aggregates(A.aggregate(_zoo(0)), A.aggregate(_zoo(12)))
     assert [c["nodeid"] for c in diff["significant"]] == [CLAIM_A] and not diff["regressed"]
 
 

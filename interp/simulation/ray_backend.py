@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from interp.simulation.workers import PoolRounds, Reset, Step, StepResult, _SlotEnvs
+from interp.simulation.workers import PoolRounds, Reset, Step, StepResult, WorkerDied, _SlotEnvs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # interp/<layer>/<module>.py
 
@@ -121,8 +121,6 @@ class RayEnvPool(PoolRounds):
             for payload in self._ray.get(ready):
                 results.update(payload)
         except self._ray.exceptions.RayActorError as err:  # the actor's process is gone: reschedule
-            from interp.simulation.workers import WorkerDied
-
             raise WorkerDied(f"a Ray environment worker died mid-command: {err}") from None
         except self._ray.exceptions.RayError as err:
             raise RuntimeError(f"a Ray environment worker failed:\n{err}") from None

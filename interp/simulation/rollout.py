@@ -35,7 +35,8 @@ from interp.model import policy
 from interp.simulation.agent import Agent
 from interp.simulation.cache import RolloutCache, record_key, resolved_env_config
 from interp.model.config import canonical_json
-from interp.simulation.workers import Reset, Step, StepResult, WorkerDied, default_workers, make_pool
+from interp.simulation.pools import make_pool
+from interp.simulation.workers import Reset, Step, StepResult, WorkerDied, default_workers
 from interp.model import names
 from interp.simulation.progress import Progress
 from interp.simulation.records import (Condition, EpisodeRecord, EpisodeTrace, Hooks, Start, as_condition,

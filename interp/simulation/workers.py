@@ -11,7 +11,8 @@ scene set-up per episode, replays of recorded actions (resuming training) and pe
 vehicle is behind each observation row) that the vector API does not carry.
 
 The same pool API (``run({slot: Reset|Step})``, ``close()``, context manager) is served by local processes
-(``EnvPool``, the default) or by Ray actors (``interp.simulation.ray_backend.RayEnvPool``); ``make_pool`` picks one.
+(``EnvPool``, the default) or by Ray actors (``interp.simulation.ray_backend.RayEnvPool``, built on this module);
+``interp.simulation.pools.make_pool`` picks one.
 """
 from __future__ import annotations
 
@@ -309,22 +310,6 @@ def _context():
         ctx.set_forkserver_preload(list(PRELOAD))
         return ctx
     return mp.get_context("spawn")
-
-
-def make_pool(env_config: Mapping, n_slots: int, n_workers: int | None = None, *, record_rows: bool = False,
-              fast_sim: bool = True,
-              backend: str = "local", address: str | None = None):
-    """A pool of ``n_slots`` env slots: local worker processes (``backend="local"``, the default) or Ray actors
-    (``backend="ray"``, on the cluster at ``address`` or a local Ray instance started for it)."""
-    if backend == "local":
-        if address is not None:
-            raise ValueError("a Ray address only applies to backend='ray'")
-        return EnvPool(env_config, n_slots, n_workers, record_rows=record_rows, fast_sim=fast_sim)
-    if backend == "ray":
-        from interp.simulation.ray_backend import RayEnvPool
-
-        return RayEnvPool(env_config, n_slots, n_workers, record_rows=record_rows, address=address, fast_sim=fast_sim)
-    raise ValueError(f"unknown rollout backend {backend!r}; use 'local' (worker processes) or 'ray'")
 
 
 def default_workers() -> int:
