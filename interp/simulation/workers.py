@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from interp.simulation.simulator import FAST, simulator_for
+
 
 @dataclasses.dataclass(frozen=True)
 class Reset:
@@ -109,15 +111,19 @@ class _SlotEnvs:
     def __init__(self, env_config: Mapping, record_rows: bool, fast_sim: bool = True) -> None:
         self.env_config = env_config
         self.record_rows = record_rows
-        self.fast_sim = fast_sim  # interp.fastsim: identical trajectories, ~9x faster; refused off its versions
+        self.fast_sim = fast_sim  # as decided by the pool's owner (interp.simulation.simulator.simulator_for)
         self.envs: dict[int, Any] = {}
         self.ids: dict[int, EpisodeIds] = {}
 
     def env(self, slot: int):
         if slot not in self.envs:
             from interp.simulation.env import make_env
+            from interp.simulation.fastsim import is_enabled
 
             env = make_env(self.env_config, fast_sim=self.fast_sim)
+            if self.fast_sim and not is_enabled(env):  # the records would name the wrong simulator
+                raise RuntimeError("the fast simulator was chosen for this env config but could not be installed "
+                                   "in the worker (see the warning above); run with fast_sim=False")
             if self.record_rows:
                 from interp.simulation.row_identity import install_row_recorder
 
@@ -201,6 +207,8 @@ class EnvPool(PoolRounds):
 
     def __init__(self, env_config: Mapping, n_slots: int, n_workers: int | None = None, *, record_rows: bool = False,
                  fast_sim: bool = True) -> None:
+        self.simulator = simulator_for(env_config, fast_sim)  # decided here: one warning, not one per worker
+        fast_sim = self.simulator == FAST
         self.n_slots = n_slots
         self.n_workers = min(n_slots, default_workers() if n_workers is None else n_workers)
         self._local = _SlotEnvs(env_config, record_rows, fast_sim) if self.n_workers == 0 else None

@@ -50,10 +50,11 @@ back to the plain simulator. Install it before other per-instance patches of the
 """
 from __future__ import annotations
 
-from interp.simulation.fastsim import kernels
+from interp.simulation.fastsim import kernels, scope
 from interp.simulation.fastsim.base import MARGIN, USE_KERNELS, ufunc_clip
 from interp.simulation.fastsim.collisions import separated
 from interp.simulation.fastsim.installation import (VERIFIED_VERSIONS, FastIntersectionEnv, FastSimUnavailable,
+                                                    OutsideVerifiedScope,
                                                     check_supported, disable, enable, fast_sim,
                                                     highway_env_version, install, is_enabled)
 from interp.simulation.fastsim.lanes import FastRoadNetwork, LaneTable
@@ -64,5 +65,6 @@ from interp.simulation.fastsim.road import FastRegulatedRoad
 
 __all__ = ["MARGIN", "OBSERVABLE", "RELATIVE", "USE_KERNELS", "VERIFIED_VERSIONS", "FastIntersectionEnv",
            "FastKinematicObservation", "FastRegulatedRoad", "FastRoadNetwork", "FastSimUnavailable", "LaneTable",
+           "OutsideVerifiedScope", "scope",
            "check_supported", "disable", "enable", "fast_sim", "highway_env_version", "inside_margin", "install",
            "is_enabled", "kernels", "kinematics_scalar", "kinematics_together", "separated", "ufunc_clip"]

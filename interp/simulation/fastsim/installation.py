@@ -15,7 +15,7 @@ from highway_env.road.regulation import RegulatedRoad
 from highway_env.road.road import RoadNetwork
 
 from interp.errors import HypodriveError
-from interp.simulation.fastsim import base, kernels
+from interp.simulation.fastsim import base, kernels, scope
 from interp.simulation.fastsim.lanes import FastRoadNetwork
 from interp.simulation.fastsim.observation import FastKinematicObservation
 from interp.simulation.fastsim.road import FastRegulatedRoad
@@ -27,6 +27,15 @@ class FastSimUnavailable(HypodriveError, RuntimeError):
     """The fast simulator cannot be installed on this env; use the plain simulator."""
 
 
+class OutsideVerifiedScope(FastSimUnavailable):
+    """The env's config has values outside the fast simulator's verified scope (``scope.VERIFIED``);
+    ``entries`` names them."""
+
+    def __init__(self, entries: list[str]) -> None:
+        super().__init__(scope.describe(entries))
+        self.entries = entries
+
+
 def highway_env_version() -> str:
     import highway_env
 
@@ -34,21 +43,25 @@ def highway_env_version() -> str:
 
 
 def check_supported(env) -> None:
-    """Raise ``FastSimUnavailable`` unless ``env`` is an intersection-v0 env on a verified highway-env."""
+    """Raise ``FastSimUnavailable`` unless ``env`` is an intersection-v0 env on a verified highway-env, with
+    a config inside the verified scope (else ``OutsideVerifiedScope``, which names the keys)."""
     version = highway_env_version()
     if version not in VERIFIED_VERSIONS:
         raise FastSimUnavailable(
-            f"interp.fastsim was verified bit-for-bit against highway-env {', '.join(VERIFIED_VERSIONS)} only, "
+            f"interp.simulation.fastsim was verified bit-for-bit against highway-env {', '.join(VERIFIED_VERSIONS)} only, "
             f"and highway-env {version} is installed: use the plain simulator (fast_sim=False), or install "
             f"highway-env=={VERIFIED_VERSIONS[-1]}, or re-verify with tests/test_fastsim.py (-m slow) and add "
-            "the version to interp.fastsim.VERIFIED_VERSIONS"
+            "the version to interp.simulation.fastsim.VERIFIED_VERSIONS"
         )
     unwrapped = getattr(env, "unwrapped", env)
     if type(unwrapped) not in _FAST_ENV and type(unwrapped) not in _FAST_ENV.values():
         raise FastSimUnavailable(
-            f"interp.fastsim supports intersection-v0 (highway_env IntersectionEnv) only, not "
+            f"interp.simulation.fastsim supports intersection-v0 (highway_env IntersectionEnv) only, not "
             f"{type(unwrapped).__module__}.{type(unwrapped).__qualname__}: use the plain simulator (fast_sim=False)"
         )
+    entries = scope.outside(unwrapped.config)
+    if entries:
+        raise OutsideVerifiedScope(entries)
 
 
 def enable(env):
