@@ -58,8 +58,8 @@ def with_entry(config: dict, key: str, value) -> dict:
 
 
 def variants() -> list[tuple[str, object]]:
-    """Every declared value other than the reference config's own."""
-    flat = scope.flat_config(reference())
+    """Every declared value other than the reference config's own (as the env resolves it)."""
+    flat = scope.flat_config(resolved_env_config(reference()))
     return [(key, value) for key, tested in scope.VERIFIED.items() for value in scope.examples(tested)
             if key not in flat or not scope._same(flat[key], value)]
 
