@@ -6,10 +6,11 @@ package runs them for all vehicles and lanes at once with numpy, the decisions a
 (``kernels``, numba, optional). Measured speed-ups: see ``docs/how-it-works/fast-simulator.md`` (with the
 command that measures them, ``benchmarks/test_fastsim.py``).
 
-On by default where the project builds an env (``RolloutEngine``, ``EnvPool``, ``SceneBuilder``, the
-trainer, the CLI; ``--no-fast-sim`` / ``fast_sim=False`` turn it off), but only inside its verified scope
-(``scope``): an env config with a value outside the declared set gets the plain simulator and one warning
-naming the key. ``interp.simulation.env.make_env`` itself installs it only when asked (``fast_sim=True``).
+On by default where the project builds envs for the user (``RolloutEngine``, ``EnvPool``, ``SceneBuilder``,
+the trainer, the ``evaluate`` and ``train`` commands; ``--no-fast-sim`` / ``fast_sim=False`` turn it off),
+but only inside its verified scope (``scope``): an env config with a value outside the declared set gets the
+plain simulator and one warning naming the key. ``interp.simulation.env.make_env`` and replays install it
+only when asked (``fast_sim=True``).
 
 How it stays identical, by construction, in two ways:
 - *Decisions* (closest lane, front vehicle, which pairs may conflict or collide, which vehicles are seen)
