@@ -26,6 +26,7 @@ from typing import Any
 from highway_env.envs.common.action import DiscreteMetaAction
 from highway_env.envs.common.observation import KinematicObservation
 
+
 class AtMost:
     """Every number in (0, ``limit``]: for a key whose smaller values give a prefix of the episode at ``limit``
     (``duration``: highway-env reads it only in ``IntersectionEnv._is_truncated``, ``time >= duration``), so
@@ -35,7 +36,7 @@ class AtMost:
         self.limit, self.examples = limit, examples
 
     def __contains__(self, value: Any) -> bool:
-        return (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= self.limit)
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= self.limit
 
     def __repr__(self) -> str:
         return f"any number in (0, {self.limit}]"
@@ -81,7 +82,6 @@ NOT_SIMULATED = frozenset({
 
 # rl-agents' keys (which env to build): the env class itself is checked by ``installation.check_supported``
 RL_AGENTS_KEYS = frozenset({"id", "import_module", "__class__"})
-
 
 
 def _defaults(cls) -> dict[str, Any]:
