@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "intervention, engine and library versions), so a rerun costs nothing.")
     _agent_args(p)
     p.add_argument("--no-fast-sim", action="store_true",
-                   help="step the plain highway-env simulator instead of interp.fastsim (same trajectories, ~9x slower per episode)")
+                   help="step the plain highway-env simulator instead of interp.simulation.fastsim (the same trajectories inside its "
+                        "verified scope, ~10x slower per episode; outside that scope the plain one runs anyway)")
     p.add_argument("--episodes", type=int, default=100,
                    help="number of episodes (default 100; with --sequential the maximum number of pairs)")
     p.add_argument("--seed", type=int, default=0, help="first seed (default 0; training seeds are >= 1e6)")
@@ -108,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-every", type=int, default=250, help="episodes between snapshots (default 250)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its resume.pt")
     p.add_argument("--no-fast-sim", action="store_true",
-                   help="step the plain highway-env simulator instead of interp.fastsim (same trajectories, ~9x slower per episode)")
+                   help="step the plain highway-env simulator instead of interp.simulation.fastsim (the same trajectories inside its "
+                        "verified scope, ~10x slower per episode; outside that scope the plain one runs anyway)")
 
     b = sub.add_parser("bundle", help="copy a training run (or a snapshot of it) into a checkpoint folder",
                        description="Copy a training run's hypodrive checkpoint (agent.pt), rl-agents file (as latest.tar), "

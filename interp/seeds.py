@@ -19,7 +19,8 @@ name                range                used by
 ==================  ===================  ===================================================================
 
 The machinery's own tests and benchmarks step episodes on fixed seeds of their own (77,000-80,250 in
-``tests/test_fastsim.py``, 900,000+ in ``benchmarks/``) to compare simulators, never to decide a claim.
+``tests/test_fastsim.py`` and ``tests/test_fastsim_scope.py``, 900,000+ in ``benchmarks/``) to compare simulators,
+never to decide a claim.
 
 ``--seed-offset N`` shifts ``heldout``, ``ablation`` and ``aa`` (a second run on other seeds); it must stay
 below ``MAX_SEED_OFFSET`` so that an offset range never reaches the next range (the largest budget uses

@@ -140,7 +140,7 @@ def _json_or_none(path: Path):
 def _cmd_diff_aggregates(args: argparse.Namespace) -> int:
     """Two aggregate reports (``python -m interp zoo run``): per-agent verdict changes on shared agents, per-stratum
     tests on disjoint ones (``reports.aggregate_diff``)."""
-    from reports.aggregate import diff_aggregates, format_diff
+    from reports.aggregate_diff import diff_aggregates, format_diff
 
     try:
         diff = diff_aggregates(_json_or_none(args.base), _json_or_none(args.new), alpha=args.alpha)

@@ -1,7 +1,7 @@
 """What holds for the architecture: one spec run per agent (``evidence.json`` each), aggregated over the agents.
 
 Pure computation on evidence dicts (no model, no simulator, no plotting): ``aggregate(evidences)`` returns a
-JSON-able dict (``aggregate.json``; ``reports.aggregate_html`` draws it), ``diff_aggregates(base, new)``
+JSON-able dict (``aggregate.json``; ``reports.aggregate_html`` draws it); ``reports.aggregate_diff.diff_aggregates(base, new)``
 compares two of them (``python -m reports diff`` detects the format).
 
 **Counting.** Claims are matched across agents by pytest node id (a parametrised spec is one claim per
@@ -430,14 +430,4 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def __getattr__(name: str) -> Any:
-    """The diff's functions, re-exported lazily (``reports.aggregate_diff`` imports this module)."""
-    if name in ("compare_shares", "diff_aggregates", "format_diff"):
-        from reports import aggregate_diff
-
-        return getattr(aggregate_diff, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = ["aggregate", "validate_aggregate", "format_table", "compare_shares", "diff_aggregates", "format_diff",
-           "clopper_pearson", "share", "is_aggregate", "role_heads", "n_heads", "agent_label"]
+__all__ = ["aggregate", "validate_aggregate", "format_table", "clopper_pearson", "share", "is_aggregate", "role_heads", "n_heads", "agent_label"]

@@ -1,5 +1,5 @@
 """The aggregate diff: what changed between two aggregate reports (``python -m reports diff`` on two
-``aggregate.json`` files). Split from ``reports.aggregate`` (which re-exports it) to keep one job per module.
+``aggregate.json`` files). It reads ``reports.aggregate``'s format, never the other way round (one job per module, no import cycle).
 
 **Same agents: paired, descriptive.** Where the two aggregates share agents (matched by checkpoint identity),
 the comparison is per agent: each claim's verdict on that agent before and after. With a dozen agents, a

@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 
 from reports import aggregate as A
+from reports import aggregate_diff as D
 from reports.schema import SCHEMA_VERSION, validate
 
 CLAIM_A = "specs/test_mechanism.py::test_a"
@@ -240,27 +241,27 @@ def _four_heads(prefix: str, k: int, n: int = 12) -> list[dict]:
 
 def test_aggregate_diff_on_the_same_agents_lists_paired_changes_without_an_unpaired_test():
     base, new = A.aggregate(_zoo(11)), A.aggregate(_zoo(1))  # CLAIM_A: 11/12 -> 1/12 on the same agents
-    diff = A.diff_aggregates(base, new)
+    diff = D.diff_aggregates(base, new)
     assert diff["overlap"] == "same agents" and diff["significant"] == []
     assert all(c["strata"] == [] for c in diff["claims"])  # no Barnard: the samples are paired
     row = {c["nodeid"]: c for c in diff["claims"]}[CLAIM_A]
     assert row["paired"] == {"agents": 12, "worse": 10, "better": 0, "sideways": 0}
     assert len(diff["verdict_changes"]) == 10 and all(v["worse"] for v in diff["verdict_changes"])
     assert diff["regressed"] and len(diff["regressions"]) == 10  # each agent's drop, as in the run diff
-    text = A.format_diff(diff)
+    text = D.format_diff(diff)
     assert "paired and descriptive" in text and "11/12 -> 1/12; down 10, up 0" in text
-    same = A.diff_aggregates(base, base)
-    assert not same["regressed"] and "RESULT: no regression" in A.format_diff(same)
+    same = D.diff_aggregates(base, base)
+    assert not same["regressed"] and "RESULT: no regression" in D.format_diff(same)
 
 
 def test_aggregate_diff_on_disjoint_agents_tests_each_stratum():
     base, new = A.aggregate(_four_heads("a", 11)), A.aggregate(_four_heads("b", 1))
-    diff = A.diff_aggregates(base, new)
+    diff = D.diff_aggregates(base, new)
     assert diff["overlap"] == "disjoint agents" and diff["verdict_changes"] == []
     [flagged] = diff["significant"]
     assert flagged["nodeid"] == CLAIM_A and flagged["stratum"] == "4 heads, 1000 episodes"
     assert flagged["worse"] and flagged["p_value"] == pytest.approx(stats.barnard_exact([[11, 1], [1, 11]]).pvalue)
-    assert diff["regressed"] and len(diff["regressions"]) == 1 and "11/12 -> 1/12" in A.format_diff(diff)
+    assert diff["regressed"] and len(diff["regressions"]) == 1 and "11/12 -> 1/12" in D.format_diff(diff)
 
 
 def test_aggregate_diff_on_disjoint_agents_tests_role_resolution_per_stratum():
@@ -268,26 +269,26 @@ def test_aggregate_diff_on_disjoint_agents_tests_role_resolution_per_stratum():
         return [_evidence(f"4h-{prefix}{i}", 4, {CLAIM_A: "supported"}, roles={"crossing": [1] if i < resolved else []})
                 for i in range(12)]
 
-    diff = A.diff_aggregates(A.aggregate(agents("a", 12)), A.aggregate(agents("b", 1)))
+    diff = D.diff_aggregates(A.aggregate(agents("a", 12)), A.aggregate(agents("b", 1)))
     [role] = diff["roles"]
     assert (role["role"], role["base"], role["new"], role["worse"]) == ("crossing", "12/12", "1/12", True)
     assert any(r.startswith("role 'crossing'") for r in diff["regressions"])
-    quiet = A.diff_aggregates(A.aggregate(agents("a", 7)), A.aggregate(agents("b", 6)))
+    quiet = D.diff_aggregates(A.aggregate(agents("a", 7)), A.aggregate(agents("b", 6)))
     assert not quiet["roles"][0]["significant"] and not quiet["regressed"]
 
 
 def test_aggregate_diff_stays_quiet_on_a_null():
-    diff = A.diff_aggregates(A.aggregate(_four_heads("a", 6)), A.aggregate(_four_heads("b", 7)))
+    diff = D.diff_aggregates(A.aggregate(_four_heads("a", 6)), A.aggregate(_four_heads("b", 7)))
     assert diff["significant"] == [] and not diff["regressed"]
     b = {c["nodeid"]: c for c in diff["claims"]}[CLAIM_B]
     assert round(b["strata"][0]["p_value"], 3) == 1.0
-    assert "RESULT: no regression" in A.format_diff(diff)
+    assert "RESULT: no regression" in D.format_diff(diff)
 
 
 def test_aggregate_diff_improvement_is_not_a_regression():
-    diff = A.diff_aggregates(A.aggregate(_four_heads("a", 0)), A.aggregate(_four_heads("b", 12)))
+    diff = D.diff_aggregates(A.aggregate(_four_heads("a", 0)), A.aggregate(_four_heads("b", 12)))
     assert [c["nodeid"] for c in diff["significant"]] == [CLAIM_A] and not diff["regressed"]
-    same = A.diff_aggregates(A.aggregate(_zoo(0)), A.aggregate(_zoo(12)))
+    same = D.diff_aggregates(A.aggregate(_zoo(0)), A.aggregate(_zoo(12)))
     assert not same["regressed"] and all(v["better"] for v in same["verdict_changes"])
 
 

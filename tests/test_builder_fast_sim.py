@@ -52,12 +52,61 @@ def test_canonical_scenes_and_their_branches_are_identical_on_the_fast_simulator
     _same(*builders, CANONICAL[name])
 
 
-@settings(max_examples=40, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
-@given(scenario=scenarios(max_vehicles=6))
-def test_generated_scenes_and_their_branches_are_identical_on_the_fast_simulator(builders, scenario):
+GENERATED = 40  # hypothesis examples, derandomized: the same scenes on every run
+MIN_ACCEPTED = GENERATED // 4  # the comparison must see real scenes, not only refusals
+
+
+def compare_or_refuse(plain_builder, fast_builder, scenario) -> bool:
+    """Both builders build ``scenario`` and their scenes and branches are identical (True), or both refuse it
+    with the same ``ScenarioError`` message (False); anything else fails."""
     from fixtures.scenario import ScenarioError
 
-    try:
-        _same(*builders, scenario)
-    except ScenarioError:
-        pass  # a scene both simulators refuse alike (checked: the plain builder raised first)
+    errors = []
+    for builder in (plain_builder, fast_builder):
+        try:
+            builder.build(scenario)
+            errors.append(None)
+        except ScenarioError as err:
+            errors.append(str(err))
+    assert errors[0] == errors[1], f"plain builder: {errors[0]!r}; fast builder: {errors[1]!r}"
+    if errors[0] is not None:
+        return False
+    _same(plain_builder, fast_builder, scenario)
+    return True
+
+
+def test_generated_scenes_and_their_branches_are_identical_on_the_fast_simulator(builders):
+    outcomes: list[bool] = []
+
+    @settings(max_examples=GENERATED, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck),
+              database=None)
+    @given(scenario=scenarios(max_vehicles=6))
+    def check(scenario) -> None:
+        outcomes.append(compare_or_refuse(*builders, scenario))
+
+    check()
+    print(f"{sum(outcomes)} of {len(outcomes)} generated scenes accepted by both builders, the rest refused by both")
+    assert sum(outcomes) >= MIN_ACCEPTED, f"only {sum(outcomes)} of {len(outcomes)} generated scenes were built"
+
+
+class _Refusing:
+    """A planted builder that refuses every scene (as a broken fast path might)."""
+
+    def __init__(self, builder) -> None:
+        self.env = builder.env
+
+    def build(self, scenario):
+        from fixtures.scenario import ScenarioError
+
+        raise ScenarioError("planted refusal")
+
+
+def test_a_builder_that_refuses_where_the_other_builds_fails_the_comparison(builders):
+    plain, fast = builders
+    scene = CANONICAL[sorted(CANONICAL)[0]]
+    assert compare_or_refuse(plain, fast, scene)  # the control: both build it, identically
+    with pytest.raises(AssertionError, match="planted refusal"):
+        compare_or_refuse(plain, _Refusing(fast), scene)
+    with pytest.raises(AssertionError, match="planted refusal"):
+        compare_or_refuse(_Refusing(plain), fast, scene)
+    assert compare_or_refuse(_Refusing(plain), _Refusing(fast), scene) is False  # counted as refused, not accepted

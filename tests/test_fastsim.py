@@ -132,7 +132,7 @@ def test_episodes_are_identical_on_the_per_vehicle_path(envs, monkeypatch):
     """Where numpy's array and scalar transcendental functions differ in the last bit (checked at run time),
     the controls and kinematics run per vehicle instead: that path is exact too."""
     plain, fast = envs
-    monkeypatch.setattr(fastsim, "_ELEMENTWISE_EXACT", [False])
+    monkeypatch.setattr(fastsim.checks, "_ELEMENTWISE_EXACT", [False])
     assert run_lockstep(plain, fast, 78_500, random_policy(78_500)) >= 5
 
 
@@ -140,7 +140,7 @@ def test_episodes_are_identical_on_the_numpy_decision_path(envs, monkeypatch):
     """Without the compiled decision kernels (numba missing, or FASTSIM_NO_KERNELS=1) fastsim's numpy code
     decides: that reference path is exact too."""
     plain, fast = envs
-    monkeypatch.setattr(fastsim, "USE_KERNELS", False)
+    monkeypatch.setattr(fastsim.base, "USE_KERNELS", False)
     assert run_lockstep(plain, fast, 78_600, random_policy(78_600)) >= 5
 
 
@@ -148,8 +148,8 @@ def test_episodes_are_identical_without_the_frame_straight_lane_coordinates(envs
     """Where the lane table's straight-lane coordinates are not those of ``StraightLane.local_coordinates`` bit
     for bit (checked at run time: a BLAS that fuses np.dot), the lanes' own method answers: exact too."""
     plain, fast = envs
-    assert fastsim._straight_coordinates_exact() in (True, False)
-    monkeypatch.setattr(fastsim, "_STRAIGHT_EXACT", {True: False, False: False})
+    assert fastsim.checks._straight_coordinates_exact() in (True, False)
+    monkeypatch.setattr(fastsim.checks, "_STRAIGHT_EXACT", {True: False, False: False})
     assert run_lockstep(plain, fast, 78_700, random_policy(78_700)) >= 5
 
 
@@ -157,8 +157,8 @@ def test_episodes_are_identical_without_the_python_float_desired_gaps(envs, monk
     """Where ``np.dot`` of 2-vectors or ``np.power(x, 2)`` are not the plain products and sum on this platform
     (checked at run time), the desired gaps are computed per vehicle with numpy itself: exact too."""
     plain, fast = envs
-    assert fastsim._python_arithmetic_exact() in (True, False)
-    monkeypatch.setattr(fastsim, "_PYTHON_EXACT", [False])
+    assert fastsim.checks._python_arithmetic_exact() in (True, False)
+    monkeypatch.setattr(fastsim.checks, "_PYTHON_EXACT", [False])
     assert run_lockstep(plain, fast, 78_800, random_policy(78_800)) >= 5
 
 
@@ -176,12 +176,12 @@ def test_kernels_decide_as_the_numpy_code(scene, monkeypatch):
 
     def decisions() -> tuple:
         road.__dict__.pop("_fastsim_coordinates", None)
-        frame = fastsim._Frame.of(road)
+        frame = fastsim.frame._Frame.of(road)
         return (network.closest_lane_indexes(points, headings), network.closest_lane_indexes(points, None),
                 {k: (lane, id(front)) for k, (lane, front) in frame.fronts.items()}, road._conflict_table())
 
     compiled = decisions()
-    monkeypatch.setattr(fastsim, "USE_KERNELS", False)
+    monkeypatch.setattr(fastsim.base, "USE_KERNELS", False)
     assert decisions() == compiled
     assert compiled[2] and compiled[0]
 
@@ -316,7 +316,7 @@ def test_closest_lane_search_matches_highway_env(scene):
 def test_neighbours_and_perception_match_highway_env(scene):
     vehicles = scene.vehicles
     assert len(vehicles) >= 4
-    frame = fastsim._Frame.of(scene)
+    frame = fastsim.frame._Frame.of(scene)
     assert frame is not None and frame.fronts  # the all-at-once answers exist and are the plain ones
     assert any(front is not None for _, front in frame.fronts.values())
     for vehicle in vehicles:

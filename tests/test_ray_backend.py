@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from interp.simulation.rollout import RolloutEngine, Start
-from interp.simulation.workers import Reset, Step, make_pool
+from interp.simulation.pools import make_pool
+from interp.simulation.workers import Reset, Step
 from tests.rollout_support import EmptyRoad, FailingSetup, near_tie_agent
 
 pytestmark = pytest.mark.ray

@@ -97,11 +97,13 @@ def resolved_env_config(env_config: Mapping) -> dict:
 
 
 def record_key(*, agent_identity: str, env_config: Mapping, start: Mapping, intervention: Any,
-               engine_version: str, versions: Mapping[str, str] | None = None) -> str:
+               engine_version: str, versions: Mapping[str, str] | None = None, simulator: str | None = None) -> str:
     """The cache key of one episode: a SHA-256 over the canonical JSON of everything that determines it.
 
     ``env_config`` should already be resolved (``resolved_env_config``); ``start`` is e.g. ``{"seed": 3,
-    "setup": None}``; ``intervention`` the canonical description (None for the plain agent).
+    "setup": None}``; ``intervention`` the canonical description (None for the plain agent); ``simulator``
+    (``"fast"`` / ``"plain"``) is part of the key only where given: outside the fast simulator's verified
+    scope, where the two may differ (inside it the key leaves it out, so either serves the other).
     """
     payload = {
         "schema": KEY_SCHEMA,
@@ -112,6 +114,8 @@ def record_key(*, agent_identity: str, env_config: Mapping, start: Mapping, inte
         "engine": engine_version,
         "versions": dict(library_versions() if versions is None else versions),
     }
+    if simulator is not None:
+        payload["simulator"] = simulator
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
 

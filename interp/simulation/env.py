@@ -26,9 +26,9 @@ def make_env(env_config: Mapping, *, render_mode: str | None = None, seed: int |
     highway-env's ``configure`` is a *shallow* update: the ``observation`` entry of the config replaces
     the default one whole, exactly as it does in rl-agents, so the agent sees what it was trained on.
 
-    ``fast_sim``: accelerate the simulator with ``interp.simulation.fastsim`` (bit-for-bit the same episodes, 9.6-10.7x
-    the whole-episode throughput, docs/results/benchmarks.md); where it cannot be installed (another highway-env version or
-    env) this warns and returns the plain simulator.
+    ``fast_sim``: accelerate the simulator with ``interp.simulation.fastsim`` (bit-for-bit the same episodes,
+    faster: docs/how-it-works/fast-simulator.md); where it cannot be installed (another highway-env version
+    or env, or a config outside its verified scope) this warns and returns the plain simulator.
     """
     if "id" not in env_config:
         raise ConfigError("env config has no 'id' (e.g. \"intersection-v0\")")
@@ -54,7 +54,8 @@ def make_env(env_config: Mapping, *, render_mode: str | None = None, seed: int |
 
 
 def enable_fast_sim(env: gym.Env) -> bool:
-    """Install ``interp.simulation.fastsim`` on ``env``; False (with a warning) where it cannot, leaving the plain simulator."""
+    """Install ``interp.simulation.fastsim`` on ``env``; False (with a warning) where it cannot, leaving the plain
+    simulator. A config outside the fast simulator's verified scope warns once per process (naming the keys)."""
     try:
         from interp.simulation import fastsim
     except ImportError as err:  # e.g. a highway-env without the classes fastsim specialises
@@ -62,6 +63,9 @@ def enable_fast_sim(env: gym.Env) -> bool:
         return False
     try:
         fastsim.enable(env)
+    except fastsim.OutsideVerifiedScope as err:
+        fastsim.scope.warn_once(err.entries, stacklevel=4)
+        return False
     except fastsim.FastSimUnavailable as err:
         warnings.warn(str(err), RuntimeWarning, stacklevel=3)
         return False

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from interp.simulation.workers import PoolRounds, Reset, Step, StepResult, _SlotEnvs
+from interp.simulation.simulator import FAST, simulator_for
+from interp.simulation.workers import PoolRounds, Reset, Step, StepResult, WorkerDied, _SlotEnvs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # interp/<layer>/<module>.py
 
@@ -74,6 +75,8 @@ class RayEnvPool(PoolRounds):
 
     def __init__(self, env_config: Mapping, n_slots: int, n_workers: int | None = None, *, record_rows: bool = False,
                  address: str | None = None, fast_sim: bool = True) -> None:
+        self.simulator = simulator_for(env_config, fast_sim)  # decided here: one warning, not one per actor
+        fast_sim = self.simulator == FAST
         ray = ensure_ray(address, num_cpus=n_workers)
         self._ray = ray
         cpus = int(ray.cluster_resources().get("CPU", 1))
@@ -121,8 +124,6 @@ class RayEnvPool(PoolRounds):
             for payload in self._ray.get(ready):
                 results.update(payload)
         except self._ray.exceptions.RayActorError as err:  # the actor's process is gone: reschedule
-            from interp.simulation.workers import WorkerDied
-
             raise WorkerDied(f"a Ray environment worker died mid-command: {err}") from None
         except self._ray.exceptions.RayError as err:
             raise RuntimeError(f"a Ray environment worker failed:\n{err}") from None

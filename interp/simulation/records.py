@@ -154,7 +154,8 @@ class EpisodeTrace:
 @dataclasses.dataclass(frozen=True)
 class EpisodeRecord:
     """One greedy episode. ``arrived`` is the env's own arrival test (reward term ``arrived_reward``);
-    ``scenario`` names a set-up start (None for a plain seed); ``trace`` is present when asked for.
+    ``scenario`` names a set-up start (None for a plain seed); ``trace`` is present when asked for;
+    ``simulator`` names the simulator that produced it (a cached record keeps the one that did).
     ``q_digest`` names the exact bits of the Q-values behind every decision (``q_digest_of``), so comparing
     records compares the network's arithmetic, not only the actions it happened to lead to."""
 
@@ -169,14 +170,14 @@ class EpisodeRecord:
     trace: EpisodeTrace | None = None
     near_ties: int = 0  # steps decided on a near-tie (interp.policy): another CPU might act differently there
     q_digest: str | None = None  # sha256 of every step's float32 Q-values in order: equal records, equal bits
-
+    simulator: str | None = None  # "fast" (interp.simulation.fastsim) or "plain" highway-env; None: not recorded
 
     def to_dict(self, trace: bool = True) -> dict:
         """Plain values (``return`` spelled out); the trace's arrays stay numpy (``interp.evidence.jsonable``
         turns them into lists)."""
         out = {"condition": self.condition, "seed": self.seed, "scenario": self.scenario, "crashed": self.crashed,
                "arrived": self.arrived, "length": self.length, "return": self.ret, "actions": list(self.actions),
-               "near_ties": self.near_ties, "q_digest": self.q_digest}
+               "near_ties": self.near_ties, "q_digest": self.q_digest, "simulator": self.simulator}
         if trace and self.trace is not None:
             out["trace"] = self.trace.to_dict()
         return out
@@ -189,7 +190,8 @@ class EpisodeRecord:
                    ret=float(data["return"] if "return" in data else data["ret"]),
                    actions=tuple(int(a) for a in data["actions"]), scenario=data.get("scenario"),
                    trace=EpisodeTrace.from_dict(trace) if trace is not None else None,
-                   near_ties=int(data.get("near_ties", 0)), q_digest=data.get("q_digest"))
+                   near_ties=int(data.get("near_ties", 0)), q_digest=data.get("q_digest"),
+                   simulator=data.get("simulator"))
 
     def without_trace(self) -> "EpisodeRecord":
         return self if self.trace is None else dataclasses.replace(self, trace=None)

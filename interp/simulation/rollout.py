@@ -35,7 +35,9 @@ from interp.model import draws, policy
 from interp.simulation.agent import Agent
 from interp.simulation.cache import RolloutCache, record_key, resolved_env_config
 from interp.model.config import canonical_json
-from interp.simulation.workers import Reset, Step, StepResult, WorkerDied, default_workers, make_pool
+from interp.simulation.pools import make_pool
+from interp.simulation.simulator import FAST, PLAIN, in_verified_scope, simulator_for
+from interp.simulation.workers import Reset, Step, StepResult, WorkerDied, default_workers
 from interp.model import names
 from interp.simulation.progress import Progress
 from interp.simulation.records import (Condition, EpisodeRecord, EpisodeTrace, Hooks, Start, as_condition,
@@ -111,10 +113,11 @@ class RolloutEngine:
         self.ray_address = ray_address
         self.cache = _open_cache(cache)
         self.record_rows = record_rows
-        self.fast_sim = fast_sim  # identical records, so not part of the cache key
+        self.fast_sim = fast_sim  # used inside its verified scope only (interp.simulation.simulator)
         self.stats = EngineStats()
         self._pool = None
         self._pool_env: str | None = None
+        self._simulator = FAST if fast_sim else PLAIN
 
     # -------------------------------------------------------------- public API
     def run(self, agent: Agent, starts: Iterable[int | Start],
@@ -131,6 +134,7 @@ class RolloutEngine:
         starts = [as_start(s) for s in starts]
         conds = as_conditions(conditions)
         env = dict(agent.env_config if env_config is None else env_config)
+        self._simulator = simulator_for(env, self.fast_sim)
         jobs = [_Job(index=i * len(conds) + j, condition=c, start=s, key=None)
                 for i, s in enumerate(starts) for j, c in enumerate(conds)]
         records: list[EpisodeRecord | None] = [None] * len(jobs)
@@ -190,9 +194,11 @@ class RolloutEngine:
         if self.cache is None:
             return list(jobs)
         resolved = resolved_env_config(env)
+        # inside the verified scope both simulators give the same records, so the key leaves the simulator out
+        simulator = None if in_verified_scope(env) else self._simulator
         misses = []
         for job in jobs:
-            job.key = self.key(job.condition.agent or agent, resolved, job.start, job.condition)
+            job.key = self.key(job.condition.agent or agent, resolved, job.start, job.condition, simulator)
             cached = self.cache.get(job.key) if job.key is not None else None
             if cached is not None and (not trace or cached.get("trace") is not None):
                 record = EpisodeRecord.from_dict({**cached, "condition": job.condition.name})
@@ -203,13 +209,16 @@ class RolloutEngine:
         return misses
 
     @staticmethod
-    def key(agent: Agent, resolved_env: Mapping, start: Start, condition: Condition) -> str | None:
-        """The cache key of one episode, or None when the start or the intervention cannot be named."""
+    def key(agent: Agent, resolved_env: Mapping, start: Start, condition: Condition,
+            simulator: str | None = None) -> str | None:
+        """The cache key of one episode, or None when the start or the intervention cannot be named.
+        ``simulator``: named in the key only where given (outside the fast simulator's verified scope)."""
         start_description = start.description
         if start_description is None or not condition.cacheable:
             return None
         return record_key(agent_identity=agent.identity, env_config=resolved_env, start=start_description,
-                          intervention=condition.description, engine_version=f"{ENGINE_VERSION}/{policy.RULE}")
+                          intervention=condition.description, engine_version=f"{ENGINE_VERSION}/{policy.RULE}",
+                          simulator=simulator)
 
     # -------------------------------------------------------------- simulation
     def _pool_for(self, env: dict):
@@ -217,7 +226,8 @@ class RolloutEngine:
         if self._pool is None or self._pool_env != env_json:
             self.close()
             self._pool = make_pool(env, self.slots, self.workers, record_rows=self.record_rows,
-                                   backend=self.backend, address=self.ray_address, fast_sim=self.fast_sim)
+                                   backend=self.backend, address=self.ray_address,
+                                   fast_sim=simulator_for(env, self.fast_sim) == FAST)
             self._pool_env = env_json
         return self._pool
 
@@ -256,7 +266,7 @@ class RolloutEngine:
                         del running[slot]
                         self.stats.simulated += 1
                         bar.episode(job.condition.name)
-                        yield job, _record(job, result)
+                        yield job, _record(job, result, pool.simulator)
 
     @staticmethod
     def _next_commands(slots: Sequence[int], queue: list[_Job], running: dict[int, _Job], policies: list["_Policy"],
@@ -312,7 +322,7 @@ class _Policy:
         return actions
 
 
-def _record(job: _Job, last: StepResult) -> EpisodeRecord:
+def _record(job: _Job, last: StepResult, simulator: str) -> EpisodeRecord:
     trace = None
     if job.trace is not None:
         t = job.trace
@@ -323,7 +333,7 @@ def _record(job: _Job, last: StepResult) -> EpisodeRecord:
     return EpisodeRecord(condition=job.condition.name, seed=job.start.seed, crashed=last.crashed,
                          arrived=last.arrived, length=len(job.actions), ret=job.ret, actions=tuple(job.actions),
                          scenario=job.start.scenario, trace=trace, near_ties=job.near_ties,
-                         q_digest=q_digest_of(job.q_steps))
+                         q_digest=q_digest_of(job.q_steps), simulator=simulator)
 
 
 def draw_identity(condition: Condition) -> str:

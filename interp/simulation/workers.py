@@ -11,7 +11,8 @@ scene set-up per episode, replays of recorded actions (resuming training) and pe
 vehicle is behind each observation row) that the vector API does not carry.
 
 The same pool API (``run({slot: Reset|Step})``, ``close()``, context manager) is served by local processes
-(``EnvPool``, the default) or by Ray actors (``interp.simulation.ray_backend.RayEnvPool``); ``make_pool`` picks one.
+(``EnvPool``, the default) or by Ray actors (``interp.simulation.ray_backend.RayEnvPool``, built on this module);
+``interp.simulation.pools.make_pool`` picks one.
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from interp.simulation.simulator import FAST, simulator_for
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,15 +111,19 @@ class _SlotEnvs:
     def __init__(self, env_config: Mapping, record_rows: bool, fast_sim: bool = True) -> None:
         self.env_config = env_config
         self.record_rows = record_rows
-        self.fast_sim = fast_sim  # interp.fastsim: identical trajectories, ~9x faster; refused off its versions
+        self.fast_sim = fast_sim  # as decided by the pool's owner (interp.simulation.simulator.simulator_for)
         self.envs: dict[int, Any] = {}
         self.ids: dict[int, EpisodeIds] = {}
 
     def env(self, slot: int):
         if slot not in self.envs:
             from interp.simulation.env import make_env
+            from interp.simulation.fastsim import is_enabled
 
             env = make_env(self.env_config, fast_sim=self.fast_sim)
+            if self.fast_sim and not is_enabled(env):  # the records would name the wrong simulator
+                raise RuntimeError("the fast simulator was chosen for this env config but could not be installed "
+                                   "in the worker (see the warning above); run with fast_sim=False")
             if self.record_rows:
                 from interp.simulation.row_identity import install_row_recorder
 
@@ -200,6 +207,8 @@ class EnvPool(PoolRounds):
 
     def __init__(self, env_config: Mapping, n_slots: int, n_workers: int | None = None, *, record_rows: bool = False,
                  fast_sim: bool = True) -> None:
+        self.simulator = simulator_for(env_config, fast_sim)  # decided here: one warning, not one per worker
+        fast_sim = self.simulator == FAST
         self.n_slots = n_slots
         self.n_workers = min(n_slots, default_workers() if n_workers is None else n_workers)
         self._local = _SlotEnvs(env_config, record_rows, fast_sim) if self.n_workers == 0 else None
@@ -309,22 +318,6 @@ def _context():
         ctx.set_forkserver_preload(list(PRELOAD))
         return ctx
     return mp.get_context("spawn")
-
-
-def make_pool(env_config: Mapping, n_slots: int, n_workers: int | None = None, *, record_rows: bool = False,
-              fast_sim: bool = True,
-              backend: str = "local", address: str | None = None):
-    """A pool of ``n_slots`` env slots: local worker processes (``backend="local"``, the default) or Ray actors
-    (``backend="ray"``, on the cluster at ``address`` or a local Ray instance started for it)."""
-    if backend == "local":
-        if address is not None:
-            raise ValueError("a Ray address only applies to backend='ray'")
-        return EnvPool(env_config, n_slots, n_workers, record_rows=record_rows, fast_sim=fast_sim)
-    if backend == "ray":
-        from interp.simulation.ray_backend import RayEnvPool
-
-        return RayEnvPool(env_config, n_slots, n_workers, record_rows=record_rows, address=address, fast_sim=fast_sim)
-    raise ValueError(f"unknown rollout backend {backend!r}; use 'local' (worker processes) or 'ray'")
 
 
 def default_workers() -> int:

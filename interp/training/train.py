@@ -128,7 +128,7 @@ class TrainSettings:
     slots: int = 4
     save_every: int = 250
     command: str = ""
-    fast_sim: bool = True  # interp.fastsim: identical trajectories, so identical weights, ~9x faster
+    fast_sim: bool = True  # interp.simulation.fastsim inside its verified scope: identical trajectories and weights, faster
 
 
 class Trainer:

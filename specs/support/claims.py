@@ -292,17 +292,3 @@ def optimised_car_moves_closer(model, obs: np.ndarray, rows):
     return opt, Check(p < ALPHA, f"optimising for slowing moved the car closer to the intersection centre "
                                  f"in {closer}, farther in {farther} scenes (sign test p={p:.2g})",
                       {"closer": closer, "farther": farther, "p_value": float(p), "n": len(obs)})
-
-
-def __getattr__(name: str):
-    """The random-network quantiles moved to ``specs.support.controls`` (they are controls); the old names
-    here keep working for one version."""
-    if name in ("random_role_share_quantile", "random_spread_quantile"):
-        import warnings
-
-        from specs.support import controls
-
-        warnings.warn(f"specs.support.claims.{name} moved to specs.support.controls.{name}", DeprecationWarning,
-                      stacklevel=2)
-        return getattr(controls, name)
-    raise AttributeError(name)

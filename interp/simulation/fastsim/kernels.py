@@ -1,19 +1,26 @@
-"""Compiled (numba) forms of the fast simulator's *decision* computations, for ``interp.simulation.fastsim``.
+"""Compiled (numba) loops for the fast simulator (``interp.simulation.fastsim``): its decisions, and three
+pieces of arithmetic whose bits are checked at run time.
 
-Why: after ``fastsim`` moved highway-env's per-pair work onto numpy arrays, a frame's time went to the
-overhead of dozens of small numpy calls (each ~1 us on arrays of ten vehicles). These kernels do the same
-computations in one compiled loop each.
+Why: after the fast simulator moved highway-env's per-pair work onto numpy arrays, a frame's time went to
+the overhead of dozens of small numpy calls (each ~1 us on arrays of ten vehicles). These kernels do the
+same computations in one compiled loop each.
 
-Only *decisions* are computed here (closest lane, front vehicle, which pairs may collide or conflict, with
-the regulation's predicted positions along routes), each one with the same ``MARGIN`` rule as the numpy code
-it replaces: a decision within the margin of a threshold or of a tie is reported as doubtful and taken again
-by highway-env's own code. No float computed here ever
-enters the simulator's state, so these kernels may differ from numpy in the last bits (numba's arctan2 calls
-the C library where numpy has its own SIMD code) without changing any trajectory. Compiled without
-fastmath and without parallel reductions: every loop runs in a fixed order on every CPU.
+Two kinds of kernel:
+- *Decisions* (``lane_coordinates``, ``closest_lanes``, ``fronts``, ``collision_candidates``, ``route_points``,
+  ``conflict_checks``): closest lane, front vehicle, which pairs may collide or conflict, with the
+  regulation's predicted positions along routes. Each uses the same ``MARGIN`` rule as the numpy code it
+  replaces: a decision within the margin of a threshold or of a tie is reported as doubtful and taken again
+  by highway-env's own code. Their floats never enter the simulator's state, so they may differ from numpy
+  in the last bits (numba's arctan2 calls the C library where numpy has its own SIMD code) without changing
+  any trajectory.
+- *State arithmetic* (``advance``: positions and headings; ``steering_command_inputs`` /
+  ``steering_slip_inputs``: the arguments of the steering's arcsin calls). These floats do enter the state,
+  so each is used only where ``fastsim.checks`` has shown, once per process on this platform, that it gives
+  numpy's elementwise bits (``_advance_exact``, ``_steering_kernels_exact``); else numpy runs.
+Compiled without fastmath and without parallel reductions: every loop runs in a fixed order on every CPU.
 
 numba is optional: where it cannot be imported (or ``FASTSIM_NO_KERNELS=1`` is set) ``AVAILABLE`` is False and
-``fastsim`` runs its numpy code, which stays the reference (tests/test_fastsim.py checks both paths).
+the fast simulator runs its numpy code, which stays the reference (tests/test_fastsim.py checks both paths).
 """
 from __future__ import annotations
 
