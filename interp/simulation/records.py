@@ -165,13 +165,14 @@ class EpisodeRecord:
     scenario: str | None = None
     trace: EpisodeTrace | None = None
     near_ties: int = 0  # steps decided on a near-tie (interp.policy): another CPU might act differently there
+    safety: dict | None = None  # surrogate safety measures (interp.safety.recorder.summarise), when recorded
 
     def to_dict(self, trace: bool = True) -> dict:
         """Plain values (``return`` spelled out); the trace's arrays stay numpy (``interp.evidence.jsonable``
         turns them into lists)."""
         out = {"condition": self.condition, "seed": self.seed, "scenario": self.scenario, "crashed": self.crashed,
                "arrived": self.arrived, "length": self.length, "return": self.ret, "actions": list(self.actions),
-               "near_ties": self.near_ties}
+               "near_ties": self.near_ties, "safety": self.safety}
         if trace and self.trace is not None:
             out["trace"] = self.trace.to_dict()
         return out
@@ -184,7 +185,7 @@ class EpisodeRecord:
                    ret=float(data["return"] if "return" in data else data["ret"]),
                    actions=tuple(int(a) for a in data["actions"]), scenario=data.get("scenario"),
                    trace=EpisodeTrace.from_dict(trace) if trace is not None else None,
-                   near_ties=int(data.get("near_ties", 0)))
+                   near_ties=int(data.get("near_ties", 0)), safety=data.get("safety"))
 
     def without_trace(self) -> "EpisodeRecord":
         return self if self.trace is None else dataclasses.replace(self, trace=None)

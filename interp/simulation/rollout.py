@@ -46,7 +46,7 @@ __all__ = ["RolloutEngine", "EngineStats", "rollout", "Progress", "Condition", "
            "Start", "as_condition", "as_conditions", "as_start", "records_by_condition", "SequentialResult",
            "run_sequential", "ENGINE_VERSION"]
 
-ENGINE_VERSION = "hypodrive-rollout-2"  # bump when a change alters what records contain or how they are made
+ENGINE_VERSION = "hypodrive-rollout-3"  # bump when a change alters what records contain or how they are made
 PATTERN_HOOK = names.PATTERN
 MAX_RESTARTS = 3  # pool restarts after worker deaths before a run gives up
 DEFAULT_CACHE = "default"  # sentinel: the cache at interp.cache.default_cache_dir()
@@ -314,9 +314,14 @@ def _record(job: _Job, last: StepResult) -> EpisodeRecord:
         trace = EpisodeTrace(obs=np.asarray(t["obs"], np.float32).reshape(-1, n, f),
                              q=np.asarray(t["q"], np.float32), attention=np.asarray(t["attention"], np.float32),
                              rows=np.asarray(t["rows"], np.int64).reshape(-1, n))
+    safety = None
+    if last.safety is not None:  # the measures are computed here, from the states the worker recorded
+        from interp.safety.recorder import summarise
+
+        safety = summarise(**last.safety)
     return EpisodeRecord(condition=job.condition.name, seed=job.start.seed, crashed=last.crashed,
                          arrived=last.arrived, length=len(job.actions), ret=job.ret, actions=tuple(job.actions),
-                         scenario=job.start.scenario, trace=trace, near_ties=job.near_ties)
+                         scenario=job.start.scenario, trace=trace, near_ties=job.near_ties, safety=safety)
 
 
 @contextlib.contextmanager

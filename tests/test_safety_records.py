@@ -1,0 +1,37 @@
+"""The rollout engine's records carry the safety measures, computed from the real simulator's states, and keep
+them through the cache."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from interp.safety import measures
+from interp.simulation.records import EpisodeRecord
+from interp.simulation.rollout import RolloutEngine
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory, near_tie_agent=None):
+    from interp.simulation.agent import load_agent
+
+    agent = load_agent("checkpoints/reference")
+    with RolloutEngine(workers=0, cache=tmp_path_factory.mktemp("cache")) as engine:
+        fresh = engine.run(agent, range(3_000_000, 3_000_006))
+        cached = engine.run(agent, range(3_000_000, 3_000_006))
+        assert engine.stats.cached == 6
+    return fresh, cached
+
+
+def test_records_carry_the_measures_and_the_cache_keeps_them(records):
+    fresh, cached = records
+    for r, c in zip(fresh, cached):
+        s = r.safety
+        assert s is not None and c.safety == s
+        assert len(s["ttc"]) == len(s["drac"]) == len(s["min_distance"]) == r.length + 1
+        assert all(0.0 <= t <= measures.TTC_CAP_S for t in s["ttc"])
+        assert s["min_ttc"] == min(s["ttc"])
+        if r.crashed:  # a crash is a touch: TTC 0 at the end, no gap, a PET of 0
+            assert s["ttc"][-1] == 0.0 and s["min_distance_episode"] == 0.0 and s["min_pet"] == 0.0
+        json.dumps(r.to_dict())  # JSON-able as evaluate --json writes it
+        assert EpisodeRecord.from_dict(json.loads(json.dumps(r.to_dict()))).safety == s
