@@ -38,3 +38,13 @@ def test_min_ttc_outcome_is_capped_and_refuses_missing_measures():
     assert graded.min_ttc(_record(1, [], min_ttc=0.0)) == 0.0
     with pytest.raises(ValueError, match="no safety measures"):
         graded.min_ttc(_record(1, [], safety=False))
+
+
+def test_replay_caption_shows_the_measures_of_each_state():
+    from reports.replay import safety_caption
+
+    safety = {"ttc": [5.0, 1.25, 0.0], "drac": [0.0, 3.6, None], "min_distance": [20.0, 4.2, 0.0]}
+    assert safety_caption(safety, 0) == " | TTC >=5 s, DRAC 0.0 m/s2, min gap 20.0 m"
+    assert safety_caption(safety, 1) == " | TTC 1.25 s, DRAC 3.6 m/s2, min gap 4.2 m"
+    assert safety_caption(safety, 2) == " | TTC 0.00 s, DRAC contact, min gap 0.0 m"
+    assert safety_caption(None, 0) == "" and safety_caption(safety, 3) == ""
