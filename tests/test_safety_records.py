@@ -12,7 +12,7 @@ from interp.simulation.rollout import RolloutEngine
 
 
 @pytest.fixture(scope="module")
-def records(tmp_path_factory, near_tie_agent=None):
+def records(tmp_path_factory):
     from interp.simulation.agent import load_agent
 
     agent = load_agent("checkpoints/reference")
@@ -35,3 +35,16 @@ def test_records_carry_the_measures_and_the_cache_keeps_them(records):
             assert s["ttc"][-1] == 0.0 and s["min_distance_episode"] == 0.0 and s["min_pet"] == 0.0
         json.dumps(r.to_dict())  # JSON-able as evaluate --json writes it
         assert EpisodeRecord.from_dict(json.loads(json.dumps(r.to_dict()))).safety == s
+
+
+def test_evaluate_json_carries_the_measures(tmp_path):
+    from interp.cli import main
+
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", "--checkpoint", "checkpoints/reference", "--episodes", "2", "--seed", "3000100",
+                 "--workers", "0", "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--json", str(out)]) == 0
+    episodes = json.loads(out.read_text())["episodes"]
+    assert len(episodes) == 2
+    for e in episodes:
+        assert set(e["safety"]) >= {"ttc", "drac", "min_distance", "min_ttc", "max_drac", "min_distance_episode",
+                                    "pet", "min_pet"}
