@@ -11,7 +11,8 @@ Design, fixed before the first run:
   (``claims.ablation_design``, "raises collisions", minimum effect 5 points) and the graded family
   (``graded.ttc_design``, "lowers the minimum TTC", minimum effect 0.25 s);
 - episodes to a decision: the episodes a sequential run spends until every head is settled (baseline plus the
-  heads still open at each look), censored at the pool's size (an undecided run counts ``N`` pairs' episodes);
+  heads still open at each look), censored at the pool's size (a head still open at ``N`` pairs is inconclusive;
+  ``undecided_share`` is the share of runs that ended so);
 - the spread: ``RUNS`` runs per agent on seed orders resampled with replacement from the pool; the ratio of mean
   episodes (binary / graded) with a 95 % percentile interval from ``OUTER`` outer resamples of the pool;
 - agreement: per head, whether the two tests reach the same verdict on the pool in seed order (the spec's run);
@@ -35,6 +36,7 @@ from interp.probes.interventions import head_ablation
 from interp.simulation.agent import load_agent
 from interp.simulation.rollout import RolloutEngine, records_by_condition
 from interp.statistics.graded import GradedPairedFamily
+from interp.statistics.inputs import CODE_NAMES
 from interp.stats import SequentialPairedFamily
 from specs.support import graded
 from specs.support.budget import Budget
@@ -43,8 +45,8 @@ from specs.support.claims import ablation_design
 AGENTS = ("checkpoints/reference", "checkpoints/zoo/4h-s1", "checkpoints/zoo/2h-s1")
 N = 200
 BATCH = 10
-RUNS = 200
-OUTER = 40
+RUNS = 100
+OUTER = 20
 SEED = 20261207
 OUT = Path("docs/results/graded-outcomes.json")
 BUDGET = Budget("benchmark", heldout_episodes=0, max_pairs=N, batch_pairs=BATCH, calibration_scenes=0,
@@ -80,8 +82,8 @@ def run_family(data: dict, heads: list[str], order: np.ndarray, kind: str) -> tu
         active = family.active
         episodes += len(idx) * (1 + len(active))
         family.update(data["baseline"][key][idx], {h: data[h][key][idx] for h in active})
-    if kind == "binary":
-        verdicts = {h: v.verdict for h, v in family.verdicts().items()}
+    if kind == "binary":  # the decision codes only: the verdicts' intervals cost most of the time and are not used
+        verdicts = {h: CODE_NAMES.get(int(code)) or "inconclusive" for h, code in zip(family.names, family._codes)}
     else:
         verdicts = {h: family.status(h) or "inconclusive" for h in heads}
     return episodes, verdicts
@@ -96,13 +98,18 @@ def analyse_agent(data: dict) -> dict:
     agree = {h: spec["binary"][1][h] == spec["graded"][1][h] for h in heads}
 
     def runs(sample: np.ndarray, count: int) -> dict:
-        out = {"binary": [], "graded": [], "agree": []}
+        out = {"binary": [], "graded": [], "agree": [], "undecided_binary": [], "undecided_graded": [],
+               **{f"agree {h}": [] for h in heads}}
         for _ in range(count):
             order = rng.choice(sample, size=n, replace=True)
             b, g = run_family(data, heads, order, "binary"), run_family(data, heads, order, "graded")
             out["binary"].append(b[0])
             out["graded"].append(g[0])
             out["agree"].append(all(b[1][h] == g[1][h] for h in heads))
+            out["undecided_binary"].append("inconclusive" in b[1].values())
+            out["undecided_graded"].append("inconclusive" in g[1].values())
+            for h in heads:
+                out[f"agree {h}"].append(b[1][h] == g[1][h])
         return out
 
     main = runs(ordered, RUNS)
@@ -125,8 +132,9 @@ def analyse_agent(data: dict) -> dict:
         "spec_order": {kind: {"episodes": spec[kind][0], "verdicts": spec[kind][1]} for kind in spec},
         "verdicts_agree": agree,
         "mean_episodes": {"binary": float(np.mean(main["binary"])), "graded": float(np.mean(main["graded"]))},
-        "censored_share": {"binary": float(np.mean(np.array(main["binary"]) >= max_episodes)),
-                           "graded": float(np.mean(np.array(main["graded"]) >= max_episodes))},
+        "undecided_share": {"binary": float(np.mean(main["undecided_binary"])),
+                            "graded": float(np.mean(main["undecided_graded"]))},
+        "head_agree_share": {h: float(np.mean(main[f"agree {h}"])) for h in heads},
         "ratio": ratio, "ratio_ci95": [float(np.percentile(outer, 2.5)), float(np.percentile(outer, 97.5))],
         "runs_agree_share": float(np.mean(main["agree"])), "runs": RUNS, "outer": OUTER,
         "aa_false_positive": {k: v / RUNS for k, v in fp.items()}, "aa_runs": RUNS,
