@@ -48,3 +48,26 @@ def test_evaluate_json_carries_the_measures(tmp_path):
     for e in episodes:
         assert set(e["safety"]) >= {"ttc", "drac", "min_distance", "min_ttc", "max_drac", "min_distance_episode",
                                     "pet", "min_pet"}
+
+
+def test_the_recorder_sees_every_simulation_frame_and_every_decision():
+    """The documented frequencies: one frame per simulation frame (15 per policy step, plus the initial state),
+    one decision state per step plus the initial one; a deep copy of the env records into its own recorder."""
+    import copy
+
+    from interp.simulation.agent import load_agent
+    from interp.simulation.workers import Reset, Step, _SlotEnvs
+
+    agent = load_agent("checkpoints/reference")
+    envs = _SlotEnvs(agent.env_config, record_rows=True, fast_sim=True)
+    envs.run(0, Reset(seed=3_000_200))
+    for _ in range(3):
+        envs.run(0, Step(1))
+    unwrapped = envs.env(0).unwrapped
+    recorder = unwrapped._hypodrive_safety
+    frames_per_step = unwrapped.config["simulation_frequency"] // unwrapped.config["policy_frequency"]
+    assert len(recorder.frames) == 1 + 3 * frames_per_step
+    assert len(recorder.decisions) == 1 + 3
+    clone = copy.deepcopy(unwrapped)
+    assert clone._hypodrive_safety is not recorder and clone._automatic_rendering.unwrapped is clone
+    envs.close()
