@@ -112,6 +112,7 @@ class ReplayRun:
     frames: tuple[ReplayFrame, ...]
     identity: str | None = None
     ablated_heads: tuple[int, ...] = ()  # heads whose output is zeroed in this run (their attention is still drawn)
+    safety: dict | None = None  # the record's surrogate safety measures (interp.safety), per frame and per episode
 
     @property
     def length(self) -> int:
@@ -121,7 +122,7 @@ class ReplayRun:
         return {"label": self.label, "condition": self.condition, "seed": self.seed, "identity": self.identity,
                 "action_names": list(self.action_names), "n_heads": self.n_heads, "length": self.length,
                 "actions": list(self.actions), "crashed": self.crashed, "arrived": self.arrived,
-                "return": self.ret, "ablated_heads": list(self.ablated_heads),
+                "return": self.ret, "ablated_heads": list(self.ablated_heads), "safety": self.safety,
                 "steps": [s.to_dict() for s in self.steps],
                 "positions": [{str(k): [round(x, 3), round(y, 3)] for k, (x, y) in f.positions.items()}
                               for f in self.frames]}
@@ -240,7 +241,7 @@ def replay_run(record, env_config: Mapping, *, action_names: Sequence[str], labe
                      action_names=tuple(str(n) for n in action_names), n_heads=int(trace.attention.shape[1]),
                      actions=tuple(int(a) for a in record.actions), crashed=bool(record.crashed),
                      arrived=bool(record.arrived), ret=float(record.ret), steps=steps, frames=tuple(frames),
-                     identity=identity)
+                     identity=identity, safety=getattr(record, "safety", None))
 
 
 def _near_ties(q: np.ndarray) -> np.ndarray | None:

@@ -91,7 +91,21 @@ def _status(run, j: int) -> str:
         text += ", CRASHED"
     if frame.arrived:
         text += ", ARRIVED"
-    return text
+    return text + safety_caption(getattr(run, "safety", None), j)
+
+
+def safety_caption(safety: dict | None, j: int) -> str:
+    """The surrogate safety measures at state ``j`` (interp.safety): TTC (capped), DRAC, and the smallest
+    footprint gap since the previous decision; empty when the episode was recorded without them."""
+    if not safety or j >= len(safety.get("ttc", ())):
+        return ""
+    ttc, drac, gap = safety["ttc"][j], safety["drac"][j], safety["min_distance"][j]
+    from interp.safety.measures import TTC_CAP_S
+
+    ttc_text = f">={TTC_CAP_S:g} s" if ttc >= TTC_CAP_S else f"{ttc:.2f} s"
+    drac_text = "contact" if drac is None else f"{drac:.1f} m/s2"
+    gap_text = "-" if gap is None else f"{gap:.1f} m"
+    return f" | TTC {ttc_text}, DRAC {drac_text}, min gap {gap_text}"
 
 
 def _panel(run, j: int, i: int, divergence: int | None, scene_px: int) -> Image.Image:

@@ -171,13 +171,15 @@ class EpisodeRecord:
     near_ties: int = 0  # steps decided on a near-tie (interp.policy): another CPU might act differently there
     q_digest: str | None = None  # sha256 of every step's float32 Q-values in order: equal records, equal bits
     simulator: str | None = None  # "fast" (interp.simulation.fastsim) or "plain" highway-env; None: not recorded
+    safety: dict | None = None  # surrogate safety measures (interp.safety.recorder.summarise), when recorded
 
     def to_dict(self, trace: bool = True) -> dict:
         """Plain values (``return`` spelled out); the trace's arrays stay numpy (``interp.evidence.jsonable``
         turns them into lists)."""
         out = {"condition": self.condition, "seed": self.seed, "scenario": self.scenario, "crashed": self.crashed,
                "arrived": self.arrived, "length": self.length, "return": self.ret, "actions": list(self.actions),
-               "near_ties": self.near_ties, "q_digest": self.q_digest, "simulator": self.simulator}
+               "near_ties": self.near_ties, "q_digest": self.q_digest, "simulator": self.simulator,
+               "safety": self.safety}
         if trace and self.trace is not None:
             out["trace"] = self.trace.to_dict()
         return out
@@ -191,7 +193,7 @@ class EpisodeRecord:
                    actions=tuple(int(a) for a in data["actions"]), scenario=data.get("scenario"),
                    trace=EpisodeTrace.from_dict(trace) if trace is not None else None,
                    near_ties=int(data.get("near_ties", 0)), q_digest=data.get("q_digest"),
-                   simulator=data.get("simulator"))
+                   simulator=data.get("simulator"), safety=data.get("safety"))
 
     def without_trace(self) -> "EpisodeRecord":
         return self if self.trace is None else dataclasses.replace(self, trace=None)

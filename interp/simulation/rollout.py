@@ -330,10 +330,15 @@ def _record(job: _Job, last: StepResult, simulator: str) -> EpisodeRecord:
         trace = EpisodeTrace(obs=np.asarray(t["obs"], np.float32).reshape(-1, n, f),
                              q=np.asarray(t["q"], np.float32), attention=np.asarray(t["attention"], np.float32),
                              rows=np.asarray(t["rows"], np.int64).reshape(-1, n))
+    safety = None
+    if last.safety is not None:  # the measures are computed here, from the states the worker recorded
+        from interp.safety.recorder import summarise
+
+        safety = summarise(**last.safety)
     return EpisodeRecord(condition=job.condition.name, seed=job.start.seed, crashed=last.crashed,
                          arrived=last.arrived, length=len(job.actions), ret=job.ret, actions=tuple(job.actions),
                          scenario=job.start.scenario, trace=trace, near_ties=job.near_ties,
-                         q_digest=q_digest_of(job.q_steps), simulator=simulator)
+                         q_digest=q_digest_of(job.q_steps), simulator=simulator, safety=safety)
 
 
 def draw_identity(condition: Condition) -> str:

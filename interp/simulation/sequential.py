@@ -30,8 +30,9 @@ class SequentialResult:
 
 def run_sequential(engine: RolloutEngine, agent: Agent, conditions: Mapping[str, Any], *, baseline: str = "baseline",
                    seeds: Iterable[int | Start], design: Any = None, batch_pairs: int = 20,
-                   outcome: str | Callable[[EpisodeRecord], bool] = "crashed", claims: Mapping[str, str] | None = None,
-                   progress: bool = False) -> SequentialResult:
+                   outcome: str | Callable[[EpisodeRecord], bool | float] = "crashed",
+                   claims: Mapping[str, str] | None = None, progress: bool = False,
+                   family: Any = None) -> SequentialResult:
     """Run ``conditions`` in batches of paired starts until ``interp.stats`` decides every treatment.
 
     Each treatment (every condition but ``baseline``) is one hypothesis "the treatment changes ``outcome`` in
@@ -41,6 +42,10 @@ def run_sequential(engine: RolloutEngine, agent: Agent, conditions: Mapping[str,
     every treatment is settled, at ``design.max_pairs`` pairs, or when ``seeds`` run out (open treatments are
     then inconclusive, and their decision rule says so). Cached episodes cost nothing, so a rerun replays
     the same looks from the cache and reaches the same verdicts.
+
+    ``family`` replaces the binary family with another of the same interface, e.g. a
+    ``interp.statistics.graded.GradedPairedFamily`` over the treatments for a graded ``outcome`` (its design
+    then sets the budget and ``design`` is ignored).
     """
     from interp.stats import SequentialDesign, SequentialPairedFamily
 
@@ -53,7 +58,12 @@ def run_sequential(engine: RolloutEngine, agent: Agent, conditions: Mapping[str,
     treatments = [name for name in conds if name != baseline]
     if not treatments:
         raise ValueError("run_sequential needs at least one treatment condition besides the baseline")
-    family = SequentialPairedFamily({name: (claims or {}).get(name) for name in treatments}, design)
+    if family is None:
+        family = SequentialPairedFamily({name: (claims or {}).get(name) for name in treatments}, design)
+    else:
+        design = family.design
+        if sorted(family.names) != sorted(treatments):
+            raise ValueError(f"the family's hypotheses {list(family.names)} must be the treatments {treatments}")
     score = (lambda r: bool(getattr(r, outcome))) if isinstance(outcome, str) else outcome
     bar = Progress(design.max_pairs * len(conds), list(conds), enabled=progress, desc="sequential")
     records: list[EpisodeRecord] = []

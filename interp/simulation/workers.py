@@ -62,6 +62,7 @@ class StepResult:
     # first sight (the ego is 0): the same episode gets the same ids in any worker, with any pool layout.
     rows: tuple[int, ...] = ()
     replay: tuple["StepResult", ...] = ()  # results of replayed actions (Reset with actions)
+    safety: dict | None = None  # recorded states for the safety measures (interp.safety.recorder), on the last step
 
     @property
     def done(self) -> bool:
@@ -108,9 +109,13 @@ class EpisodeIds:
 class _SlotEnvs:
     """The environments of one worker, created lazily per slot."""
 
-    def __init__(self, env_config: Mapping, record_rows: bool, fast_sim: bool = True) -> None:
+    def __init__(self, env_config: Mapping, record_rows: bool, fast_sim: bool = True,
+                 record_safety: bool | None = None) -> None:
         self.env_config = env_config
         self.record_rows = record_rows
+        # The rollout engine's envs (which record rows) also record the states of the safety measures;
+        # training's envs record neither.
+        self.record_safety = record_rows if record_safety is None else record_safety
         self.fast_sim = fast_sim  # as decided by the pool's owner (interp.simulation.simulator.simulator_for)
         self.envs: dict[int, Any] = {}
         self.ids: dict[int, EpisodeIds] = {}
@@ -128,22 +133,40 @@ class _SlotEnvs:
                 from interp.simulation.row_identity import install_row_recorder
 
                 install_row_recorder(env)
+            if self.record_safety:
+                from interp.safety.recorder import install
+
+                install(env)
             self.envs[slot] = env
         return self.envs[slot]
 
     def run(self, slot: int, command: Reset | Step) -> StepResult:
         env = self.env(slot)
         if isinstance(command, Step):
-            return self._renumber(slot, step_result(*env.step(command.action), env))
+            return self._renumber(slot, self._step(env, command.action))
         self.ids[slot] = EpisodeIds()
         obs, info = env.reset(seed=command.seed)
         if command.setup is not None:
             obs = command.setup(env)
+        safety = getattr(env.unwrapped, "_hypodrive_safety", None)
+        if safety is not None:
+            safety.start()
         result = self._renumber(slot, StepResult(obs=np.asarray(obs, dtype=np.float32), rows=observed_rows(env)))
-        replayed = tuple(self._renumber(slot, step_result(*env.step(a), env)) for a in command.actions)
+        replayed = tuple(self._renumber(slot, self._step(env, a)) for a in command.actions)
         if replayed:
             last = replayed[-1]
             result = dataclasses.replace(last, replay=replayed)
+        return result
+
+    @staticmethod
+    def _step(env, action: int) -> StepResult:
+        """One policy step; at an episode's end, with the states recorded for its safety measures."""
+        result = step_result(*env.step(action), env)
+        safety = getattr(env.unwrapped, "_hypodrive_safety", None)
+        if safety is not None:
+            safety.after_step()
+            if result.done:
+                result.safety = safety.raw(1.0 / env.unwrapped.config["simulation_frequency"])
         return result
 
     def _renumber(self, slot: int, result: StepResult) -> StepResult:

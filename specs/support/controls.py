@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 import copy
+import dataclasses
 
 import torch
 
@@ -161,3 +162,21 @@ def with_extra_vehicle(builder, scenes, extra, conflicting: bool) -> list[tuple]
         if added.rows.get(extra.name) is not None and added.relations[extra.name].conflicts_with_ego == conflicting:
             pairs.append((scene.observation, added.observation))
     return pairs
+
+
+def graded_aa_control(engine, agent, baseline_records, first_seed: int, *, design, batch_pairs: int,
+                      outcome) -> tuple[bool, str]:
+    """A/A for a graded outcome: the plain agent on a disjoint seed range (same-seed pairs would be identical
+    episodes), paired index by index with the baseline records and tested by the same graded sequential test. It
+    "holds" (the spec would end vacuous) only by a false positive, at most ``design.alpha`` of the time."""
+    from interp.statistics.graded import GradedPairedFamily
+
+    base = [outcome(r) for r in baseline_records]
+    other = [outcome(r) for r in engine.run(agent, range(first_seed, first_seed + len(base)))]
+    family = GradedPairedFamily({"A/A": None}, dataclasses.replace(design, max_pairs=len(base)))
+    for i in range(0, len(base), batch_pairs):
+        if family.stopped:
+            break
+        family.update(base[i:i + batch_pairs], {"A/A": other[i:i + batch_pairs]})
+    verdict = family.verdicts()["A/A"]
+    return verdict.verdict == "supported", f"A/A on disjoint seeds: {verdict.summary()}"

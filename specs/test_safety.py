@@ -1,0 +1,84 @@
+"""Safety claims on graded outcomes (``interp.safety``: TTC, PET), decided on greedy rollouts.
+
+The episode's minimum TTC (capped at 5 s, 0 for a crash) is a graded outcome: a near miss counts, not only a
+crash. Paired claims use common seeds and the always-valid graded sequential test
+(``interp.statistics.graded``), Holm across heads; A/A controls use disjoint seed sets."""
+from __future__ import annotations
+
+import pytest
+
+from interp import seeds as seedmap
+from interp.probes.interventions import head_ablation
+from interp.simulation.rollout import run_sequential
+from specs.support import controls, graded
+from specs.support.roles import require
+
+pytestmark = pytest.mark.behavior
+
+ALPHA = 0.05
+HELDOUT_SEEDS = seedmap.first("heldout")
+ABLATION_SEEDS = seedmap.first("ablation")
+AA_SEEDS = seedmap.first("aa")
+
+
+def test_ablating_the_safety_head_lowers_the_minimum_ttc(agent, engine, budget, causal_head_roles, evidence,
+                                                         seed_offset):
+    """Zero-ablating a ``safety`` head (its ablation raised collisions on the calibration seeds) lowers the ego's
+    minimum TTC per episode (capped at 5 s), on other, disjoint seeds: paired, sequential always-valid graded
+    test, Holm across the safety heads, at least 0.25 s for a refutation to be ruled out.
+
+    Control (A/A, a statistical argument): the plain agent on a disjoint seed set, paired index by index with the
+    baseline, tested the same way. Both arms are the same policy on i.i.d. seeds, so the mean paired difference is
+    0 and the always-valid test calls it "supported" with probability at most alpha (Ville's inequality;
+    tests/test_graded_stats.py measures it under a null). No planted model is needed to show it can pass."""
+    resolution = causal_head_roles["safety"]
+    require(resolution)
+    heads = list(resolution.heads)
+    family = graded.ttc_family(heads, budget, ALPHA)
+    conditions = {"baseline": None, **{f"ablate head {h}": head_ablation([h], n_heads=agent.n_heads) for h in heads}}
+    first = ABLATION_SEEDS + seed_offset
+    result = run_sequential(engine, agent, conditions, seeds=range(first, first + budget.max_pairs),
+                            batch_pairs=budget.batch_pairs, outcome=graded.min_ttc, family=family, progress=True)
+    base = [r for r in result.records if r.condition == "baseline"]
+    evidence.seeds("safety head ablation pairs", [r.seed for r in base])
+    evidence.episodes(result.records)
+    for name, verdict in result.verdicts.items():
+        evidence.record(verdict, name=f"{name}: change in minimum TTC (s)", better="higher")
+    holds, detail = controls.graded_aa_control(engine, agent, base, AA_SEEDS + seed_offset, design=family.design,
+                                               batch_pairs=budget.batch_pairs, outcome=graded.min_ttc)
+    evidence.control("A/A: the plain agent on disjoint seeds", holds, detail)
+    verdicts = [v.verdict for v in result.verdicts.values()]
+    evidence.verdict = "supported" if "supported" in verdicts else (
+        "refuted" if all(v == "refuted" for v in verdicts) else "inconclusive")
+    if evidence.verdict == "inconclusive":
+        evidence.conclude_inconclusive(result.summary())
+    evidence.conclude(evidence.verdict == "supported", f"no safety head's ablation lowers the minimum TTC:\n"
+                                                      f"{result.summary()}")
+
+
+def test_pet_stays_above_one_second_when_the_agent_crosses_first(agent, untrained, engine, budget, evidence,
+                                                                 seed_offset):
+    """In held-out episodes where the ego passes first through a crossing conflict (headings 30-150 degrees
+    apart), the smallest PET stays above 1 s in at least 95 % of them (exact one-sided binomial test on the
+    share below, at a fixed number of episodes). 1 s is the usual bound of a serious conflict in PET studies;
+    FHWA's SSAM records conflicts up to PET 5 s. Censored PETs (the episode ended first) count when their lower
+    bound already exceeds 1 s, and are left out (counted) otherwise.
+
+    Control: the untrained network (random weights), which drives through the junction without regard to
+    traffic: if it kept such gaps too, the claim would say nothing about the agent."""
+    first = HELDOUT_SEEDS + seed_offset
+    seeds = list(range(first, first + budget.heldout_episodes))
+    evidence.seeds("held-out episodes", seeds)
+    records = engine.run(agent, seeds, progress=True)
+    evidence.episodes(records)
+    check = graded.pet_check(records, ALPHA)
+    evidence.effect("share of ego-first crossings with PET <= 1 s", check.below / check.n if check.n else float("nan"),
+                    check.ci, check.n, check.p_value, better="lower", scale="proportion",
+                    rule="exact one-sided binomial test of the share below 1 s against 0.05")
+    evidence.note(check.summary)
+    control = graded.pet_check(engine.run(untrained, seeds[:min(len(seeds), 100)]), ALPHA)
+    evidence.control("untrained weights", control.holds, f"untrained: {control.summary}")
+    evidence.verdict = check.verdict
+    if check.verdict == "inconclusive":
+        evidence.conclude_inconclusive(check.summary)
+    evidence.conclude(check.holds, check.summary)
