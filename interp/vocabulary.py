@@ -53,7 +53,7 @@ FINDING_VERDICTS: Final = (REFUTED, VACUOUS)
 VERDICT_RANK: Final[Mapping[str | None, int]] = {SUPPORTED: 3, INCONCLUSIVE: 2, REFUTED: 1, VACUOUS: 1,
                                                  NOT_APPLICABLE: 1, None: 0}
 """The one ranking: supported > inconclusive > refuted = vacuous = not-applicable > no verdict. A verdict
-that moves down it between two runs is a regression (``reports.diff``, ``reports.aggregate_diff``)."""
+that moves down it between two runs is a regression (``reports.compare.diff``, ``reports.zoo.aggregate_diff``)."""
 
 VERDICT_LABELS: Final[Mapping[str | None, str]] = {SUPPORTED: "supported", REFUTED: "refuted",
                                                    INCONCLUSIVE: "inconclusive", VACUOUS: "vacuous",
@@ -95,7 +95,7 @@ FIGURE_KINDS: Final = ("scene", "filmstrip", "forest", "heatmap", "bars", "line"
 """Every declarative figure kind of the evidence (their keys: ``reports.schema``)."""
 
 IMAGE_FIGURE_KINDS: Final = ("scene", "filmstrip", "forest", "heatmap", "bars", "line", "attention_scene")
-"""The kinds ``reports.figures`` draws as one PNG (``table`` is written as HTML, ``replay`` as a player)."""
+"""The kinds ``reports.run.figures`` draws as one PNG (``table`` is written as HTML, ``replay`` as a player)."""
 
 # ------------------------------------------------------------------------------------------------ effects
 

@@ -5,14 +5,14 @@ after another, all sharing the rollout cache (``$HYPODRIVE_CACHE_DIR`` or ``.hyp
 maps are keyed by checkpoint identity, so nothing is simulated twice). Each agent's report goes to
 ``OUT/agents/<name>/`` (``evidence.json``, ``index.html``, ``pytest.log``, ``zoo_run.json``). The command is
 resumable: an agent whose ``evidence.json`` exists for the same checkpoint identity, profile and spec selection
-is skipped. Then ``reports.aggregate`` aggregates the evidence files into ``OUT/aggregate.json`` +
+is skipped. Then ``reports.zoo.aggregate`` aggregates the evidence files into ``OUT/aggregate.json`` +
 ``OUT/index.html``.
 
 ``zoo over-training --run RUN_DIR`` does the same over the snapshots one training run saved
 (``RUN_DIR/snapshots/episode-N.pt``, plus the final ``agent.pt``), rollout-free specs by default, and draws
-verdicts, roles and each claim's key effect against training episodes (``reports.over_training``).
+verdicts, roles and each claim's key effect against training episodes (``reports.zoo.over_training``).
 
-This module is the CLI glue: the counting lives in ``reports.aggregate``, the drawing in ``reports``.
+This module is the CLI glue: the counting lives in ``reports.zoo.aggregate``, the drawing in ``reports``.
 """
 from __future__ import annotations
 
@@ -372,8 +372,8 @@ def cmd_heldout(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from interp.errors import HypodriveError
-    from reports.aggregate import aggregate, format_table
-    from reports.aggregate_html import write_aggregate_report
+    from reports.zoo.aggregate import aggregate, format_table
+    from reports.zoo.aggregate_html import write_aggregate_report
 
     agents = zoo_agents(args)
     if not agents:
@@ -403,7 +403,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_over_training(args: argparse.Namespace) -> int:
     from interp.errors import HypodriveError
-    from reports.over_training import over_training, write_over_training_report
+    from reports.zoo.over_training import over_training, write_over_training_report
 
     run = args.run.resolve()
     points = snapshots(run)

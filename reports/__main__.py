@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from reports.diff import DEFAULT_ALPHA, MATCH_HEADS, diff_evidence
+from reports.compare.diff import DEFAULT_ALPHA, MATCH_HEADS, diff_evidence
 from reports.atomic import CLI_REMEDY
 from reports.schema import SCHEMA_VERSION, EvidenceError, load, merge_files, save
 
@@ -118,7 +118,7 @@ def _alpha(text: str) -> float:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
-    from reports.aggregate import is_aggregate
+    from reports.zoo.aggregate import is_aggregate
 
     if any(is_aggregate(_json_or_none(p)) for p in (args.base, args.new)):  # two aggregate.json files
         return _cmd_diff_aggregates(args)
@@ -139,8 +139,8 @@ def _json_or_none(path: Path):
 
 def _cmd_diff_aggregates(args: argparse.Namespace) -> int:
     """Two aggregate reports (``python -m interp zoo run``): per-agent verdict changes on shared agents, per-stratum
-    tests on disjoint ones (``reports.aggregate_diff``)."""
-    from reports.aggregate_diff import diff_aggregates, format_diff
+    tests on disjoint ones (``reports.zoo.aggregate_diff``)."""
+    from reports.zoo.aggregate_diff import diff_aggregates, format_diff
 
     try:
         diff = diff_aggregates(_json_or_none(args.base), _json_or_none(args.new), alpha=args.alpha)
@@ -155,7 +155,7 @@ def _cmd_diff_aggregates(args: argparse.Namespace) -> int:
 
 
 def _cmd_html(args: argparse.Namespace) -> int:
-    from reports.html import write_report  # matplotlib only when drawing
+    from reports.run.html import write_report  # matplotlib only when drawing
 
     evidence = load(args.evidence)
     diff = None
@@ -186,7 +186,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 def _cmd_findings(args: argparse.Namespace) -> int:
-    from reports.findings import findings_from_evidence
+    from reports.run.findings import findings_from_evidence
 
     data = findings_from_evidence(load(args.evidence), include=set(args.only) if args.only else None)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,7 @@ its ``worse_direction`` (``interp.vocabulary`` says which effects can worsen).
 
 Spec entries, effects and figures are closed (an unknown key is a typo until the schema says otherwise;
 free-form extras go into an entry's ``data``); ``run`` is open, since run metadata grows. Figures are
-declarative JSON, never images of plots: ``reports.figures`` draws them. Only pictures of scenes (which
+declarative JSON, never images of plots: ``reports.run.figures`` draws them. Only pictures of scenes (which
 the report cannot draw without the simulator) travel as base64 PNG.
 
 Why so strict: evidence files are compared across checkpoints and months (``python -m reports diff``), and

@@ -344,7 +344,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     terminalreporter.section("hypodrive evidence")
     for entry in state.evidence:
         terminalreporter.write_line(SpecEvidence.summary_line(entry))
-    from reports.multiplicity import across_claims, summary_line
+    from reports.run.multiplicity import across_claims, summary_line
 
     terminalreporter.write_line(summary_line(across_claims(state.evidence)))
     if state.diff:
@@ -355,14 +355,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 
 
 def _write_report(config: pytest.Config, entries: list[dict]) -> Path | None:
-    from reports.html import write_report
+    from reports.run.html import write_report
     from specs.support.run_info import run_metadata
 
     state = _session(config)
     out = Path(config.getoption("--report-dir"))
     from reports.schema import SCHEMA_VERSION
 
-    from reports.multiplicity import across_claims
+    from reports.run.multiplicity import across_claims
 
     run = run_metadata(config, state)
     run["multiplicity"] = across_claims(entries)
@@ -380,7 +380,7 @@ def _baseline_diff(config: pytest.Config, evidence: dict, out: Path) -> dict | N
     import subprocess
     import sys
 
-    from reports.diff import diff_evidence
+    from reports.compare.diff import diff_evidence
     from reports.schema import load
 
     path = config.getoption("--baseline-evidence")

@@ -118,7 +118,7 @@ def _ranked_scenes(evidence, agent, engine, states, attention, causal, shapley, 
     rendering is optional and must not decide a spec)."""
     try:
         from interp.replay import build_replay
-        from reports.ranking_scene import ranked_scene_figure
+        from reports.run.ranking_scene import ranked_scene_figure
 
         seen: set[int] = set()
         for s in range(states.n):

@@ -13,7 +13,7 @@ import sys
 
 def main(out: str, limit: str, value: str = "0") -> int:
     from reports.atomic import ReportWriteError
-    from reports.html import write_report
+    from reports.run.html import write_report
     from tests.test_reports import synthetic_run
 
     evidence = synthetic_run(0, 1)

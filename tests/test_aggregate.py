@@ -1,4 +1,4 @@
-"""The aggregate report over many agents (``reports.aggregate``) on synthetic evidence dicts: k of all applicable
+"""The aggregate report over many agents (``reports.zoo.aggregate``) on synthetic evidence dicts: k of all applicable
 agents with undecided ones as bounds, exact CIs per stratum (head count x budget) over independent members only,
 not-applicable counting, per-head effects regrouped by role, the
 aggregate diff (a planted change flagged, a null kept quiet), the HTML page; and one end-to-end
@@ -11,8 +11,8 @@ import math
 import pytest
 from scipy import stats
 
-from reports import aggregate as A
-from reports import aggregate_diff as D
+from reports.zoo import aggregate as A
+from reports.zoo import aggregate_diff as D
 from reports.schema import SCHEMA_VERSION, validate
 
 CLAIM_A = "specs/test_mechanism.py::test_a"
@@ -311,7 +311,7 @@ def test_reports_diff_detects_aggregate_files(tmp_path, capsys):
 
 
 def test_the_page_is_self_contained_with_alt_text(tmp_path):
-    from reports.aggregate_html import write_aggregate_report
+    from reports.zoo.aggregate_html import write_aggregate_report
 
     agg = A.aggregate(_zoo(7))
     page = write_aggregate_report(agg, tmp_path / "agg")
@@ -341,7 +341,7 @@ def test_format_table_is_markdown():
 
 
 def test_over_training_verdicts_flips_roles_and_key_effect_by_role_not_index(tmp_path):
-    from reports.over_training import over_training, write_over_training_report
+    from reports.zoo.over_training import over_training, write_over_training_report
 
     nodeid = "specs/test_mechanism.py::test_crossing_head_attends_most_to_the_nearest_crossing_vehicle"
     points = [(250, "not-applicable", [], None), (500, "refuted", [2], 0.4), (750, "supported", [0], 0.8)]

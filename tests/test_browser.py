@@ -46,7 +46,7 @@ def pages(tmp_path_factory):
     from interp.simulation.agent import load_agent
     from interp.replay import build_replay
     from interp.simulation.rollout import RolloutEngine
-    from reports.html import write_report
+    from reports.run.html import write_report
     from tests.planted import ROOT
     from tests.test_reports import all_figure_kinds, entry, synthetic_run
 

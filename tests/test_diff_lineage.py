@@ -17,7 +17,7 @@ import pytest
 
 from interp.vocabulary import head_indices
 from reports.__main__ import main
-from reports.diff import MATCH_INDEX, MATCH_ROLE, diff_evidence, lineage_of
+from reports.compare.diff import MATCH_INDEX, MATCH_ROLE, diff_evidence, lineage_of
 from reports.schema import load
 
 DATA = Path(__file__).resolve().parent / "data" / "lineage"
@@ -226,7 +226,7 @@ def test_an_edited_checkpoint_keeps_its_lineage_and_one_without_metadata_has_non
 
 def test_the_real_runs_aggregate_per_stratum_with_the_lesioned_copy_dependent():
     """The example in docs/guide/aggregate.md."""
-    from reports.aggregate import aggregate
+    from reports.zoo.aggregate import aggregate
 
     names = ["reference", "reference-early", "reference-lesioned", "zoo-4h-s1", "zoo-4h-s2"]
     agg = aggregate([run(n) for n in names], labels=names)
@@ -253,7 +253,7 @@ def test_zoo_run_fills_a_missing_lineage_from_the_same_checkpoint_only():
 
 
 def test_the_html_report_states_the_lineage_and_lists_heads_apart():
-    from reports.html import build_html
+    from reports.run.html import build_html
 
     diff = diff_evidence(run("reference"), run("zoo-4h-s1"))
     page = build_html(run("zoo-4h-s1"), diff=diff.to_dict())

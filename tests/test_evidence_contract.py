@@ -9,8 +9,8 @@ import json
 import pytest
 
 from reports import schema
-from reports.diff import diff_evidence, role_changes
-from reports.findings import findings_from_evidence
+from reports.compare.diff import diff_evidence, role_changes
+from reports.run.findings import findings_from_evidence
 from specs.support import evidence as ev_mod
 from specs.support import findings as F
 from specs.support.budget import PROFILES

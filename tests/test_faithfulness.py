@@ -259,7 +259,7 @@ def test_random_tau_quantile_resolves_each_random_network_head(faithful, busy):
 # ------------------------------------------------------------------------------------------ the drawn scene
 def test_rank_labels_and_ranked_scene_figure():
     from interp.replay import ReplayFrame
-    from reports.ranking_scene import rank_labels, ranked_scene_figure
+    from reports.run.ranking_scene import rank_labels, ranked_scene_figure
     from reports.schema import validate_figure
 
     labels = rank_labels({"attention": [3, 1], "causal": [1, 3], "Shapley": [1, 3]})

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from reports.learning_curves import draw, rolling
+from reports.zoo.learning_curves import draw, rolling
 
 
 def test_rolling_mean_over_the_last_window_episodes():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from statsmodels.stats.multitest import multipletests
 
-from reports.multiplicity import across_claims, claim_p_value, summary_line
+from reports.run.multiplicity import across_claims, claim_p_value, summary_line
 
 
 def _entry(name: str, *ps) -> dict:

@@ -206,7 +206,7 @@ def test_cli_refuses_unknown_formats_and_both_comparisons(tmp_path, capsys):
 
 
 def _report_with(figures, tmp_path):
-    from reports.html import write_report
+    from reports.run.html import write_report
     from tests.test_reports import entry, synthetic_run
 
     evidence = synthetic_run(0, 1)
@@ -250,7 +250,7 @@ def test_every_image_in_the_report_has_alt_text(replays, tmp_path):
 
 
 def test_head_roles_are_a_table_not_a_repr(tmp_path):
-    from reports.html import write_report
+    from reports.run.html import write_report
     from tests.test_reports import synthetic_run
 
     evidence = synthetic_run(0, 1)
@@ -266,7 +266,7 @@ def test_spec_helpers_make_replay_pair_and_attention_scene_figures(agent, engine
     from fixtures.builder import SceneBuilder
     from fixtures.canonical import CANONICAL
     from interp.probes.interventions import head_ablation
-    from reports.figures import render
+    from reports.run.figures import render
     from reports.schema import validate_figure
     from specs.support.filmstrip import (ablation_pair_figures, attention_scene_figure, discordant_pairs,
                                          episode_replay_figures)

@@ -22,10 +22,10 @@ from scipy import stats
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from reports import figures
+from reports.run import figures
 from reports.__main__ import main
-from reports.diff import diff_evidence
-from reports.html import build_html, write_report
+from reports.compare.diff import diff_evidence
+from reports.run.html import build_html, write_report
 from reports.schema import (SCHEMA_VERSION, EvidenceError, load, merge, merge_files, new_evidence, png_to_base64, save, validate,
                             validate_entry, validate_figure)
 

@@ -83,7 +83,8 @@ def test_the_vocabulary_itself_would_be_flagged_so_the_exemption_is_what_lets_it
 
 
 def test_one_ranking_used_by_both_diffs():
-    from reports import aggregate_diff, diff
+    from reports.compare import diff
+    from reports.zoo import aggregate_diff
 
     assert V.VERDICT_RANK is diff.VERDICT_RANK
     order = sorted(V.VERDICTS, key=V.verdict_rank, reverse=True)
@@ -92,7 +93,7 @@ def test_one_ranking_used_by_both_diffs():
 
 
 def test_every_verdict_has_a_label_a_colour_and_a_short_form():
-    from reports.html import VERDICT_STYLE
+    from reports.run.html import VERDICT_STYLE
 
     for verdict in (*V.VERDICTS, None):
         assert verdict in V.VERDICT_LABELS and verdict in V.VERDICT_COLOURS and verdict in V.VERDICT_SHORT
@@ -102,7 +103,7 @@ def test_every_verdict_has_a_label_a_colour_and_a_short_form():
 
 
 DISPATCH_TABLES = {("reports/schema.py", "_FIGURE_KEYS"), ("reports/schema.py", "_FIGURE_CHECKS"),
-                   ("reports/figures.py", "_RENDERERS")}  # keyed by kind; their keys are tested below
+                   ("reports/run/figures.py", "_RENDERERS")}  # keyed by kind; their keys are tested below
 
 
 def figure_kind_collections(path: Path) -> list[tuple[str, str | None]]:
@@ -134,7 +135,8 @@ def test_figure_kinds_are_spelt_only_in_the_vocabulary_and_the_dispatch_tables_c
 
 
 def test_schema_and_figures_reexport_the_vocabulary():
-    from reports import figures, schema
+    from reports import schema
+    from reports.run import figures
 
     assert schema.VERDICTS is V.VERDICTS and schema.FIGURE_KINDS is V.FIGURE_KINDS
     assert schema.EFFECT_FIELDS is V.EFFECT_FIELDS and figures.IMAGE_KINDS is V.IMAGE_FIGURE_KINDS

@@ -1,7 +1,7 @@
 """What holds for the architecture: one spec run per agent (``evidence.json`` each), aggregated over the agents.
 
 Pure computation on evidence dicts (no model, no simulator, no plotting): ``aggregate(evidences)`` returns a
-JSON-able dict (``aggregate.json``; ``reports.aggregate_html`` draws it); ``reports.aggregate_diff.diff_aggregates(base, new)``
+JSON-able dict (``aggregate.json``; ``reports.zoo.aggregate_html`` draws it); ``reports.zoo.aggregate_diff.diff_aggregates(base, new)``
 compares two of them (``python -m reports diff`` detects the format).
 
 **Counting.** Claims are matched across agents by pytest node id (a parametrised spec is one claim per
@@ -33,7 +33,7 @@ agents it resolved (k of n, Clopper-Pearson), by head count. Effects whose name 
 under ``crossing``, ``safety``, ... or ``(no role)``), so that heads are compared by role, never by index; an
 effect naming several heads is kept as one row per agent under ``(chosen by the spec)``.
 
-**Diff** (``reports.aggregate_diff``). Where the two aggregates cover the same agents (matched by checkpoint
+**Diff** (``reports.zoo.aggregate_diff``). Where the two aggregates cover the same agents (matched by checkpoint
 identity), it lists each agent's verdict changes: paired and descriptive, with no test (with a dozen agents a
 paired test could only flag very large shifts). Only on disjoint sets of agents does it test each stratum's
 decided share with Barnard's exact test.
@@ -50,7 +50,7 @@ from typing import Any
 
 from interp.vocabulary import (DECIDED, INCONCLUSIVE, NOT_APPLICABLE, REFUTED, SUPPORTED, UNDECIDED,  # noqa: F401
                                VACUOUS, VERDICT_LABELS, VERDICTS)
-from reports.counting import (CI_LEVEL, _is_int, _list, bounded_interval, bounds, clopper_pearson,  # noqa: F401
+from reports.zoo.counting import (CI_LEVEL, _is_int, _list, bounded_interval, bounds, clopper_pearson,  # noqa: F401
                               holds_text, independent, share, stratum_key, training_of)
 from reports.schema import upgrade, validate
 

@@ -1,4 +1,4 @@
-"""The counting behind ``reports.aggregate``: exact intervals, the undecided agents as bounds, strata and which
+"""The counting behind ``reports.zoo.aggregate``: exact intervals, the undecided agents as bounds, strata and which
 members count as independent. Pure functions on counts and agent summaries (see the aggregate's docstring
 for the rules they implement)."""
 from __future__ import annotations

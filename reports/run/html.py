@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from reports import figures as figures_mod
+from reports.run import figures as figures_mod
 from reports.atomic import PYTEST_REMEDY, write_files
 from reports.replay import PLAYER_CSS, PLAYER_JS, ReplayEmbedder
 from reports.schema import dumps, validate
@@ -85,8 +85,8 @@ def build_html(evidence: dict, *, diff: dict | None = None, replays: ReplayEmbed
     if diff is not None:
         parts.append(_diff_section(diff))
     parts += [_run_section(run)]
-    if run.get("role_map"):  # heads x categories and heads x ablation effects (reports/roles.py)
-        from reports.roles import role_map_html
+    if run.get("role_map"):  # heads x categories and heads x ablation effects (reports/run/roles.py)
+        from reports.run.roles import role_map_html
 
         parts.append(role_map_html(run["role_map"]))
     parts += [_spec_table(specs), "<h2>Specs in detail</h2>"]

@@ -2,7 +2,7 @@
 from one spec run per snapshot of a training run (``python -m interp zoo over-training``).
 
 ``over_training(evidences, episodes)`` is pure computation (a JSON-able dict); ``draw_over_training`` draws it as
-one PNG (matplotlib's Agg canvas on a ``Figure``, as ``reports.figures`` does: no pyplot); and
+one PNG (matplotlib's Agg canvas on a ``Figure``, as ``reports.run.figures`` does: no pyplot); and
 ``write_over_training_report`` writes ``over_training.json``, ``over_training.png`` and a self-contained
 ``index.html``. A key effect is a spec's first effect; its name is matched across snapshots with head indices
 blanked (``"share of scenes, head {h}"``), since the head a role picks can change during training.
@@ -17,7 +17,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from reports.aggregate import _HEAD, role_heads
+from reports.zoo.aggregate import _HEAD, role_heads
 from reports.atomic import CLI_REMEDY, write_files
 from reports.schema import upgrade, validate
 from interp.vocabulary import VERDICT_LABELS, VERDICT_MARKS
@@ -151,7 +151,7 @@ def alt_text(data: dict) -> str:
 def write_over_training_report(data: dict, out_dir: str | os.PathLike) -> Path:
     """``over_training.json``, ``over_training.png`` (strips and effects), ``over_training_summary.png`` (strips
     only) and ``index.html`` (the full figure embedded) in ``out_dir``."""
-    from reports.html import _CSS, _badge, _e
+    from reports.run.html import _CSS, _badge, _e
 
     png = draw_over_training(data)
     summary = draw_over_training(data, effects=False)

@@ -1,4 +1,4 @@
-"""How ``reports.diff`` matches per-head effects between two runs: by head index within one lineage (one
+"""How ``reports.compare.diff`` matches per-head effects between two runs: by head index within one lineage (one
 training run), by role across lineages.
 
 Head indices are arbitrary per training run. ``lineage_of`` decides from ``run.checkpoint.lineage``
@@ -79,9 +79,9 @@ def lineage_of(base_run: dict, new_run: dict, match_heads: str | None = None) ->
 
 
 def roles_by_head(run: dict) -> dict[int, tuple[str, ...]]:
-    """head -> the roles it is the first holder of on this run's agent (``reports.aggregate.role_heads``, largest
+    """head -> the roles it is the first holder of on this run's agent (``reports.zoo.aggregate.role_heads``, largest
     effect first; the head the specs use). One head per role and side, so a role names one effect per run."""
-    from reports.aggregate import role_heads
+    from reports.zoo.aggregate import role_heads
 
     held: dict[int, list[str]] = {}
     for role, heads in role_heads(run).items():

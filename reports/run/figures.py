@@ -5,7 +5,7 @@ figure left open, so drawing a report never disturbs a caller that uses pyplot i
 
 One renderer per figure kind; ``render(figure) -> bytes`` picks it. Scene pictures arrive pre-rendered
 (the report cannot run the simulator) and pass through; a filmstrip's frames are laid out in a grid with
-their step labels. ``table`` figures are not pictures: ``reports.html`` writes them as HTML tables.
+their step labels. ``table`` figures are not pictures: ``reports.run.html`` writes them as HTML tables.
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def render(figure: dict) -> bytes:
     validate_figure(figure)
     kind = figure["kind"]
     if kind not in _RENDERERS:
-        raise EvidenceError(f"a {kind!r} figure is not drawn as a picture (reports.html writes it as a table)")
+        raise EvidenceError(f"a {kind!r} figure is not drawn as a picture (reports.run.html writes it as a table)")
     return _RENDERERS[kind](figure)
 
 

@@ -1,7 +1,7 @@
 """The aggregate report over many agents as one self-contained page: ``DIR/index.html`` + ``DIR/aggregate.json``.
 
-Same style as the single-run report (``reports.html``: its CSS, verdict colours and badges); the one picture
-(each claim's share of agents with its Clopper-Pearson interval) is drawn by ``reports.figures`` and embedded
+Same style as the single-run report (``reports.run.html``: its CSS, verdict colours and badges); the one picture
+(each claim's share of agents with its Clopper-Pearson interval) is drawn by ``reports.run.figures`` and embedded
 as a PNG data URI with alt text. Everything taken from the aggregate is HTML-escaped.
 """
 from __future__ import annotations
@@ -11,10 +11,10 @@ import json
 import os
 from pathlib import Path
 
-from reports import figures as figures_mod
-from reports.aggregate import NO_ROLE, SPEC_CHOSEN, validate_aggregate
+from reports.run import figures as figures_mod
+from reports.zoo.aggregate import NO_ROLE, SPEC_CHOSEN, validate_aggregate
 from reports.atomic import CLI_REMEDY, write_files
-from reports.html import _CSS, VERDICT_STYLE, _badge, _e
+from reports.run.html import _CSS, VERDICT_STYLE, _badge, _e
 from interp.vocabulary import VERDICT_SHORT
 
 _GRID_CSS = """

@@ -1,11 +1,11 @@
 """The aggregate diff: what changed between two aggregate reports (``python -m reports diff`` on two
-``aggregate.json`` files). It reads ``reports.aggregate``'s format, never the other way round (one job per module, no import cycle).
+``aggregate.json`` files). It reads ``reports.zoo.aggregate``'s format, never the other way round (one job per module, no import cycle).
 
 **Same agents: paired, descriptive.** Where the two aggregates share agents (matched by checkpoint identity),
 the comparison is per agent: each claim's verdict on that agent before and after. With a dozen agents, a
 paired test over agents can only flag very large shifts, so none is run; the changes are listed, and per claim
 the number that moved up and down the one verdict ranking (``interp.vocabulary.VERDICT_RANK``). A verdict
-that moved down on an agent is a regression on that agent, as in the single-run diff (``reports.diff``).
+that moved down on an agent is a regression on that agent, as in the single-run diff (``reports.compare.diff``).
 
 **Disjoint agents: per stratum, Barnard.** Only when no agent is shared are the two aggregates independent
 samples; then each (head count x budget) stratum present in both compares its decided share (supported of
@@ -16,7 +16,7 @@ part get the per-agent list and no test.
 from __future__ import annotations
 
 from interp.vocabulary import verdict_rank
-from reports.aggregate import DEFAULT_ALPHA, FORMAT, validate_aggregate
+from reports.zoo.aggregate import DEFAULT_ALPHA, FORMAT, validate_aggregate
 
 SAME, DISJOINT, PARTIAL = "same agents", "disjoint agents", "partly shared agents"
 

@@ -45,7 +45,7 @@ from scipy import stats
 
 from interp.vocabulary import (HIGHER, VERDICT_RANK, effect_meaning, head_indices, verdict_rank,  # noqa: F401
                                worse_direction)
-from reports.head_matching import (MATCH_HEADS, MATCH_INDEX, MATCH_ROLE, NO_ROLE, Lineage,  # noqa: F401
+from reports.compare.head_matching import (MATCH_HEADS, MATCH_INDEX, MATCH_ROLE, NO_ROLE, Lineage,  # noqa: F401
                                    NotComparable, keyed_by_role, lineage_of, roles_by_head, unmatched)
 from reports.schema import upgrade
 

@@ -1,0 +1,1 @@
+"""Regression between two runs of the specs: verdict and effect changes, heads matched by lineage or role."""
