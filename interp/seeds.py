@@ -14,7 +14,12 @@ name                range                used by
 ``ablation``        100,000 .. 199,999   paired per-head ablation specs (``specs/test_behavior.py``)
 ``aa``              200,000 .. 299,999   the A/A control of the ablation specs (the plain agent on other seeds)
 ``calibration``     300,000 .. 399,999   causal head roles (``interp.roles``: zero-ablation per head, paired)
-``validation``      400,000 .. 499,999   reserved for validation during training / model selection
+``validation``      400,000 .. 499,999   validation during training / model selection (seeds 400,000..400,699
+                                         are spent by earlier choices; a new choice takes >= 1000 seeds after them)
+``confirmation``    500,000 .. 599,999   a second, untouched validation set: confirms a choice made on
+                                         ``validation`` before the one held-out evaluation
+``final_heldout``   600,000 .. 600,999   the fresh held-out block of 1000 seeds for a new reference candidate:
+                                         evaluated once, on the candidate chosen and confirmed; used for nothing else
 ``training``        >= 1,000,000         training episodes (``interp.train.train_seed``)
 ==================  ===================  ===================================================================
 
@@ -44,6 +49,8 @@ EPISODES: dict[str, tuple[int, int]] = {
     "aa": (200_000, 300_000),
     "calibration": (300_000, 400_000),
     "validation": (400_000, 500_000),
+    "confirmation": (500_000, 600_000),
+    "final_heldout": (600_000, 601_000),
     "training": (1_000_000, 2**31 - 1),
 }
 MAX_SEED_OFFSET = 90_000  # --seed-offset must stay below: range width 100,000 minus headroom for the budgets
