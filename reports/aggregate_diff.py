@@ -76,7 +76,7 @@ def diff_aggregates(base: dict, new: dict, *, alpha: float = DEFAULT_ALPHA) -> d
             "regressions": regressions, "regressed": bool(regressions)}
 
 
-_RANK = {"supported": 3, "inconclusive": 2, "refuted": 1, "vacuous": 1, "not-applicable": 1, None: 0}
+_RANK = {"supported": 3, "inconclusive": 2, "refuted": 1, "vacuous": 1, "not-applicable": 1, "unmeasured": 1, None: 0}
 
 
 def _rank(verdict: str | None) -> int:

@@ -22,7 +22,7 @@ _GRID_CSS = """
 .legend span{margin-right:10px}
 table.claims code,table.grid code,table.role-effects code{word-break:break-word}
 """
-_SHORT = {"supported": "S", "refuted": "R", "inconclusive": "I", "vacuous": "V", "not-applicable": "NA", None: "?"}
+_SHORT = {"supported": "S", "refuted": "R", "inconclusive": "I", "vacuous": "V", "not-applicable": "NA", "unmeasured": "U", None: "?"}
 
 
 def write_aggregate_report(agg: dict, out_dir: str | os.PathLike) -> Path:

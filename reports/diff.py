@@ -31,7 +31,7 @@ from scipy import stats
 
 from reports.schema import upgrade
 
-VERDICT_RANK = {"supported": 3, "inconclusive": 2, "refuted": 1, "vacuous": 1, "not-applicable": 1, None: 0}
+VERDICT_RANK = {"supported": 3, "inconclusive": 2, "refuted": 1, "vacuous": 1, "not-applicable": 1, "unmeasured": 1, None: 0}
 DEFAULT_ALPHA = 0.01
 
 

@@ -26,6 +26,7 @@ VERDICT_STYLE = {  # verdict -> (text colour, background, label)
     "inconclusive": ("#713f12", "#fde68a", "inconclusive"),
     "vacuous": ("#ffffff", "#7e22ce", "vacuous"),
     "not-applicable": ("#374151", "#e5e7eb", "not applicable"),
+    "unmeasured": ("#1e3a8a", "#dbeafe", "unmeasured"),
     None: ("#ffffff", "#6b7280", "no verdict"),
 }
 

@@ -24,9 +24,11 @@ from reports.schema import upgrade, validate
 FORMAT = "hypodrive-over-training"
 VERSION = 1
 _VERDICT_COLOURS = {"supported": "#16a34a", "refuted": "#dc2626", "inconclusive": "#f59e0b", "vacuous": "#7e22ce",
-                    "not-applicable": "#d1d5db", None: "#6b7280"}
+                    "not-applicable": "#d1d5db", "unmeasured": "#93c5fd",
+                    None: "#6b7280"}
 _VERDICT_LABELS = {"supported": "supported", "refuted": "refuted", "inconclusive": "inconclusive",
-                   "vacuous": "vacuous", "not-applicable": "not applicable", None: "no verdict"}
+                   "vacuous": "vacuous", "not-applicable": "not applicable",
+                   "unmeasured": "unmeasured", None: "no verdict"}
 
 
 def over_training(evidences: Sequence[dict], episodes: Sequence[int], *, run: str | None = None,
