@@ -3,34 +3,38 @@ categories and distance, compared with random networks of the same architecture 
 
 Why this rule. Mean attention mass per category (the earlier statistic) rewards sharpness and ego avoidance: a
 head spread evenly over the vehicles beats a near-uniform random head on every category that fills many rows.
-Here every statistic is a *contrast between vehicles of the same scene*, in the head's own pre-softmax score
-units (``attention_layer.hook_scores``):
+Here every statistic is a *contrast between vehicles of the same scene*, computed on the head's pre-softmax
+scores (``attention_layer.hook_scores``):
 
 - **Conditional fit (scene fixed effects).** Over the present vehicle rows (ego excluded), the head's scores are
   regressed on the category indicators (``VEHICLE_CATEGORIES``) and the distance to the ego, with one intercept
   per scene. The fixed effects are removed by the within transform (demeaning every column per scene), which
   gives the same slopes as OLS with scene dummies (``tests/test_roles.py`` checks it against statsmodels). A
-  category's coefficient is its preference *given the other categories and distance*, so a head drawn to the
-  nearest vehicle does not get ``crossing`` because crossing cars are often nearest. Distance bands cannot be
-  separated from distance, so ``proximity`` is the distance slope (two-sided; its sign says near or far).
-  ``ego`` is the head's mean score on the ego row minus its mean score on the scene's vehicles.
-- **Why not the OLS p-values.** OLS's standard errors treat rows as independent noise around the fit, but random
-  heads *do* prefer vehicles by their features; those preferences are systematic, not noise, so OLS would call
-  a random head selective. The test is instead a Monte-Carlo test against a null of networks:
-- **The tempered null.** ``n`` randomly initialised networks of the agent's architecture (init seeds
-  ``interp.seeds.INITS["role_null"]``); null head ``h`` of each is *tempered*: its scores are multiplied by the
-  temperature at which its attention over the vehicles (renormalised over vehicle rows) has the agent head
-  ``h``'s mean entropy. Every statistic is linear in the scores, so tempering scales it and needs no extra forward
-  pass: one forward pass per null network, then each null head's entropy on a grid of temperatures, interpolated and refined by Newton steps.
-- **Max statistic.** Each head x category gets a one-sided Monte-Carlo p-value (the rank of its statistic among
-  the tempered nulls; two-sided for ``proximity``), and is adjusted by the distribution of the *minimum* p-value
-  over all heads x categories of each null network (Westfall-Young min-p, each null network ranked against the
-  others). So the chance that a network drawn like the null gets any role is at most ``ALPHA`` per half; the null
-  has ``ceil(heads x categories / ALPHA)`` networks so the smallest adjusted p-value can reach ``ALPHA`` with
-  room. The scenes are split into two disjoint halves; a head holds a role only if its adjusted p-value is at
-  most ``ALPHA`` on **each** half (a replication; the temperature is matched on all scenes).
+  category's slope is its preference *given the other categories and distance*, so a head drawn to the nearest
+  vehicle does not get ``crossing`` because crossing cars are often nearest. Distance bands cannot be separated
+  from distance, so ``proximity`` is the distance slope (both tails; its sign says near or far). ``ego`` is the
+  per-scene difference between the ego row's score and the vehicles' mean score.
+- **The statistic is each slope's t-statistic** (slope / its OLS standard error; for ``ego`` the one-sample t of
+  the per-scene differences). It is scale-free: multiplying a head's scores (tempering it, sharpening it) moves
+  slopes and residuals alike, so sharpness alone cannot create selectivity, and a null network tempered to the
+  head's own entropy has the same statistics as untempered. The matched temperatures are still computed (on
+  stored scores, no extra forward pass) and reported. Comparing score-unit slopes with an entropy-matched null
+  instead was measured and rejected: matching a near-one-hot head's entropy needs enormous null temperatures
+  (near-tied vehicles dominate the mean entropy), so sharp planted heads failed to resolve.
+- **Why not the OLS p-values.** OLS's p-values treat the residuals as independent noise, but random heads *do*
+  prefer vehicles by their features (a random head is nearly linear in distance on these scenes); those
+  preferences are systematic, so OLS would call a random head selective. The t-statistic is instead referred to
+  its distribution over ``n`` randomly initialised networks of the agent's architecture (init seeds
+  ``interp.seeds.INITS["role_null"]``), head by head: a Monte-Carlo test.
+- **Max statistic.** Each head x test gets a Monte-Carlo p-value (its rank among the null networks' same head;
+  ``proximity`` is two tests, one per tail), adjusted by the distribution of the *minimum* p-value over all
+  heads x tests of each null network (Westfall-Young min-p, each null network ranked against the others). So the
+  chance that a network drawn like the null gets any role is at most ``ALPHA`` per half; the null has
+  ``heads x tests / ALPHA`` networks, so a statistic beyond every null network reaches adjusted p <= ``ALPHA``.
+  The scenes are split into two disjoint halves; a head holds a role only if its adjusted p-value is at most
+  ``ALPHA`` on **each** half (a replication).
 
-Pure numpy; the regression is hand-written (a pseudo-inverse of the demeaned design) because one matrix then
+Pure numpy; the regression is hand-written (pseudo-inverse of the demeaned design) because one matrix then
 serves the agent and thousands of null heads at once.
 """
 from __future__ import annotations
@@ -50,9 +54,10 @@ LOG_T_GRID = np.linspace(-8.0, 14.0, 89)  # null temperatures exp(-8)..exp(14) (
 MASKED = -1e8  # pre-softmax scores below this are masked rows (the network fills them with -1e9)
 
 
-def n_null(n_heads: int, n_categories: int = len(CATEGORIES), alpha: float = ALPHA) -> int:
-    """Null networks for a max statistic over heads x categories: about heads x categories / alpha."""
-    return int(math.ceil(n_heads * n_categories / alpha))
+def n_null(n_heads: int, n_tests: int = len(CATEGORIES) + len(TWO_SIDED), alpha: float = ALPHA) -> int:
+    """Null networks for a max statistic over heads x tests (a two-sided statistic is two one-sided tests):
+    heads x tests / alpha, so that a statistic beyond every null network reaches adjusted p <= alpha."""
+    return int(math.ceil(n_heads * n_tests / alpha))
 
 
 def halves(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -67,6 +72,11 @@ class Design:
     """The calibration scenes as linear maps from a head's scores [B, N] to its statistics, per half."""
 
     operators: tuple[np.ndarray, np.ndarray]  # per half [P, B*N]: scores (flattened) -> statistics
+    within: tuple[np.ndarray, np.ndarray]  # per half [R, B*N]: scores -> within-scene demeaned vehicle scores
+    residual: tuple[np.ndarray, np.ndarray]  # per half [R, B*N]: scores -> residuals of the within-scene fit
+    dof: tuple[int, int]  # residual degrees of freedom (rows - scenes - slopes)
+    unscaled_se: np.ndarray  # [2, P] sqrt((X'X)^-1)_jj of each slope (0 for ego and untestable ones)
+    ego_differences: tuple[np.ndarray, np.ndarray]  # per half [S, B*N]: ego minus mean vehicle score, per scene
     testable: np.ndarray  # [2, P] bool
     n_scenes: np.ndarray  # [2, P] scenes of the half where the statistic has variation
     vehicles: np.ndarray  # [B, N] bool: present vehicle rows (ego excluded)
@@ -92,7 +102,7 @@ def build_design(masks: Mapping[str, np.ndarray], distance: np.ndarray, vehicles
     if not np.all(np.isfinite(np.asarray(distance, dtype=float)[vehicles])):
         raise ValueError("every present vehicle row needs a finite distance to the ego")
     counts = vehicles.sum(1)
-    operators, testable, n_scenes = [], [], []
+    operators, testable, n_scenes, withins, residuals, dofs, ses, egos = [], [], [], [], [], [], [], []
     for half in halves(b):
         op = np.zeros((len(CATEGORIES), b * n))
         ok = np.zeros(len(CATEGORIES), dtype=bool)
@@ -104,6 +114,13 @@ def build_design(masks: Mapping[str, np.ndarray], distance: np.ndarray, vehicles
             rows = np.flatnonzero(vehicles[s])
             op[0, s * n + rows] -= 1.0 / (len(rows) * len(with_vehicle))
         seen[0] = len(with_vehicle)
+        ego_d = np.zeros((len(with_vehicle), b * n))
+        for i, sc in enumerate(with_vehicle):
+            ego_d[i, sc * n] = 1.0
+            rows = np.flatnonzero(vehicles[sc])
+            ego_d[i, sc * n + rows] = -1.0 / len(rows)
+        egos.append(ego_d)
+        se = np.zeros(len(CATEGORIES))
         ok[0] = len(with_vehicle) >= MIN_SCENES_PER_HALF
         # vehicle categories + distance: within-scene OLS over scenes with >= 2 vehicles
         multi = half[counts[half] >= 2]
@@ -117,8 +134,14 @@ def build_design(masks: Mapping[str, np.ndarray], distance: np.ndarray, vehicles
         for j in range(len(cols)):  # scenes where the column is not constant among the vehicles
             varies[j] = len(np.unique(scene_of[np.abs(x[:, j]) > 1e-9]))
         keep = [j for j in range(len(cols)) if varies[j] >= MIN_SCENES_PER_HALF]
+        w = np.zeros((len(scene_of), b * n))
+        w[np.arange(len(scene_of)), scene_of * n + row_of] = 1.0
+        w = _within(w, scene_of) if len(scene_of) else w
+        withins.append(w)
+        resid_op = w
         if keep:
             pinv = np.linalg.pinv(x[:, keep])  # [len(keep), R]
+            resid_op = w - x[:, keep] @ (pinv @ w)
             resid = x[:, keep] - x[:, keep] @ (pinv @ x[:, keep])
             assert np.allclose(resid, 0.0, atol=1e-6)
             # a column the others explain almost fully cannot be separated from them: untestable
@@ -132,19 +155,46 @@ def build_design(masks: Mapping[str, np.ndarray], distance: np.ndarray, vehicles
                 if share < 0.05:
                     continue
                 op[1 + j, scene_of * n + row_of] = pinv[i]
+                se[1 + j] = float(np.sqrt(np.sum(pinv[i] ** 2)))  # (X'X)^-1 = pinv pinv'
                 ok[1 + j] = True
         seen[1:] = varies
         operators.append(op)
+        residuals.append(resid_op)
+        dofs.append(max(1, len(scene_of) - len(np.unique(scene_of)) - len(keep)))
+        ses.append(se)
         testable.append(ok)
         n_scenes.append(seen)
-    return Design(operators=(operators[0], operators[1]), testable=np.stack(testable), n_scenes=np.stack(n_scenes),
+    return Design(operators=(operators[0], operators[1]), within=(withins[0], withins[1]),
+                  residual=(residuals[0], residuals[1]), dof=(dofs[0], dofs[1]), unscaled_se=np.stack(ses),
+                  ego_differences=(egos[0], egos[1]), testable=np.stack(testable), n_scenes=np.stack(n_scenes),
                   vehicles=vehicles, entropy_scenes=np.flatnonzero(counts >= 2))
 
 
-def statistics(design: Design, scores: np.ndarray) -> np.ndarray:
-    """[2, ..., P] statistics of heads' scores [..., B, N] (masked rows carry no weight)."""
+def raw_statistics(design: Design, scores: np.ndarray) -> np.ndarray:
+    """[2, ..., P] statistics of heads' scores [..., B, N] in score units (masked rows carry no weight)."""
     flat = np.where(scores < MASKED, 0.0, scores).reshape(*scores.shape[:-2], -1).astype(np.float64)
     return np.stack([flat @ op.T for op in design.operators])
+
+
+def statistics(design: Design, scores: np.ndarray) -> np.ndarray:
+    """[2, ..., P] scale-free statistics of heads' scores [..., B, N]: each slope's t-statistic in the
+    within-scene fit (slope / its OLS standard error), and for ``ego`` the one-sample t-statistic of the per-scene
+    ego-minus-vehicles difference. Tempering multiplies a head's scores, slopes and residuals alike, so these do not
+    move with it; a head the fit explains exactly gets +-inf (0 where the slope is 0 too)."""
+    flat = np.where(scores < MASKED, 0.0, scores).reshape(*scores.shape[:-2], -1).astype(np.float64)
+    out = []
+    for half in range(2):
+        raw = flat @ design.operators[half].T  # [..., P]
+        sigma = np.sqrt(np.sum((flat @ design.residual[half].T) ** 2, axis=-1) / design.dof[half])  # [...]
+        d = flat @ design.ego_differences[half].T  # [..., S]
+        ego_se = d.std(-1, ddof=1) / np.sqrt(d.shape[-1])
+        se = sigma[..., None] * design.unscaled_se[half]
+        se[..., 0] = ego_se
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(se > 0, raw / np.where(se > 0, se, 1.0), np.sign(raw) * np.inf)
+        t = np.where((se <= 0) & (raw == 0), 0.0, t)
+        out.append(np.where(design.testable[half], t, 0.0))
+    return np.stack(out)
 
 
 # ------------------------------------------------------------------------------------------ sharpness
@@ -224,7 +274,8 @@ def matching_log_temperature(v: np.ndarray, valid: np.ndarray, curves: np.ndarra
 class Null:
     """Random networks' raw statistics and vehicle scores (the agent's heads pick their temperatures from these)."""
 
-    stats: np.ndarray  # [2, K, H, P] untempered statistics of each null network's heads
+    stats: np.ndarray  # [2, K, H, P] scale-free statistics of each null network's heads
+    raw: np.ndarray  # [2, K, H, P] the same in score units (slopes, ego difference), untempered
     vehicle_scores: np.ndarray  # [K, H, S, V] scores on the vehicles of the multi-vehicle scenes (for entropy)
     curves: np.ndarray  # [K, H, G] their mean vehicle entropy on LOG_T_GRID
     seeds: tuple[int, int]
@@ -238,7 +289,8 @@ def make_null(design: Design, null_scores: np.ndarray, seeds: tuple[int, int]) -
     """The null from the scores [K, H, B, N] of K random networks."""
     s = np.asarray(null_scores)
     v, valid = _vehicle_scores(design, s)
-    return Null(stats=statistics(design, s), vehicle_scores=v, curves=entropy_curves(v, valid), seeds=seeds)
+    return Null(stats=statistics(design, s), raw=raw_statistics(design, s), vehicle_scores=v,
+                curves=entropy_curves(v, valid), seeds=seeds)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -268,8 +320,8 @@ class Selectivity:
 
 def _p_values(null: np.ndarray, value: np.ndarray | None, two_sided: np.ndarray, leave_one_out: bool) -> np.ndarray:
     """Monte-Carlo p-values against ``null`` [K, H, P]: of ``value`` [H, P] ((1 + as extreme) / (K + 1)), or with
-    ``leave_one_out`` of every null draw ranked among the others [K, H, P]. Upper tail; two-sided (twice the
-    smaller tail) where ``two_sided`` [P]."""
+    ``leave_one_out`` of every null draw ranked among the others [K, H, P]. Upper tail; where ``two_sided`` [P],
+    the smaller of the two tails' p-values (each tail is one test of the family: the min-p adjustment sees both)."""
     k = null.shape[0]
     ordered = np.sort(null.reshape(k, -1), axis=0)
     vals = null.reshape(k, -1) if leave_one_out else value.reshape(1, -1)
@@ -283,12 +335,16 @@ def _p_values(null: np.ndarray, value: np.ndarray | None, two_sided: np.ndarray,
     else:
         p_up, p_low = (1 + ge) / (k + 1), (1 + le) / (k + 1)
     two = np.broadcast_to(two_sided, null.shape[1:]).reshape(1, -1)
-    p = np.where(two, np.minimum(1.0, 2 * np.minimum(p_up, p_low)), p_up)
+    p = np.where(two, np.minimum(p_up, p_low), p_up)  # both tails: two tests, counted in the max statistic
     return p.reshape(null.shape if leave_one_out else value.shape)
 
 
-def test_selectivity(design: Design, null: Null, scores: np.ndarray, *, alpha: float = ALPHA) -> Selectivity:
-    """The agent's selectivity per head x category against the tempered null, and the roles (see the module)."""
+def test_selectivity(design: Design, null: Null, scores: np.ndarray, *, alpha: float = ALPHA,
+                     scale_free: bool = True) -> Selectivity:
+    """The agent's selectivity per head x category against the tempered null, and the roles (see the module).
+
+    ``scale_free=False`` compares score-unit statistics with the null tempered to each head's entropy instead: kept
+    to measure why it was not chosen (sharp planted heads fail to resolve, see ``docs/guide/roles.md``)."""
     scores = np.moveaxis(np.asarray(scores), 1, 0)  # [H, B, N]
     n_heads = scores.shape[0]
     if null.stats.shape[2] != n_heads:
@@ -299,8 +355,12 @@ def test_selectivity(design: Design, null: Null, scores: np.ndarray, *, alpha: f
     entropy = vehicle_entropy(design, scores)  # [H]
     valid = _vehicle_scores(design, scores)[1]
     log_t = matching_log_temperature(null.vehicle_scores, valid, null.curves, entropy[None, :])  # [K, H]
-    agent = statistics(design, scores)  # [2, H, P]
-    tempered = null.stats * np.exp(log_t)[None, :, :, None]  # [2, K, H, P]
+    if scale_free:  # tempering multiplies a head's slopes and residuals alike: the t-statistics do not move
+        agent = statistics(design, scores)  # [2, H, P]
+        tempered = null.stats
+    else:
+        agent = raw_statistics(design, scores)
+        tempered = null.raw * np.exp(log_t)[None, :, :, None]  # [2, K, H, P]
     p_raw = np.stack([_p_values(tempered[i], agent[i], two, False) for i in range(2)])
     p_null = np.stack([_p_values(tempered[i], None, two, True) for i in range(2)])  # [2, K, H, P]
     mask = np.broadcast_to(design.testable[:, None, None, :], p_null.shape)

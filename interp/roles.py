@@ -50,7 +50,7 @@ CAUSAL_BATCH_PAIRS = 50
 # 41 % -> 61 % change with independent pairs (the least favourable pairing): 280 pairs, power 0.84, mean 180
 # pairs used (4 heads: 240 pairs). Large effects stop far earlier (the sequential test), so quick stays cheap.
 QUICK_CAUSAL = {"max_pairs": 280, "min_effect": 0.20, "batch_pairs": 20}
-CACHE_VERSION = 3  # bump when the rules or the calibration family change (cached role maps are then ignored)
+CACHE_VERSION = 5  # bump when the rules or the calibration family change (cached role maps are then ignored)
 
 
 # ------------------------------------------------------------------------------------------ attention roles
@@ -98,7 +98,7 @@ def null_for(model: torch.nn.Module, obs: np.ndarray, design: RS.Design, init_se
             _NULLS.clear()
             _NULLS[key] = cached
             return cached
-        stats, vscores, curves = [], [], []
+        stats, raws, vscores, curves = [], [], [], []
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # thousands of tiny forward passes: threads only contend
         try:
@@ -106,12 +106,14 @@ def null_for(model: torch.nn.Module, obs: np.ndarray, design: RS.Design, init_se
                 scores = np.stack([head_scores(net, obs) for net in random_networks(model, init_seeds[i:i + chunk])])
                 part = RS.make_null(design, np.moveaxis(scores, 2, 1), (0, 0))
                 stats.append(part.stats)
+                raws.append(part.raw)
                 vscores.append(part.vehicle_scores)
                 curves.append(part.curves)
         finally:
             torch.set_num_threads(threads)
         _NULLS.clear()  # one architecture at a time
-        _NULLS[key] = RS.Null(stats=np.concatenate(stats, axis=1), vehicle_scores=np.concatenate(vscores),
+        _NULLS[key] = RS.Null(stats=np.concatenate(stats, axis=1), raw=np.concatenate(raws, axis=1),
+                              vehicle_scores=np.concatenate(vscores),
                               curves=np.concatenate(curves), seeds=(int(min(init_seeds)), int(max(init_seeds)) + 1))
         _save_null(key, _NULLS[key])
     return _NULLS[key]
@@ -124,7 +126,7 @@ def _null_path(key: str) -> Path:
 def _load_null(key: str) -> RS.Null | None:
     try:
         with np.load(_null_path(key)) as f:
-            return RS.Null(stats=f["stats"], vehicle_scores=f["vehicle_scores"], curves=f["curves"],
+            return RS.Null(stats=f["stats"], raw=f["raw"], vehicle_scores=f["vehicle_scores"], curves=f["curves"],
                            seeds=tuple(int(s) for s in f["seeds"]))
     except (OSError, ValueError, KeyError):
         return None
@@ -136,7 +138,7 @@ def _save_null(key: str, null: RS.Null) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, stats=null.stats, vehicle_scores=null.vehicle_scores, curves=null.curves,
+        np.savez(tmp, stats=null.stats, raw=null.raw, vehicle_scores=null.vehicle_scores, curves=null.curves,
                  seeds=np.array(null.seeds))
         os.replace(tmp, path)
     except OSError:  # a read-only cache costs a recomputation next time, nothing else

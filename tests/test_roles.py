@@ -44,7 +44,7 @@ def test_the_within_scene_fit_is_ols_with_scene_dummies():
     vehicles, masks, distance, rng = _toy()
     scores = rng.normal(size=vehicles.shape) + 2.0 * masks["crossing"] - 0.05 * distance
     design = RS.build_design(masks, distance, vehicles)
-    ours = RS.statistics(design, scores[None])[:, 0]  # [2, P]
+    ours = RS.raw_statistics(design, scores[None])[:, 0]  # [2, P]
     for h, half in enumerate(RS.halves(len(scores))):
         rows = [(s, r) for s in half if vehicles[s].sum() >= 2 for r in np.flatnonzero(vehicles[s])]
         scene = np.array([s for s, _ in rows])
@@ -57,6 +57,11 @@ def test_the_within_scene_fit_is_ols_with_scene_dummies():
     # the ego statistic: mean over scenes of ego score minus mean vehicle score
     ego = [scores[s, 0] - scores[s][vehicles[s]].mean() for s in RS.halves(len(scores))[0]]
     assert ours[0, 0] == pytest.approx(np.mean(ego))
+    # the scale-free statistics divide by the within-scene spread, computed from the same residual scores
+    demeaned = [scores[s, r] - scores[s][vehicles[s]].mean() for s in RS.halves(len(scores))[0]
+                if vehicles[s].sum() >= 2 for r in np.flatnonzero(vehicles[s])]
+    np.testing.assert_allclose(RS.statistics(design, scores[None])[0, 0],
+                               ours[0] / np.sqrt(np.mean(np.square(demeaned))), atol=1e-9)
 
 
 def test_a_category_without_within_scene_variation_is_untestable_and_says_why():
@@ -85,7 +90,7 @@ def test_monte_carlo_p_values_known_answer():
     two = np.array([False])
     assert RS._p_values(null, np.array([[99.0]]), two, False)[0, 0] == pytest.approx(2 / 100)
     assert RS._p_values(null, np.array([[100.0]]), two, False)[0, 0] == pytest.approx(1 / 100)
-    assert RS._p_values(null, np.array([[0.0]]), np.array([True]), False)[0, 0] == pytest.approx(2 / 100)
+    assert RS._p_values(null, np.array([[0.0]]), np.array([True]), False)[0, 0] == pytest.approx(1 / 100)  # lower tail
     loo = RS._p_values(null, None, two, True)[:, 0, 0]
     assert loo[-1] == pytest.approx(1 / 99) and loo[0] == pytest.approx(1.0)
 
@@ -242,19 +247,33 @@ def test_role_rates_full(calibration, n_heads, name, record_property, request):
     _assert_rate(f"{name} ({n_heads} heads)", _conditions(calibration)[name][2], hits, n, 0.05, record_property)
 
 
-def test_a_rule_without_tempering_is_caught_by_the_rate_tests(calibration, monkeypatch):
-    """The safeguard against its failure: with the null left untempered (temperature 1, the earlier rule's null),
-    a sharp random network (query x30) gets roles, so the 'random x30' rate test would go red."""
+def test_a_rule_comparing_score_units_with_an_untempered_null_is_caught_by_the_rate_tests(calibration, monkeypatch):
+    """The safeguard against its failure: statistics in score units against a null left at its own temperature
+    (the flaw of a sharpness-blind rule) give sharp random networks (query x30) roles, so the 'random x30' rate
+    test turns red; the scale-free statistic is what prevents it."""
+    original = RS.test_selectivity
     monkeypatch.setattr(RS, "matching_log_temperature", lambda v, valid, curves, target: np.zeros(curves.shape[:-1]))
+    monkeypatch.setattr(RS, "test_selectivity", lambda d, n, s, **kw: original(d, n, s, scale_free=False))
     hits, n = _run(calibration, 4, "random x30", 6)
-    assert hits >= 4, f"untempered null: only {hits}/{n} sharp random networks got a role"
+    assert hits >= 4, f"untempered score-unit null: only {hits}/{n} sharp random networks got a role"
+
+
+def test_the_statistics_do_not_move_with_temperature_and_matching_reaches_the_head_entropy(calibration):
+    obs, _, _, design = calibration
+    agent, null = architecture(4, calibration)
+    scores = np.moveaxis(R.head_scores(agent.model, obs), 1, 0)
+    np.testing.assert_allclose(RS.statistics(design, 7.0 * scores), RS.statistics(design, scores), atol=1e-9)
+    sel = RS.test_selectivity(design, null, np.moveaxis(scores, 0, 1))
+    valid = RS._vehicle_scores(design, scores)[1]
+    np.testing.assert_allclose(RS._entropy(null.vehicle_scores, valid, sel.null_log_temperature),
+                               np.broadcast_to(sel.entropy, sel.null_log_temperature.shape), atol=1e-6)
 
 
 def test_the_reference_role_map_reports_statistic_p_value_and_null_quantile(calibration):
     obs, masks, distance, _ = calibration
     agent, _ = architecture(4, calibration)
     att = R.attention_roles(agent.model, obs, masks, distance)
-    assert att.n_null == RS.n_null(4) == 640
+    assert att.n_null == RS.n_null(4) == 720  # 4 heads x 9 tests (proximity's two tails) / 0.05
     data = R.RoleMap(agent.identity, 4, att, R.unmeasured_causal("test")).to_dict()
     cell = data["heads"][0]["selectivity"]["crossing"]
     assert set(cell) >= {"statistic", "p_value", "quantile"} and len(cell["statistic"]) == 2
