@@ -45,6 +45,9 @@ def test_the_within_scene_fit_is_ols_with_scene_dummies():
     scores = rng.normal(size=vehicles.shape) + 2.0 * masks["crossing"] - 0.05 * distance
     design = RS.build_design(masks, distance, vehicles)
     ours = RS.raw_statistics(design, scores[None])[:, 0]  # [2, P]
+    # the ego statistic: mean over scenes of ego score minus mean vehicle score
+    ego = [scores[s, 0] - scores[s][vehicles[s]].mean() for s in RS.halves(len(scores))[0]]
+    assert ours[0, 0] == pytest.approx(np.mean(ego))
     for h, half in enumerate(RS.halves(len(scores))):
         rows = [(s, r) for s in half if vehicles[s].sum() >= 2 for r in np.flatnonzero(vehicles[s])]
         scene = np.array([s for s, _ in rows])
@@ -54,14 +57,12 @@ def test_the_within_scene_fit_is_ols_with_scene_dummies():
         fit = sm.OLS(np.array([scores[s, r] for s, r in rows]), np.column_stack([x, dummies])).fit()
         np.testing.assert_allclose(ours[h, 1:], fit.params[:x.shape[1]], atol=1e-8)
         assert design.testable[h].all()
-    # the ego statistic: mean over scenes of ego score minus mean vehicle score
-    ego = [scores[s, 0] - scores[s][vehicles[s]].mean() for s in RS.halves(len(scores))[0]]
-    assert ours[0, 0] == pytest.approx(np.mean(ego))
-    # the scale-free statistics divide by the within-scene spread, computed from the same residual scores
-    demeaned = [scores[s, r] - scores[s][vehicles[s]].mean() for s in RS.halves(len(scores))[0]
-                if vehicles[s].sum() >= 2 for r in np.flatnonzero(vehicles[s])]
-    np.testing.assert_allclose(RS.statistics(design, scores[None])[0, 0],
-                               ours[0] / np.sqrt(np.mean(np.square(demeaned))), atol=1e-9)
+        # the statistics are the OLS t-values (same residual degrees of freedom: rows - scenes - slopes)
+        np.testing.assert_allclose(RS.statistics(design, scores[None])[h, 0, 1:], fit.tvalues[:x.shape[1]],
+                                   rtol=1e-7)
+    from scipy import stats as st
+
+    assert RS.statistics(design, scores[None])[0, 0, 0] == pytest.approx(st.ttest_1samp(ego, 0.0).statistic)
 
 
 def test_a_category_without_within_scene_variation_is_untestable_and_says_why():
