@@ -230,10 +230,11 @@ NAMES = ("random x1", "random x3", "random x30", "random x30 crossing", "trained
 
 @pytest.mark.parametrize("name", NAMES)
 def test_role_rates_on_the_4_head_architecture(calibration, name, record_property):
-    """Always-on version: 12 tries; a rate of a null condition must keep its 95 % upper bound <= 30 % (0-1 hits of
-    12), a planted preference must resolve in >= 95 % of tries (12/12). ``-m slow`` runs the full version."""
+    """Always-on version: 12 tries; a null condition's 95 % Wilson upper bound must stay <= 40 % (at most 1 hit of
+    12; 2 hits fail), a planted preference must resolve in >= 95 % of tries (12/12). ``-m slow`` runs the full
+    version with the 5 % bound."""
     hits, n = _run(calibration, 4, name, 12)
-    _assert_rate(name, _conditions(calibration)[name][2], hits, n, 0.30, record_property)
+    _assert_rate(name, _conditions(calibration)[name][2], hits, n, 0.40, record_property)
 
 
 @pytest.mark.slow
