@@ -419,6 +419,9 @@ def _roles_parser(sub) -> None:
     p.add_argument("--json", metavar="OUT", help="write the role map as JSON: roles, per head x category the statistic, p-value and "
                                                        "null quantile, ablation effects, the null")
     p.add_argument("--no-causal", action="store_true", help="attention roles only (no rollouts)")
+    p.add_argument("--quick", action="store_true",
+                   help="causal roles on the quick profile's budget: changes of >= 20 points decided at >= 80 %% "
+                        "power, smaller ones reported 'unmeasured'")
     p.add_argument("--max-pairs", type=int, default=None, help="paired episodes per head at most (default 200)")
     p.add_argument("--workers", type=int, default=None, help="worker processes for the rollouts (default: all cores)")
     p.add_argument("--no-cache", action="store_true", help="recompute (the role map and the episodes)")
@@ -438,7 +441,7 @@ def cmd_roles(args: argparse.Namespace) -> int:
 
         with RolloutEngine(workers=args.workers, cache=None if args.no_cache else "default") as engine:
             data = roles.role_map(agent, lambda: calibration(agent.env_config), engine=engine, causal=True,
-                                  progress=True, **kwargs)
+                                  progress=True, quick=args.quick, **kwargs)
     print(roles.format_roles(data))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
