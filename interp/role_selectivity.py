@@ -393,12 +393,11 @@ def _resolve(cats: Sequence[str], stat: np.ndarray, p_adj: np.ndarray, design: D
         heads = sorted(np.flatnonzero(worst <= alpha).tolist(), key=lambda h: (worst[h], -abs(stat[:, h, j]).min()))
         roles[name] = heads
         best = heads[0] if heads else int(np.nanargmin(worst))
-        unit = "per m" if name == "proximity" else "score units"
         sign = ""
         if name == "proximity":
             sign = " (prefers near vehicles)" if stat[:, best, j].mean() < 0 else " (prefers far vehicles)"
-        text = (f"head {best}: statistic {stat[0, best, j]:+.3f} / {stat[1, best, j]:+.3f} {unit}{sign}, "
+        text = (f"head {best}: t {stat[0, best, j]:+.2f} / {stat[1, best, j]:+.2f}{sign}, "
                 f"max-adjusted p {p_adj[0, best, j]:.3g} / {p_adj[1, best, j]:.3g} on the two halves "
-                f"({k} tempered random networks, alpha {alpha})")
+                f"({k} random networks tempered to the head's entropy, alpha {alpha})")
         reasons[name] = text if heads else f"no head is selective on both halves; best {text}"
     return roles, reasons

@@ -50,7 +50,8 @@ CAUSAL_BATCH_PAIRS = 50
 # 41 % -> 61 % change with independent pairs (the least favourable pairing): 280 pairs, power 0.84, mean 180
 # pairs used (4 heads: 240 pairs). Large effects stop far earlier (the sequential test), so quick stays cheap.
 QUICK_CAUSAL = {"max_pairs": 280, "min_effect": 0.20, "batch_pairs": 20}
-CACHE_VERSION = 5  # bump when the rules or the calibration family change (cached role maps are then ignored)
+NULL_VERSION = 5  # bump when the null's stored statistics change (cached nulls are then rebuilt)
+CACHE_VERSION = 6  # bump when the rules or the calibration family change (cached role maps are then ignored)
 
 
 # ------------------------------------------------------------------------------------------ attention roles
@@ -120,7 +121,7 @@ def null_for(model: torch.nn.Module, obs: np.ndarray, design: RS.Design, init_se
 
 
 def _null_path(key: str) -> Path:
-    return _cache_dir() / f"null-v{CACHE_VERSION}-{key[:24]}.npz"
+    return _cache_dir() / f"null-v{NULL_VERSION}-{key[:24]}.npz"
 
 
 def _load_null(key: str) -> RS.Null | None:
