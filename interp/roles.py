@@ -13,8 +13,8 @@ over heads x categories, replicated on two disjoint calibration halves. The rule
 
 **Causal roles** (``safety``, ``progress``). Each head's output is zero-ablated (``attention_layer.hook_z``)
 on paired episodes with the calibration seeds of ``interp.seeds`` (disjoint from every other range), and the
-paired change is decided by the always-valid sequential test of ``interp.stats``, Holm across heads x the two
-outcomes: ``safety`` = ablating the head raises collisions, ``progress`` = ablating it lowers arrivals. Under a
+paired change is decided by the always-valid sequential test of ``interp.stats``, each outcome at alpha / 2 with
+Holm across heads (family-wise error at most alpha across heads x the two outcomes): ``safety`` = ablating the head raises collisions, ``progress`` = ablating it lowers arrivals. Under a
 small budget (the ``quick`` profile) an effect the budget cannot decide is *unmeasured*, not refuted.
 
 A role held by several heads lists them strongest first; specs use the first.
@@ -51,7 +51,7 @@ CAUSAL_BATCH_PAIRS = 50
 # pairs used (4 heads: 240 pairs). Large effects stop far earlier (the sequential test), so quick stays cheap.
 QUICK_CAUSAL = {"max_pairs": 280, "min_effect": 0.20, "batch_pairs": 20}
 NULL_VERSION = 5  # bump when the null's stored statistics change (cached nulls are then rebuilt)
-CACHE_VERSION = 6  # bump when the rules or the calibration family change (cached role maps are then ignored)
+CACHE_VERSION = 7  # bump when the rules or the calibration family change (cached role maps are then ignored)
 
 
 # ------------------------------------------------------------------------------------------ attention roles
@@ -191,13 +191,11 @@ def causal_roles(engine, agent, *, max_pairs: int = CAUSAL_MAX_PAIRS, batch_pair
     """Zero-ablate each head on paired calibration seeds: ``safety`` heads raise collisions, ``progress`` heads
     lower arrivals (cached episodes make reruns free).
 
-    Each outcome runs a sequential paired family at ``alpha / 2`` (Holm across heads at every look), and the
-    roles are decided by Holm across heads x the two outcomes at ``alpha`` on the always-valid p-values (valid at
-    whatever look each stopped). With ``decides_only`` (a small budget sized for effects of ``min_effect``), a
+    Each outcome runs a sequential paired family at ``alpha / 2`` (Holm across heads at every look), so the
+    family-wise error across heads x the two outcomes is at most ``alpha`` (see :func:`decide_causal`). With ``decides_only`` (a small budget sized for effects of ``min_effect``), a
     head that is not supported gets the verdict ``unmeasured``: the budget cannot tell a smaller effect from none."""
     from interp.probes.interventions import head_ablation
     from interp.simulation.rollout import run_sequential
-    from interp.statistics.intervals import holm
     from interp.stats import SequentialDesign
 
     n_heads = agent.n_heads
@@ -220,23 +218,19 @@ def causal_roles(engine, agent, *, max_pairs: int = CAUSAL_MAX_PAIRS, batch_pair
 def decide_causal(effects: dict[str, list[dict]], *, alpha: float = CAUSAL_ALPHA,
                   min_effect: float = CAUSAL_MIN_EFFECT, decides_only: bool = False,
                   seeds: tuple[int, int] = (0, 0), max_pairs: int = 0) -> CausalRoles:
-    """Causal roles from per-outcome, per-head sequential verdicts (``Verdict.to_dict()``): Holm across heads x
-    outcomes on their p-values; ``unmeasured`` for heads a ``decides_only`` budget did not support."""
-    from interp.statistics.intervals import holm
-
+    """Causal roles from per-outcome, per-head sequential verdicts (``Verdict.to_dict()``, each outcome's family
+    run at ``alpha / 2`` with Holm across heads): a head holds a role when its family supports it, which bounds the
+    family-wise error across heads x outcomes by ``alpha`` (Holm within an outcome, Bonferroni across the two; the
+    families report only Holm-adjusted p-values, so a joint Holm step cannot be recomputed from them).
+    ``p_holm`` is that adjusted p-value x 2. ``unmeasured`` for heads a ``decides_only`` budget did not support."""
     outcomes = (("safety", "collisions", 1.0), ("progress", "arrivals", -1.0))
-    flat = [(metric, h) for _, metric, _ in outcomes for h in range(len(effects[metric]))]
-    p = np.array([1.0 if effects[m][h].get("p_value") is None else float(effects[m][h]["p_value"]) for m, h in flat])
-    reject, adjusted = holm(np.clip(p, 0.0, 1.0), alpha=alpha)
     effects = json.loads(json.dumps(effects))
-    for (m, h), r, q in zip(flat, reject, adjusted):
-        v = effects[m][h]
-        v["p_holm"] = float(q)
-        held = v["verdict"] == "supported" and bool(r)
-        if v["verdict"] == "supported" and not held:
-            v["verdict"] = "inconclusive"  # supported within its outcome, not across heads x outcomes
-        if decides_only and not held:
-            v["verdict"] = "unmeasured"
+    for _, metric, _ in outcomes:
+        for v in effects[metric]:
+            p = v.get("p_value")
+            v["p_holm"] = None if p is None else min(1.0, len(outcomes) * float(p))
+            if decides_only and v["verdict"] != "supported":
+                v["verdict"] = "unmeasured"
     roles: dict[str, list[int]] = {}
     reasons: dict[str, str] = {}
     for role, metric, sign in outcomes:

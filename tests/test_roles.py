@@ -300,6 +300,7 @@ def test_causal_roles_list_supported_heads_by_effect_and_explain_unresolved(monk
 
     def fake(engine, agent, conditions, *, seeds, design, outcome, **kw):
         calls.append((outcome, design.direction, seeds))
+        assert design.alpha == pytest.approx(0.025)  # alpha / 2 per outcome: error <= alpha over both
         table = {"crashed": [("supported", 0.1), ("supported", 0.3), ("refuted", 0.0)],
                  "arrived": [("inconclusive", -0.02), ("refuted", 0.0), ("refuted", 0.01)]}[outcome]
         return type("Result", (), {"verdicts": {f"ablate head {h}": _V(*table[h]) for h in range(3)}})()
@@ -311,7 +312,7 @@ def test_causal_roles_list_supported_heads_by_effect_and_explain_unresolved(monk
     assert "head 1" in cz.reasons["safety"] and "no head's ablation lowers arrivals" in cz.reasons["progress"]
     assert [(o, d) for o, d, _ in calls] == [("crashed", "increase"), ("arrived", "decrease")]
     assert all(seeds == S.episode_seeds("calibration", 60) for _, _, seeds in calls)
-    assert [h["p_holm"] for h in cz.effects["collisions"]] == pytest.approx([0.006, 0.006, 1.0])  # Holm over 6
+    assert [h["p_holm"] for h in cz.effects["collisions"]] == pytest.approx([0.002, 0.002, 1.0])  # x 2 outcomes
 
 
 def _effects(p_supported: float, verdicts=("supported", "refuted")) -> dict:
@@ -320,14 +321,13 @@ def _effects(p_supported: float, verdicts=("supported", "refuted")) -> dict:
             for m in ("collisions", "arrivals")}
 
 
-def test_holm_runs_across_heads_and_outcomes():
-    """Four tests (2 heads x 2 outcomes): p = 0.02 passes Holm across one outcome's two heads (0.025) but not across
-    heads x outcomes (0.05 / 4 = 0.0125), so the role is not held and the verdict drops to inconclusive."""
+def test_roles_follow_the_families_verdicts_with_p_adjusted_across_outcomes():
+    """Each outcome's family (alpha / 2, Holm across heads) decides; the reported p is its Holm p x 2 (both
+    outcomes), so a head supported at p 0.02 within its family reports 0.04 across heads x outcomes."""
     cz = R.decide_causal(_effects(0.02), alpha=0.05)
-    assert cz.roles == {"safety": [], "progress": []}
-    assert cz.effects["collisions"][0]["verdict"] == "inconclusive"
-    cz = R.decide_causal(_effects(0.01), alpha=0.05)
     assert cz.roles == {"safety": [0], "progress": [0]}
+    assert cz.effects["collisions"][0]["p_holm"] == pytest.approx(0.04)
+    assert cz.effects["arrivals"][1]["verdict"] == "refuted"
 
 
 def test_a_small_budget_reports_undecided_heads_as_unmeasured_not_refuted():
