@@ -407,16 +407,23 @@ COMMANDS["replay"] = cmd_replay
 
 def _roles_parser(sub) -> None:
     p = sub.add_parser("roles", help="each head's roles against random networks: by attention and by ablation effect",
-                       description="Attention roles: each head's attention mass per vehicle category on calibration "
-                                   "scenes, against the maximum over 799 randomly initialised networks of the same "
-                                   "architecture (best head), on each of two disjoint halves. Causal roles: paired "
-                                   "zero-ablation of each head on the calibration episode seeds (interp/seeds.py), "
-                                   "sequential test, Holm across heads: safety (collisions rise), progress (arrivals "
-                                   "fall). Prints each role's heads with effect sizes, or why it is unresolved. "
+                       description="Attention roles: each head's selectivity per vehicle category (a within-scene "
+                                   "fit of its pre-softmax scores on the categories and distance, scene fixed "
+                                   "effects; proximity = the distance slope) against random networks of the same "
+                                   "architecture tempered to the head's own entropy over the vehicles, max statistic "
+                                   "over heads x categories, on each of two disjoint halves (interp/role_selectivity.py). "
+                                   "Causal roles: paired zero-ablation of each head on the calibration episode seeds "
+                                   "(interp/seeds.py), sequential test, Holm across heads x outcomes: safety "
+                                   "(collisions rise), progress (arrivals fall). Prints each role's heads, or why it "
+                                   "is unresolved. "
                                    "Cached per checkpoint identity, as the spec plugin uses it.")
     _agent_args(p)
-    p.add_argument("--json", metavar="OUT", help="write the role map as JSON: roles, per-head profiles and effects, null")
+    p.add_argument("--json", metavar="OUT", help="write the role map as JSON: roles, per head x category the statistic, p-value and "
+                                                       "null quantile, ablation effects, the null")
     p.add_argument("--no-causal", action="store_true", help="attention roles only (no rollouts)")
+    p.add_argument("--quick", action="store_true",
+                   help="causal roles on the quick profile's budget: changes of >= 20 points decided at >= 80 %% "
+                        "power, smaller ones reported 'unmeasured'")
     p.add_argument("--max-pairs", type=int, default=None, help="paired episodes per head at most (default 200)")
     p.add_argument("--workers", type=int, default=None, help="worker processes for the rollouts (default: all cores)")
     p.add_argument("--no-cache", action="store_true", help="recompute (the role map and the episodes)")
@@ -436,7 +443,7 @@ def cmd_roles(args: argparse.Namespace) -> int:
 
         with RolloutEngine(workers=args.workers, cache=None if args.no_cache else "default") as engine:
             data = roles.role_map(agent, lambda: calibration(agent.env_config), engine=engine, causal=True,
-                                  progress=True, **kwargs)
+                                  progress=True, quick=args.quick, **kwargs)
     print(roles.format_roles(data))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -1,26 +1,23 @@
-"""Head roles, found per head against random networks: by attention (rollout-free) and by effect (ablation).
+"""Head roles, found per head against random networks: by attention selectivity and by effect (ablation).
 
 Head indices are arbitrary per training run, so specs name roles, never indices. This module decides which
 heads hold which role; it is pure computation (no pytest, no plotting). ``python -m interp roles`` and the
 spec plugin (``specs/support/roles.py``) both call :func:`find_roles`.
 
-**Attention roles** (one per vehicle category, e.g. ``crossing`` = the nearest crossing vehicle; the categories
-come from scene ground truth, see ``fixtures.role_scenes``). A head's *profile* is its mean attention mass on
-each category, over the calibration scenes where the category is present. The calibration scenes are split
-into two disjoint halves (even and odd draws). The *null* is the same profile for ``n_null`` (>= 39) randomly
-initialised networks of the same architecture, taking the maximum over heads (the best head is the one picked),
-and then the maximum over those networks. A head holds a role only if its mass beats that **null maximum** on
-**each** half: a random network's best head beats the maximum of K others with probability at most 1/(K + 1)
-per half and role, whatever the distribution; with K = ``N_NULL`` = 799 and 10 roles, the chance that any
-attention role resolves on a random network is at most 1.25 %. ``tests/test_roles.py`` measures the false-resolution rate on fresh random
-networks whose init seeds the null never used.
+**Attention roles** (``ego``, the vehicle categories of ``fixtures.role_scenes`` and ``proximity``) mean
+*selectivity beyond sharpness*: a head's preference for a category, in its own pre-softmax score units, given
+the other categories and the distance (a within-scene regression with scene fixed effects), compared with random
+networks of the same architecture tempered to the head's own entropy over the vehicles, with a max statistic
+over heads x categories, replicated on two disjoint calibration halves. The rule and why it was chosen are in
+``interp.role_selectivity``.
 
 **Causal roles** (``safety``, ``progress``). Each head's output is zero-ablated (``attention_layer.hook_z``)
 on paired episodes with the calibration seeds of ``interp.seeds`` (disjoint from every other range), and the
-paired change is decided by the always-valid sequential test of ``interp.stats`` (Holm across heads):
-``safety`` = ablating the head raises collisions, ``progress`` = ablating it lowers arrivals.
+paired change is decided by the always-valid sequential test of ``interp.stats``, each outcome at alpha / 2 with
+Holm across heads (family-wise error at most alpha across heads x the two outcomes): ``safety`` = ablating the head raises collisions, ``progress`` = ablating it lowers arrivals. Under a
+small budget (the ``quick`` profile) an effect the budget cannot decide is *unmeasured*, not refuted.
 
-A role held by several heads lists them by effect size (largest first); specs use the first.
+A role held by several heads lists them strongest first; specs use the first.
 """
 from __future__ import annotations
 
@@ -28,7 +25,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,27 +32,30 @@ from typing import Any
 import numpy as np
 import torch
 
+from interp import role_selectivity as RS
 from interp import seeds as seedmap
+from interp.vocabulary import UNMEASURED
 
-CATEGORIES = ("ego", "crossing", "crossing_left", "crossing_right", "oncoming", "ahead", "behind", "near", "mid", "far")
+CATEGORIES = RS.CATEGORIES
+MASK_CATEGORIES = ("ego", *RS.VEHICLE_CATEGORIES)  # the row masks the calibration scenes provide
 ATTENTION_ROLES = CATEGORIES
 CAUSAL_ROLES = ("safety", "progress")
 ROLES = ATTENTION_ROLES + CAUSAL_ROLES
-# Random networks in the attention null. One role alone would need 39 (a random network's best head beats the
-# maximum of 39 others with probability <= 1/40 per half). With len(CATEGORIES) = 10 roles tested at once, 799
-# bounds the chance that ANY attention role resolves on a random network by 10/800 = 1.25 % per half (union
-# bound); tests/test_roles.py measures the rate on 400 fresh random networks (4/400 observed, see README).
-N_NULL = 799
 N_SCENES = 240  # role-calibration scenes (two halves of 120)
-MIN_SCENES_PER_HALF = 10  # a category present in fewer scenes of a half cannot give a role
 CAUSAL_ALPHA = 0.05
 CAUSAL_MIN_EFFECT = 0.05
 CAUSAL_MAX_PAIRS = 200
 CAUSAL_BATCH_PAIRS = 50
-CACHE_VERSION = 1  # bump when the rules or the calibration family change (cached role maps are then ignored)
+# The quick profile's causal budget: decides a change of 20 points at >= 80 % power with Holm over up to 8 heads x
+# 2 outcomes (alpha 0.05 / 16 at the first step), sized by interp.statistics.design.sequential_sample_size for a
+# 41 % -> 61 % change with independent pairs (the least favourable pairing): 280 pairs, power 0.84, mean 180
+# pairs used (4 heads: 240 pairs). Large effects stop far earlier (the sequential test), so quick stays cheap.
+QUICK_CAUSAL = {"max_pairs": 280, "min_effect": 0.20, "batch_pairs": 20}
+NULL_VERSION = 5  # bump when the null's stored statistics change (cached nulls are then rebuilt)
+CACHE_VERSION = 7  # bump when the rules or the calibration family change (cached role maps are then ignored)
 
 
-# ------------------------------------------------------------------------------------------ attention profiles
+# ------------------------------------------------------------------------------------------ attention roles
 def random_networks(model: torch.nn.Module, init_seeds: Iterable[int]) -> list[torch.nn.Module]:
     """Untrained networks of ``model``'s architecture, each built right after ``torch.manual_seed(seed)`` (exactly
     ``interp.simulation.agent.untrained_agent``'s initialisation)."""
@@ -69,135 +68,109 @@ def random_networks(model: torch.nn.Module, init_seeds: Iterable[int]) -> list[t
     return nets
 
 
-def attention_mass(model: torch.nn.Module, obs: np.ndarray | torch.Tensor,
-                   masks: Mapping[str, np.ndarray]) -> np.ndarray:
-    """[B, H, C] attention mass each head puts on each category (in ``masks``' order) in each scene."""
+def head_scores(model: torch.nn.Module, obs: np.ndarray | torch.Tensor) -> np.ndarray:
+    """[B, H, N] each head's pre-softmax ego-attention scores (``attention_layer.hook_scores``; masked rows -1e9)."""
     x = torch.as_tensor(np.asarray(obs, dtype=np.float32))
     with torch.no_grad():
-        pattern = model.attention(x)[:, :, 0, :].double().numpy()  # [B, H, N]
-    m = np.stack([np.asarray(masks[c], dtype=np.float64) for c in masks], axis=-1)  # [B, N, C]
-    return np.einsum("bhn,bnc->bhc", pattern, m)
+        _, cache = model.run_with_cache(x, "attention_layer.hook_scores")
+    return cache["attention_layer.hook_scores"][:, :, 0, :].double().numpy()
 
 
-def _profile(mass: np.ndarray, present: np.ndarray) -> np.ndarray:
-    """[H, C] mean mass over the scenes where each category is present (NaN where it never is)."""
-    counts = present.sum(0)  # [C]
-    total = np.einsum("bhc,bc->hc", mass, present.astype(np.float64))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, total / np.maximum(counts, 1), np.nan)
+def calibration_design(obs: np.ndarray, masks: Mapping[str, np.ndarray], distance: np.ndarray,
+                       presence_idx: int = 0) -> RS.Design:
+    """The selectivity design of the calibration scenes: vehicle rows are present rows with a known distance."""
+    obs = np.asarray(obs)
+    vehicles = (obs[:, :, presence_idx] >= 0.5) & np.isfinite(np.asarray(distance, dtype=float))
+    return RS.build_design(masks, np.nan_to_num(np.asarray(distance, dtype=float)), vehicles)
 
 
-def _nanmax(a: np.ndarray, axis: int) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an absent category is all-NaN: kept as NaN
-        return np.nanmax(a, axis=axis)
+_NULLS: dict[str, RS.Null] = {}  # in-process: one null per architecture, scenes and seeds
 
 
-def halves(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The two disjoint calibration halves: even and odd scene indices."""
-    idx = np.arange(n)
-    return idx[0::2], idx[1::2]
+def null_for(model: torch.nn.Module, obs: np.ndarray, design: RS.Design, init_seeds: Sequence[int],
+             chunk: int = 64) -> RS.Null:
+    """The tempered null's raw material for ``model``'s architecture: per random network, its heads' statistics
+    and vehicle scores (one forward pass each, in chunks so the scores never all sit in memory)."""
+    key = hashlib.sha256(json.dumps(model.config, sort_keys=True, default=str).encode() + np.asarray(obs).tobytes()
+                         + np.concatenate([o.ravel() for o in design.operators]).tobytes()
+                         + json.dumps([int(s) for s in init_seeds]).encode()).hexdigest()
+    if key not in _NULLS:
+        cached = _load_null(key)
+        if cached is not None:
+            _NULLS.clear()
+            _NULLS[key] = cached
+            return cached
+        stats, raws, vscores, curves = [], [], [], []
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # thousands of tiny forward passes: threads only contend
+        try:
+            for i in range(0, len(init_seeds), chunk):
+                scores = np.stack([head_scores(net, obs) for net in random_networks(model, init_seeds[i:i + chunk])])
+                part = RS.make_null(design, np.moveaxis(scores, 2, 1), (0, 0))
+                stats.append(part.stats)
+                raws.append(part.raw)
+                vscores.append(part.vehicle_scores)
+                curves.append(part.curves)
+        finally:
+            torch.set_num_threads(threads)
+        _NULLS.clear()  # one architecture at a time
+        _NULLS[key] = RS.Null(stats=np.concatenate(stats, axis=1), raw=np.concatenate(raws, axis=1),
+                              vehicle_scores=np.concatenate(vscores),
+                              curves=np.concatenate(curves), seeds=(int(min(init_seeds)), int(max(init_seeds)) + 1))
+        _save_null(key, _NULLS[key])
+    return _NULLS[key]
 
 
-def split_profiles(model: torch.nn.Module, obs: np.ndarray, masks: Mapping[str, np.ndarray]) -> np.ndarray:
-    """[2, H, C] profile of each head on each calibration half."""
-    mass = attention_mass(model, obs, masks)
-    present = np.stack([np.asarray(masks[c]).any(-1) for c in masks], axis=-1)  # [B, C]
-    return np.stack([_profile(mass[h], present[h]) for h in halves(len(obs))])
+def _null_path(key: str) -> Path:
+    return _cache_dir() / f"null-v{NULL_VERSION}-{key[:24]}.npz"
 
 
-def null_profiles(model: torch.nn.Module, obs: np.ndarray, masks: Mapping[str, np.ndarray],
-                  init_seeds: Iterable[int]) -> np.ndarray:
-    """[K, 2, C] the best head's profile (max over heads) of each of K random networks, per half and category.
-    One forward pass per network over all scenes (a few milliseconds each)."""
-    out = [_nanmax(split_profiles(net, obs, masks), axis=1) for net in random_networks(model, init_seeds)]
-    return np.stack(out)
+def _load_null(key: str) -> RS.Null | None:
+    try:
+        with np.load(_null_path(key)) as f:
+            return RS.Null(stats=f["stats"], raw=f["raw"], vehicle_scores=f["vehicle_scores"], curves=f["curves"],
+                           seeds=tuple(int(s) for s in f["seeds"]))
+    except (OSError, ValueError, KeyError):
+        return None
 
 
-@dataclasses.dataclass(frozen=True)
-class AttentionRoles:
-    """Per head and category: the profile on each half, the null maximum and 95th percentile, and the roles."""
-
-    categories: tuple[str, ...]
-    profile: np.ndarray  # [2, H, C] agent
-    null_max: np.ndarray  # [2, C] maximum over random networks of the max over heads
-    null_q95: np.ndarray  # [2, C] 95th percentile of the same
-    null_median: np.ndarray  # [2, C]
-    n_scenes: np.ndarray  # [2, C] scenes of each half where the category is present
-    n_null: int
-    null_seeds: tuple[int, int]
-    roles: dict[str, list[int]]  # category -> heads beating the null maximum on both halves, largest margin first
-    margins: np.ndarray  # [H, C] min over halves of (profile - null max)
-    reasons: dict[str, str]  # category -> why it resolved / did not
-
-    @property
-    def n_heads(self) -> int:
-        return self.profile.shape[1]
+def _save_null(key: str, null: RS.Null) -> None:
+    """The null's statistics and vehicle scores on disk (tens of MB at most), written atomically."""
+    path = _null_path(key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, stats=null.stats, raw=null.raw, vehicle_scores=null.vehicle_scores, curves=null.curves,
+                 seeds=np.array(null.seeds))
+        os.replace(tmp, path)
+    except OSError:  # a read-only cache costs a recomputation next time, nothing else
+        pass
 
 
-def resolve_attention(profile: np.ndarray, null: np.ndarray, n_scenes: np.ndarray,
-                      categories: Sequence[str]) -> tuple[dict[str, list[int]], np.ndarray, dict[str, str]]:
-    """The rule: head h holds category c's role iff profile[half, h, c] > max over null of null[:, half, c] on both
-    halves, and the category is present in at least MIN_SCENES_PER_HALF scenes of each half.
-
-    ``profile`` [2, H, C], ``null`` [K, 2, C], ``n_scenes`` [2, C]. Returns (roles, margins [H, C], reasons)."""
-    null_max = _nanmax(null, axis=0)  # [2, C]
-    margins = np.min(profile - null_max[:, None, :], axis=0)  # [H, C]
-    roles: dict[str, list[int]] = {}
-    reasons: dict[str, str] = {}
-    for c, name in enumerate(categories):
-        if np.min(n_scenes[:, c]) < MIN_SCENES_PER_HALF:
-            roles[name] = []
-            reasons[name] = (f"too few calibration scenes with a {name} vehicle ({int(n_scenes[0, c])} and "
-                             f"{int(n_scenes[1, c])} per half; need {MIN_SCENES_PER_HALF})")
-            continue
-        beats = np.all(profile[:, :, c] > null_max[:, None, c], axis=0) & np.isfinite(margins[:, c])
-        heads = sorted(np.flatnonzero(beats).tolist(), key=lambda h: -margins[h, c])
-        roles[name] = heads
-        best = int(np.argmax(np.nan_to_num(np.min(profile[:, :, c], axis=0), nan=-np.inf)))
-        halves_text = (f"{profile[0, best, c]:.3f} / {profile[1, best, c]:.3f} on the two halves vs null maximum "
-                       f"{null_max[0, c]:.3f} / {null_max[1, c]:.3f} ({null.shape[0]} random networks, max over heads)")
-        if heads:
-            h = heads[0]
-            reasons[name] = (f"head {h}: attention mass {profile[0, h, c]:.3f} / {profile[1, h, c]:.3f} on the two "
-                             f"halves beats the null maximum {null_max[0, c]:.3f} / {null_max[1, c]:.3f} "
-                             f"({null.shape[0]} random networks, max over heads)")
-        else:
-            reasons[name] = f"no head beats the null maximum on both halves: best head {best} {halves_text}"
-    return roles, margins, reasons
-
-
-def attention_roles(model: torch.nn.Module, obs: np.ndarray, masks: Mapping[str, np.ndarray], *,
-                    n_null: int = N_NULL, null_seeds: Iterable[int] | None = None) -> AttentionRoles:
+def attention_roles(model: torch.nn.Module, obs: np.ndarray, masks: Mapping[str, np.ndarray], distance: np.ndarray,
+                    *, n_null: int | None = None, null_seeds: Sequence[int] | None = None) -> RS.Selectivity:
     """Attention roles of ``model`` on calibration scenes ``obs`` [B, N, F] with category masks (category ->
-    [B, N] bool, keys a subset of CATEGORIES in any order)."""
-    categories = tuple(c for c in CATEGORIES if c in masks) + tuple(c for c in masks if c not in CATEGORIES)
-    masks = {c: np.asarray(masks[c], dtype=bool) for c in categories}
-    if n_null < 39:
-        raise ValueError(f"the attention null needs at least 39 random networks (1/40 = 2.5 % per half), got {n_null}")
-    masks = {c: m for c, m in masks.items()}
-    seeds = list(null_seeds) if null_seeds is not None else list(seedmap.init_seeds("role_null", n_null))
-    profile = split_profiles(model, obs, masks)
-    null = null_profiles(model, obs, masks, seeds)
-    present = np.stack([masks[c].any(-1) for c in categories], axis=-1)  # [B, C]
-    n_scenes = np.stack([present[h].sum(0) for h in halves(len(obs))])
-    roles, margins, reasons = resolve_attention(profile, null, n_scenes, categories)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an absent category is all-NaN: kept as NaN
-        q95, median = np.nanquantile(null, 0.95, axis=0), np.nanmedian(null, axis=0)
-    return AttentionRoles(categories=categories, profile=profile, null_max=_nanmax(null, axis=0),
-                          null_q95=q95, null_median=median,
-                          n_scenes=n_scenes, n_null=len(seeds), null_seeds=(min(seeds), max(seeds) + 1),
-                          roles=roles, margins=margins, reasons=reasons)
+    [B, N] bool) and distances [B, N], against ``n_null`` (default: heads x categories / alpha) tempered random
+    networks of its architecture."""
+    n_heads = model.attention_layer.heads
+    n = n_null if n_null is not None else RS.n_null(n_heads)
+    if n < 1 / RS.ALPHA:
+        raise ValueError(f"the tempered null needs at least {int(1 / RS.ALPHA)} random networks to reach "
+                         f"p <= {RS.ALPHA}, got {n}")
+    seeds = list(null_seeds) if null_seeds is not None else list(seedmap.init_seeds("role_null", n))
+    design = calibration_design(obs, masks, distance, getattr(model, "presence_idx", 0))
+    null = null_for(model, obs, design, seeds)
+    return RS.test_selectivity(design, null, head_scores(model, obs))
 
 
-def split_half_stability(att: AttentionRoles) -> dict[str, Any]:
-    """How far the two halves agree: the best head per category, and the correlation of the H x C profiles."""
-    valid = [c for c in range(len(att.categories)) if np.min(att.n_scenes[:, c]) >= MIN_SCENES_PER_HALF]
-    agree = [int(np.argmax(att.profile[0, :, c]) == np.argmax(att.profile[1, :, c])) for c in valid]
-    a, b = att.profile[0][:, valid].ravel(), att.profile[1][:, valid].ravel()
+def split_half_stability(att: RS.Selectivity) -> dict[str, Any]:
+    """How far the two halves agree: the most selective head per category, and the correlation of the H x C
+    quantiles among the tempered nulls (unit-free, unlike the statistics)."""
+    valid = [c for c in range(len(att.categories)) if att.testable[:, c].all()]
+    agree = [int(np.argmax(att.quantile[0, :, c]) == np.argmax(att.quantile[1, :, c])) for c in valid]
+    a, b = att.quantile[0][:, valid].ravel(), att.quantile[1][:, valid].ravel()
     corr = float(np.corrcoef(a, b)[0, 1]) if len(a) > 2 and np.std(a) > 0 and np.std(b) > 0 else None
-    return {"best_head_agrees": int(sum(agree)), "categories": len(valid), "profile_correlation": corr}
+    return {"best_head_agrees": int(sum(agree)), "categories": len(valid), "quantile_correlation": corr}
 
 
 # ------------------------------------------------------------------------------------------ causal roles
@@ -214,10 +187,14 @@ class CausalRoles:
 
 
 def causal_roles(engine, agent, *, max_pairs: int = CAUSAL_MAX_PAIRS, batch_pairs: int = CAUSAL_BATCH_PAIRS,
-                 alpha: float = CAUSAL_ALPHA, min_effect: float = CAUSAL_MIN_EFFECT,
+                 alpha: float = CAUSAL_ALPHA, min_effect: float = CAUSAL_MIN_EFFECT, decides_only: bool = False,
                  progress: bool = False) -> CausalRoles:
     """Zero-ablate each head on paired calibration seeds: ``safety`` heads raise collisions, ``progress`` heads
-    lower arrivals (sequential paired tests, Holm across heads; cached episodes make reruns free)."""
+    lower arrivals (cached episodes make reruns free).
+
+    Each outcome runs a sequential paired family at ``alpha / 2`` (Holm across heads at every look), so the
+    family-wise error across heads x the two outcomes is at most ``alpha`` (see :func:`decide_causal`). With ``decides_only`` (a small budget sized for effects of ``min_effect``), a
+    head that is not supported gets the verdict ``unmeasured``: the budget cannot tell a smaller effect from none."""
     from interp.probes.interventions import head_ablation
     from interp.simulation.rollout import run_sequential
     from interp.stats import SequentialDesign
@@ -226,30 +203,56 @@ def causal_roles(engine, agent, *, max_pairs: int = CAUSAL_MAX_PAIRS, batch_pair
     conditions = {"baseline": None, **{f"ablate head {h}": head_ablation([h], n_heads=n_heads) for h in range(n_heads)}}
     seeds = seedmap.episode_seeds("calibration", max_pairs)
     effects: dict[str, list[dict]] = {}
-    roles: dict[str, list[int]] = {}
-    reasons: dict[str, str] = {}
-    for role, metric, outcome, direction in (("safety", "collisions", "crashed", "increase"),
-                                             ("progress", "arrivals", "arrived", "decrease")):
-        design = SequentialDesign(alpha=alpha, direction=direction, max_pairs=max_pairs, min_effect=min_effect)
+    outcomes = (("safety", "collisions", "crashed", "increase"), ("progress", "arrivals", "arrived", "decrease"))
+    for role, metric, outcome, direction in outcomes:
+        design = SequentialDesign(alpha=alpha / len(outcomes), direction=direction, max_pairs=max_pairs,
+                                  min_effect=min_effect)
         result = run_sequential(engine, agent, conditions, seeds=seeds, design=design, batch_pairs=batch_pairs,
                                 outcome=outcome, progress=progress,
                                 claims={f"ablate head {h}": f"ablating head {h} {'raises' if direction == 'increase' else 'lowers'} "
                                                             f"the {metric[:-1]} rate" for h in range(n_heads)})
-        per_head = [result.verdicts[f"ablate head {h}"].to_dict() for h in range(n_heads)]
-        effects[metric] = per_head
-        sign = 1.0 if direction == "increase" else -1.0
+        effects[metric] = [result.verdicts[f"ablate head {h}"].to_dict() for h in range(n_heads)]
+    return decide_causal(effects, alpha=alpha, min_effect=min_effect, decides_only=decides_only,
+                         seeds=(seeds.start, seeds.stop), max_pairs=max_pairs)
+
+
+def decide_causal(effects: dict[str, list[dict]], *, alpha: float = CAUSAL_ALPHA,
+                  min_effect: float = CAUSAL_MIN_EFFECT, decides_only: bool = False,
+                  seeds: tuple[int, int] = (0, 0), max_pairs: int = 0) -> CausalRoles:
+    """Causal roles from per-outcome, per-head sequential verdicts (``Verdict.to_dict()``, each outcome's family
+    run at ``alpha / 2`` with Holm across heads): a head holds a role when its family supports it, which bounds the
+    family-wise error across heads x outcomes by ``alpha`` (Holm within an outcome, Bonferroni across the two; the
+    families report only Holm-adjusted p-values, so a joint Holm step cannot be recomputed from them).
+    ``p_holm`` is that adjusted p-value x 2. ``unmeasured`` for heads a ``decides_only`` budget did not support."""
+    outcomes = (("safety", "collisions", 1.0), ("progress", "arrivals", -1.0))
+    effects = json.loads(json.dumps(effects))
+    for _, metric, _ in outcomes:
+        for v in effects[metric]:
+            p = v.get("p_value")
+            v["p_holm"] = None if p is None else min(1.0, len(outcomes) * float(p))
+            if decides_only and v["verdict"] != "supported":
+                v["verdict"] = UNMEASURED
+    roles: dict[str, list[int]] = {}
+    reasons: dict[str, str] = {}
+    for role, metric, sign in outcomes:
+        per_head = effects[metric]
         heads = [h for h, v in enumerate(per_head) if v["verdict"] == "supported"]
         heads.sort(key=lambda h: -sign * (per_head[h]["effect"] or 0.0))
         roles[role] = heads
+        verdicts = ", ".join(f"head {h} {v['verdict']} ({(v['effect'] or 0.0):+.3f}, n={v['n']})"
+                             for h, v in enumerate(per_head))
         if heads:
             v = per_head[heads[0]]
             reasons[role] = (f"head {heads[0]}: ablating it changes the {metric[:-1]} rate by {v['effect']:+.3f} "
-                             f"(CI {v['ci'][0]:+.3f}..{v['ci'][1]:+.3f}, n={v['n']}, p={v['p_value']:.2g})")
+                             f"(CI {v['ci'][0]:+.3f}..{v['ci'][1]:+.3f}, n={v['n']}, Holm p={v['p_holm']:.2g} "
+                             f"across heads x outcomes)")
+        elif decides_only:
+            reasons[role] = (f"unmeasured: this budget ({max_pairs} pairs) decides only changes of at least "
+                             f"{min_effect:.0%}; no head's ablation reached one: {verdicts}")
         else:
-            verdicts = ", ".join(f"head {h} {v['verdict']} ({v['effect']:+.3f}, n={v['n']})" for h, v in enumerate(per_head))
-            reasons[role] = f"no head's ablation {'raises collisions' if role == 'safety' else 'lowers arrivals'}: {verdicts}"
-    return CausalRoles(effects=effects, roles=roles, reasons=reasons, seeds=(seeds.start, seeds.stop),
-                       max_pairs=max_pairs)
+            reasons[role] = (f"no head's ablation {'raises collisions' if role == 'safety' else 'lowers arrivals'}: "
+                             f"{verdicts}")
+    return CausalRoles(effects=effects, roles=roles, reasons=reasons, seeds=seeds, max_pairs=max_pairs)
 
 
 def unmeasured_causal(why: str) -> CausalRoles:
@@ -262,11 +265,11 @@ def unmeasured_causal(why: str) -> CausalRoles:
 # ------------------------------------------------------------------------------------------ the role map
 @dataclasses.dataclass(frozen=True)
 class RoleMap:
-    """Everything ``python -m interp roles --json`` writes: roles, per-head profiles and effects, the null."""
+    """Everything ``python -m interp roles --json`` writes: roles, per-head selectivity and effects, the null."""
 
     identity: str
     n_heads: int
-    attention: AttentionRoles
+    attention: RS.Selectivity
     causal: CausalRoles
 
     @property
@@ -281,21 +284,32 @@ class RoleMap:
         att = self.attention
         heads = []
         for h in range(self.n_heads):
-            profile = {c: {"halves": [_f(att.profile[0, h, i]), _f(att.profile[1, h, i])],
-                           "margin": _f(att.margins[h, i])} for i, c in enumerate(att.categories)}
-            effects = {metric: {k: v[h].get(k) for k in ("effect", "ci", "n", "p_value", "verdict")}
+            selectivity = {c: {"statistic": [_f(att.statistic[0, h, i]), _f(att.statistic[1, h, i])],
+                               "p_value": _f(np.nanmax(att.p_adjusted[:, h, i]))
+                               if np.isfinite(att.p_adjusted[:, h, i]).all() else None,
+                               "p_adjusted": [_f(att.p_adjusted[0, h, i]), _f(att.p_adjusted[1, h, i])],
+                               "p_raw": [_f(att.p_raw[0, h, i]), _f(att.p_raw[1, h, i])],
+                               "quantile": [_f(att.quantile[0, h, i]), _f(att.quantile[1, h, i])],
+                               "null_median": [_f(att.null_median[0, h, i]), _f(att.null_median[1, h, i])],
+                               "null_q95": [_f(att.null_q95[0, h, i]), _f(att.null_q95[1, h, i])]}
+                           for i, c in enumerate(att.categories)}
+            effects = {metric: {k: v[h].get(k) for k in ("effect", "ci", "n", "p_value", "p_holm", "verdict")}
                        for metric, v in self.causal.effects.items()}
-            heads.append({"head": h, "profile": profile, "effects": effects,
+            heads.append({"head": h, "entropy": _f(att.entropy[h]),
+                          "null_temperature_median": _f(float(np.exp(np.median(att.null_log_temperature[:, h])))),
+                          "selectivity": selectivity, "effects": effects,
                           "roles": [r for r, hs in self.roles.items() if h in hs]})
-        null = {c: {"max": [_f(att.null_max[0, i]), _f(att.null_max[1, i])],
-                    "q95": [_f(att.null_q95[0, i]), _f(att.null_q95[1, i])],
-                    "median": [_f(att.null_median[0, i]), _f(att.null_median[1, i])],
+        null = {c: {"testable": [bool(att.testable[0, i]), bool(att.testable[1, i])],
                     "scenes": [int(att.n_scenes[0, i]), int(att.n_scenes[1, i])]}
                 for i, c in enumerate(att.categories)}
         return {"identity": self.identity, "n_heads": self.n_heads, "roles": self.roles, "reasons": self.reasons,
                 "heads": heads,
-                "null": {"networks": att.n_null, "init_seeds": list(att.null_seeds), "statistic":
-                         "mean attention mass per category; max over heads, per calibration half", "categories": null},
+                "null": {"networks": att.n_null, "init_seeds": list(att.null_seeds), "alpha": RS.ALPHA,
+                         "statistic": "within-scene fit of the head's pre-softmax scores on category indicators and "
+                                      "distance (scene fixed effects); ego: ego minus mean vehicle score",
+                         "test": "Monte-Carlo max statistic (min-p over heads x categories) against random networks "
+                                 "of the same architecture tempered to each head's vehicle entropy; both halves",
+                         "categories": null},
                 "causal": {"measured": self.causal.measured, "seeds": list(self.causal.seeds),
                            "max_pairs": self.causal.max_pairs},
                 "stability": split_half_stability(att)}
@@ -305,11 +319,11 @@ def _f(value: float) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), 6)
 
 
-def find_roles(agent, obs: np.ndarray, masks: Mapping[str, np.ndarray], *, engine=None, causal: bool = True,
-               skip_causal_reason: str = "", max_pairs: int = CAUSAL_MAX_PAIRS, n_null: int = N_NULL,
-               progress: bool = False) -> RoleMap:
+def find_roles(agent, obs: np.ndarray, masks: Mapping[str, np.ndarray], distance: np.ndarray, *, engine=None,
+               causal: bool = True, skip_causal_reason: str = "", max_pairs: int = CAUSAL_MAX_PAIRS,
+               n_null: int | None = None, progress: bool = False) -> RoleMap:
     """Attention roles on the calibration scenes, and (with an engine and ``causal``) causal roles by ablation."""
-    att = attention_roles(agent.model, obs, masks, n_null=n_null)
+    att = attention_roles(agent.model, obs, masks, distance, n_null=n_null)
     if causal and engine is not None:
         cz = causal_roles(engine, agent, max_pairs=max_pairs, progress=progress)
     else:
@@ -330,9 +344,9 @@ def format_roles(data: dict) -> str:
         lines.append(f"  head {entry['head']}: roles {', '.join(entry.get('roles') or []) or '-'}"
                      + (f"; ablated: {effects}" if effects else ""))
     st = data.get("stability") or {}
-    corr = st.get("profile_correlation")
-    lines.append(f"split-half stability: best head agrees on {st.get('best_head_agrees')}/{st.get('categories')} "
-                 f"categories; profile correlation {corr:.3f}" if corr is not None else
+    corr = st.get("quantile_correlation")
+    lines.append(f"split-half stability: most selective head agrees on {st.get('best_head_agrees')}/"
+                 f"{st.get('categories')} categories; null-quantile correlation {corr:.3f}" if corr is not None else
                  "split-half stability: n/a")
     return "\n".join(lines)
 
@@ -371,23 +385,26 @@ def _save(key: str, data: dict) -> None:
 
 def role_map(agent, calibration: Callable[[], tuple[np.ndarray, dict]], *, engine=None, causal: bool = False,
              skip_causal_reason: str = "", use_cache: bool = True, max_pairs: int = CAUSAL_MAX_PAIRS,
-             progress: bool = False) -> dict:
+             progress: bool = False, quick: bool = False) -> dict:
     """The agent's role map (``RoleMap.to_dict()``), cached as JSON per checkpoint identity (and env config and
     settings) under the rollout cache folder, ``roles/``: attention roles always, causal roles only with
     ``causal`` and an engine (rollouts; their episodes are cached too). ``calibration()`` returns (observations
-    [B, N, F], category masks) of the role-calibration scenes (``fixtures.role_scenes.calibration``); it is
-    called only on a cache miss."""
-    att_key = _key(agent, "attention", n_null=N_NULL, n_scenes=N_SCENES)
+    [B, N, F], category masks, distances [B, N]) of the role-calibration scenes (``fixtures.role_scenes.calibration``); it is
+    called only on a cache miss. ``quick``: causal roles on ``QUICK_CAUSAL``'s budget (large effects decided,
+    smaller ones ``unmeasured``)."""
+    att_key = _key(agent, "attention", n_null=RS.n_null(agent.n_heads), n_scenes=N_SCENES)
     data = _load(att_key) if use_cache else None
     if data is None:
-        obs, masks = calibration()
-        data = find_roles(agent, obs, masks, causal=False).to_dict()
+        obs, masks, distance = calibration()
+        data = find_roles(agent, obs, masks, distance, causal=False).to_dict()
         _save(att_key, data)
     if causal and engine is not None:
-        cz_key = _key(agent, "causal", max_pairs=max_pairs, alpha=CAUSAL_ALPHA, min_effect=CAUSAL_MIN_EFFECT)
+        settings = ({**QUICK_CAUSAL, "decides_only": True} if quick else
+                    {"max_pairs": max_pairs, "min_effect": CAUSAL_MIN_EFFECT, "batch_pairs": CAUSAL_BATCH_PAIRS})
+        cz_key = _key(agent, "causal", alpha=CAUSAL_ALPHA, **settings)
         cz = _load(cz_key) if use_cache else None
         if cz is None:  # episodes come from the rollout cache when they were simulated before
-            result = causal_roles(engine, agent, max_pairs=max_pairs, progress=progress)
+            result = causal_roles(engine, agent, progress=progress, **settings)
             cz = {"effects": result.effects, "roles": result.roles, "reasons": result.reasons,
                   "seeds": list(result.seeds), "max_pairs": result.max_pairs}
             _save(cz_key, cz)
@@ -400,11 +417,11 @@ def role_map(agent, calibration: Callable[[], tuple[np.ndarray, dict]], *, engin
 
 def cached_role_map(agent) -> dict | None:
     """The cached attention role map of ``agent`` (with its causal roles if those were cached), or None."""
-    data = _load(_key(agent, "attention", n_null=N_NULL, n_scenes=N_SCENES))
+    data = _load(_key(agent, "attention", n_null=RS.n_null(agent.n_heads), n_scenes=N_SCENES))
     if data is None:
         return None
-    cz = _load(_key(agent, "causal", max_pairs=CAUSAL_MAX_PAIRS, alpha=CAUSAL_ALPHA,
-                    min_effect=CAUSAL_MIN_EFFECT))
+    cz = _load(_key(agent, "causal", alpha=CAUSAL_ALPHA, max_pairs=CAUSAL_MAX_PAIRS, min_effect=CAUSAL_MIN_EFFECT,
+                    batch_pairs=CAUSAL_BATCH_PAIRS))
     return merge_causal(data, cz) if cz else data
 
 
@@ -415,7 +432,7 @@ def merge_causal(data: dict, cz: dict) -> dict:
     data["reasons"] = {**{r: t for r, t in data["reasons"].items() if r not in CAUSAL_ROLES}, **cz["reasons"]}
     for entry in data["heads"]:
         h = entry["head"]
-        entry["effects"] = {metric: {k: per_head[h].get(k) for k in ("effect", "ci", "n", "p_value", "verdict")}
+        entry["effects"] = {metric: {k: per_head[h].get(k) for k in ("effect", "ci", "n", "p_value", "p_holm", "verdict")}
                             for metric, per_head in cz["effects"].items()}
         entry["roles"] = [r for r, hs in data["roles"].items() if h in hs]
     data["causal"] = {"measured": cz.get("measured", True), "seeds": cz["seeds"], "max_pairs": cz["max_pairs"]}

@@ -31,8 +31,9 @@ REFUTED: Final = "refuted"  # the check failed
 INCONCLUSIVE: Final = "inconclusive"  # the budget ran out before a decision
 VACUOUS: Final = "vacuous"  # the check also held on a negative control: it could not fail here
 NOT_APPLICABLE: Final = "not-applicable"  # the spec's precondition does not hold on this agent
+UNMEASURED: Final = "unmeasured"  # the precondition (a causal head role) was beyond the profile's budget to decide
 
-VERDICTS: Final = (SUPPORTED, REFUTED, INCONCLUSIVE, VACUOUS, NOT_APPLICABLE)
+VERDICTS: Final = (SUPPORTED, REFUTED, INCONCLUSIVE, VACUOUS, NOT_APPLICABLE, UNMEASURED)
 """Every verdict a spec or an effect may carry (``None``: the spec ended without one)."""
 
 STATISTICAL_VERDICTS: Final = (SUPPORTED, REFUTED, INCONCLUSIVE)
@@ -41,8 +42,9 @@ STATISTICAL_VERDICTS: Final = (SUPPORTED, REFUTED, INCONCLUSIVE)
 DECIDED: Final = frozenset({SUPPORTED, REFUTED, VACUOUS})
 """Verdicts that settle whether a claim holds on an agent (vacuous: it cannot hold there)."""
 
-UNDECIDED: Final = frozenset({INCONCLUSIVE, None})
-"""Applicable, but not settled: the budget ran out, or the spec ended without a verdict."""
+UNDECIDED: Final = frozenset({INCONCLUSIVE, UNMEASURED, None})
+"""Not settled: the budget ran out (on the claim, or on the head role it needs), or the spec ended without a
+verdict. Unmeasured counts here, not with not-applicable: the budget, not the agent, left it open."""
 
 UNSETTLED_BY_CHECK: Final = frozenset({REFUTED, INCONCLUSIVE})
 """A spec whose recorded statistical verdict is one of these keeps it when its check fails."""
@@ -51,27 +53,29 @@ FINDING_VERDICTS: Final = (REFUTED, VACUOUS)
 """The verdicts a reviewed finding may record (``checkpoints/<name>/findings.json``)."""
 
 VERDICT_RANK: Final[Mapping[str | None, int]] = {SUPPORTED: 3, INCONCLUSIVE: 2, REFUTED: 1, VACUOUS: 1,
-                                                 NOT_APPLICABLE: 1, None: 0}
-"""The one ranking: supported > inconclusive > refuted = vacuous = not-applicable > no verdict. A verdict
+                                                 NOT_APPLICABLE: 1, UNMEASURED: 1, None: 0}
+"""The one ranking: supported > inconclusive > refuted = vacuous = not-applicable = unmeasured > no verdict. A verdict
 that moves down it between two runs is a regression (``reports.compare.diff``, ``reports.zoo.aggregate_diff``)."""
 
 VERDICT_LABELS: Final[Mapping[str | None, str]] = {SUPPORTED: "supported", REFUTED: "refuted",
                                                    INCONCLUSIVE: "inconclusive", VACUOUS: "vacuous",
-                                                   NOT_APPLICABLE: "not applicable", None: "no verdict"}
+                                                   NOT_APPLICABLE: "not applicable", UNMEASURED: "unmeasured",
+                                                   None: "no verdict"}
 """How a verdict reads on a page."""
 
 VERDICT_SHORT: Final[Mapping[str | None, str]] = {SUPPORTED: "S", REFUTED: "R", INCONCLUSIVE: "I", VACUOUS: "V",
-                                                  NOT_APPLICABLE: "NA", None: "?"}
+                                                  NOT_APPLICABLE: "NA", UNMEASURED: "U", None: "?"}
 """One- or two-letter forms for dense grids."""
 
 VERDICT_COLOURS: Final[Mapping[str | None, tuple[str, str]]] = {
     SUPPORTED: ("#14532d", "#bbf7d0"), REFUTED: ("#7f1d1d", "#fecaca"), INCONCLUSIVE: ("#713f12", "#fde68a"),
-    VACUOUS: ("#ffffff", "#7e22ce"), NOT_APPLICABLE: ("#374151", "#e5e7eb"), None: ("#ffffff", "#6b7280")}
+    VACUOUS: ("#ffffff", "#7e22ce"), NOT_APPLICABLE: ("#374151", "#e5e7eb"), UNMEASURED: ("#1e3a8a", "#dbeafe"),
+    None: ("#ffffff", "#6b7280")}
 """(text colour, background) of a verdict badge."""
 
 VERDICT_MARKS: Final[Mapping[str | None, str]] = {SUPPORTED: "#16a34a", REFUTED: "#dc2626",
                                                   INCONCLUSIVE: "#f59e0b", VACUOUS: "#7e22ce",
-                                                  NOT_APPLICABLE: "#d1d5db", None: "#6b7280"}
+                                                  NOT_APPLICABLE: "#d1d5db", UNMEASURED: "#93c5fd", None: "#6b7280"}
 """The colour of a verdict's mark in a plot (saturated, readable as a dot on white)."""
 
 

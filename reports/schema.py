@@ -22,7 +22,9 @@ Each spec entry::
 **Verdicts** (a spec's, or one effect's): ``supported`` (the check held and its negative controls were
 rejected), ``refuted`` (the check failed), ``inconclusive`` (the budget ran out before a decision), ``vacuous``
 (the check also held on a negative control, so it could not fail here), ``not-applicable`` (the spec's
-precondition does not hold on this agent, e.g. a head role it needs did not resolve: a skip with the reason).
+precondition does not hold on this agent, e.g. a head role it needs did not resolve: a skip with the reason),
+``unmeasured`` (the profile's budget cannot decide what the spec needs, e.g. a causal head role whose effect is
+below what the ``quick`` budget decides: a skip with the reason, not a statement about the agent).
 A spec that ended without reaching a verdict (an exception, a setup error, a plain skip) has verdict ``null``
 and says why under ``reason``.
 

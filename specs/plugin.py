@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from interp.vocabulary import UNMEASURED
 from specs.support.budget import PROFILES, Budget
 from specs.support.evidence import EVIDENCE_KEY, SpecEvidence
 from specs.support import findings as findings_mod
@@ -197,15 +198,13 @@ def head_roles(pytestconfig, agent, scene_builder):
 @pytest.fixture(scope="session")
 def causal_head_roles(request, pytestconfig, agent, scene_builder, budget, head_roles):
     """Role name -> RoleResolution including the causal roles (rollouts on the calibration seeds, cached). Under
-    the ``quick`` profile they are not measured (too costly) and specs needing them are not applicable."""
+    the ``quick`` profile the budget decides only large effects (``interp.roles.QUICK_CAUSAL``); a role it
+    cannot decide is *unmeasured* (specs needing it skip as ``unmeasured``, not ``not-applicable``)."""
     from specs.support import roles
 
-    if budget.name == "quick":
-        return _roles_state(pytestconfig, roles.role_map(
-            agent, builder=scene_builder, skip_causal_reason="causal roles need rollouts; not measured under the "
-                                                            "quick profile (run --profile default)"))
     data = roles.role_map(agent, engine=request.getfixturevalue("engine"), causal=True, builder=scene_builder,
-                          use_cache=not pytestconfig.getoption("--no-rollout-cache"), progress=True)
+                          use_cache=not pytestconfig.getoption("--no-rollout-cache"), progress=True,
+                          quick=budget.name == "quick")
     return _roles_state(pytestconfig, data)
 
 
@@ -219,7 +218,8 @@ def crossing_head(head_roles) -> int:
 
 @pytest.fixture(scope="session")
 def safety_head(causal_head_roles) -> int:
-    """The head whose ablation raises collisions most (``safety``); not applicable if none does."""
+    """The head whose ablation raises collisions most (``safety``); not applicable if none does (unmeasured if
+    the profile's budget could not decide it)."""
     from specs.support.roles import require
 
     return require(causal_head_roles["safety"])
@@ -227,7 +227,8 @@ def safety_head(causal_head_roles) -> int:
 
 @pytest.fixture(scope="session")
 def progress_head(causal_head_roles) -> int:
-    """The head whose ablation lowers arrivals most (``progress``); not applicable if none does."""
+    """The head whose ablation lowers arrivals most (``progress``); not applicable if none does (unmeasured if
+    the profile's budget could not decide it)."""
     from specs.support.roles import require
 
     return require(causal_head_roles["progress"])
@@ -344,6 +345,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     terminalreporter.section("hypodrive evidence")
     for entry in state.evidence:
         terminalreporter.write_line(SpecEvidence.summary_line(entry))
+    unmeasured = [e["name"] for e in state.evidence if e.get("verdict") == UNMEASURED]
+    if unmeasured:  # distinct from not-applicable: the budget, not the agent, left these open
+        terminalreporter.write_line(f"unmeasured under profile {state.budget.name} ({len(unmeasured)}): "
+                                    + ", ".join(unmeasured))
     from reports.run.multiplicity import across_claims, summary_line
 
     terminalreporter.write_line(summary_line(across_claims(state.evidence)))

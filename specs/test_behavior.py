@@ -232,3 +232,27 @@ def test_ablating_the_progress_head_lowers_arrivals(agent, engine, budget, progr
     if verdict.verdict == "inconclusive":
         evidence.conclude_inconclusive(verdict.summary())
     evidence.conclude(verdict.verdict == "supported", verdict.summary())
+
+
+def test_ablating_the_safety_head_raises_collisions(agent, engine, budget, safety_head, evidence, seed_offset):
+    """Zero-ablating the safety head (the head whose ablation raised collisions most on the calibration seeds)
+    raises the collision rate on other, disjoint seeds (paired, sequential always-valid test), and the A/A control
+    (the plain agent on yet other seeds) shows no such rise.
+
+    Control (A/A, a statistical argument): as for the progress head, both arms of the control are the same policy on
+    i.i.d. seeds, so the always-valid test calls a rise with probability at most alpha (Ville's inequality)."""
+    design = SequentialDesign(alpha=ALPHA, direction="increase", max_pairs=budget.max_pairs, min_effect=MIN_EFFECT)
+    name = f"ablate head {safety_head}"
+    first = ABLATION_SEEDS + seed_offset
+    result = run_sequential(engine, agent, {"baseline": None, name: head_ablation([safety_head], n_heads=agent.n_heads)},
+                            seeds=range(first, first + budget.max_pairs), design=design, batch_pairs=budget.batch_pairs,
+                            outcome="crashed", claims={name: f"ablating head {safety_head} raises the collision rate"})
+    verdict = result.verdicts[name]
+    evidence.record(verdict, name=f"safety head {safety_head}: collision rate change", scale="proportion")
+    base = [r for r in result.records if r.condition == "baseline"]
+    holds, detail = controls.aa_control(engine, agent, base, AA_SEEDS + seed_offset, alpha=ALPHA, min_effect=MIN_EFFECT,
+                                        batch_pairs=budget.batch_pairs, direction="increase", outcome="crashed")
+    evidence.control("A/A: the plain agent on disjoint seeds", holds, detail)
+    if verdict.verdict == "inconclusive":
+        evidence.conclude_inconclusive(verdict.summary())
+    evidence.conclude(verdict.verdict == "supported", verdict.summary())

@@ -33,7 +33,7 @@ def _run(specs, schema_version=schema.SCHEMA_VERSION, roles=None) -> dict:
 
 
 def test_the_spec_side_takes_its_vocabulary_from_the_schema():
-    assert schema.VERDICTS == ("supported", "refuted", "inconclusive", "vacuous", "not-applicable")
+    assert schema.VERDICTS == ("supported", "refuted", "inconclusive", "vacuous", "not-applicable", "unmeasured")
     assert ev_mod.KINDS is schema.KINDS and ev_mod.EFFECT_FIELDS == schema.EFFECT_OPTIONAL
     assert "verdict" in schema.EFFECT_OPTIONAL and "replay" in schema.FIGURE_KINDS
     assert schema.SCHEMA_VERSION == 2

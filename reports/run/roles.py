@@ -1,5 +1,6 @@
-"""The role map in the report: heads x vehicle categories (attention against the random-network null) and heads x
-{collisions, arrivals} (zero-ablation effects with CIs), from ``run.role_map`` (``interp.roles.RoleMap.to_dict``).
+"""The role map in the report: heads x vehicle categories (selectivity against the tempered random-network null)
+and heads x {collisions, arrivals} (zero-ablation effects with CIs), from ``run.role_map``
+(``interp.roles.RoleMap.to_dict``).
 
 Plain HTML tables with shaded cells, so the map needs no plotting library and reads in any browser.
 """
@@ -28,30 +29,33 @@ def role_map_html(data: dict) -> str:
     null = (data.get("null") or {}).get("categories") or {}
     categories = list(null)
     parts = ['<h2 id="roles">Head roles</h2>',
-             f"<p>Attention roles: mean attention mass per vehicle category on two disjoint calibration halves, "
-             f"against the maximum over {_e((data.get('null') or {}).get('networks'))} randomly initialised networks "
-             f"(best head). A cell is <strong>bold and green</strong> when the head beats that maximum on both halves "
-             f"(the head holds the role). Shown: half 1 / half 2, and the null's band (median to maximum, higher half).</p>"]
+             f"<p>Attention roles: each head's selectivity per vehicle category (a within-scene fit of its "
+             f"pre-softmax scores on the categories and distance, scene fixed effects; <code>proximity</code> is "
+             f"the distance slope per metre), against {_e((data.get('null') or {}).get('networks'))} random "
+             f"networks of the same architecture tempered to the head's own entropy over the vehicles, max "
+             f"statistic over heads &times; categories. A cell is <strong>bold and green</strong> when the head "
+             f"holds the role (max-adjusted p &le; {_e((data.get('null') or {}).get('alpha'))} on both halves). "
+             f"Shown: statistic on half 1 / half 2, the larger adjusted p-value, and the statistic's quantile "
+             f"among the tempered nulls.</p>"]
     if heads and categories:
         head_row = "<tr><th>head</th>" + "".join(f"<th>{_e(c)}</th>" for c in categories) + "</tr>"
-        band_row = "<tr><th>null (median&ndash;max)</th>" + "".join(
-            f'<td class="num">{_num(_top(null[c]["median"]), ".3f")}&ndash;{_num(_top(null[c]["max"]), ".3f")}</td>'
-            for c in categories) + "</tr>"
         rows = []
         for entry in heads:
             cells = []
             for c in categories:
-                prof = entry["profile"].get(c) or {}
-                halves = prof.get("halves") or [None, None]
+                sel = (entry.get("selectivity") or {}).get(c) or {}
+                stat = sel.get("statistic") or [None, None]
+                quant = sel.get("quantile") or [None, None]
                 held = c in entry.get("roles", [])
                 style = ' style="background:#bbf7d0;font-weight:600"' if held else ""
-                cells.append(f'<td class="num"{style}>{_num(halves[0])} / {_num(halves[1])}</td>')
+                cells.append(f'<td class="num"{style}>{_num(stat[0], "+.3f")} / {_num(stat[1], "+.3f")}<br>'
+                             f'p {_num(sel.get("p_value"), ".3g")}, q {_num(_top(quant), ".2f")}</td>')
             rows.append(f"<tr><th>head {entry['head']}</th>{''.join(cells)}</tr>")
-        parts.append(f'<table class="rolemap">{head_row}{band_row}{"".join(rows)}</table>')
+        parts.append(f'<table class="rolemap">{head_row}{"".join(rows)}</table>')
     metrics = [m for m in ("collisions", "arrivals") if any(m in (e.get("effects") or {}) for e in heads)]
     if metrics:
         parts.append("<p>Causal roles: paired change when the head's output is zero-ablated (calibration episode "
-                     "seeds, sequential test, Holm across heads). <code>safety</code>: collisions rise; "
+                     "seeds, sequential test, Holm across heads &times; outcomes). <code>safety</code>: collisions rise; "
                      "<code>progress</code>: arrivals fall.</p>")
         head_row = "<tr><th>head</th>" + "".join(f"<th>{m}: change [CI] (n, verdict)</th>" for m in metrics) + "</tr>"
         rows = []
@@ -74,7 +78,7 @@ def role_map_html(data: dict) -> str:
     parts.append(f"<ul>{items}</ul>")
     stability = data.get("stability") or {}
     if stability:
-        parts.append(f"<p>Split-half stability: best head agrees on {_e(stability.get('best_head_agrees'))}/"
-                     f"{_e(stability.get('categories'))} categories; profile correlation "
-                     f"{_num(stability.get('profile_correlation'), '.3f')}.</p>")
+        parts.append(f"<p>Split-half stability: most selective head agrees on {_e(stability.get('best_head_agrees'))}/"
+                     f"{_e(stability.get('categories'))} categories; null-quantile correlation "
+                     f"{_num(stability.get('quantile_correlation'), '.3f')}.</p>")
     return "\n".join(parts)

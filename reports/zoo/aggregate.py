@@ -252,21 +252,22 @@ def _roles(agents: Sequence[dict], evidences: Sequence[dict]) -> dict[str, dict]
 
 
 def _unmeasured(value: dict) -> bool:
-    return not value["heads"] and str(value.get("reason") or "").startswith("not measured")
+    return not value["heads"] and str(value.get("reason") or "").startswith(("not measured", "unmeasured"))
 
 
 def _role_score(run: dict, role: str, heads: list[int]) -> float | None:
-    """The first holding head's calibration score: mean attention mass over both halves for an attention role,
-    the ablation effect for a causal role (``run.role_map``), else the share recorded in ``run.head_roles``."""
+    """The first holding head's calibration score: its selectivity statistic averaged over both halves for an
+    attention role, the ablation effect for a causal role (``run.role_map``), else the share recorded in
+    ``run.head_roles``."""
     if not heads:
         return None
     head = heads[0]
     for entry in (run.get("role_map") or {}).get("heads") or []:
         if entry.get("head") != head:
             continue
-        profile = (entry.get("profile") or {}).get(role)
-        if profile:
-            values = [v for v in profile.get("halves") or [] if v is not None]
+        selectivity = (entry.get("selectivity") or {}).get(role)
+        if selectivity:
+            values = [v for v in selectivity.get("statistic") or [] if v is not None]
             return sum(values) / len(values) if values else None
         metric = {"safety": "collisions", "progress": "arrivals"}.get(role)
         effect = ((entry.get("effects") or {}).get(metric) or {}).get("effect") if metric else None

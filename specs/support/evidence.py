@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 
 from interp.evidence import jsonable
-from interp.vocabulary import UNSETTLED_BY_CHECK
+from interp.vocabulary import UNMEASURED, UNSETTLED_BY_CHECK
 from reports.schema import EFFECT_OPTIONAL, KINDS, VERDICTS, validate_effect, validate_figure
 from specs.support.budget import Budget
 
 EFFECT_FIELDS = EFFECT_OPTIONAL  # the schema's optional effect fields, kept as fields (reports/schema.py)
 NOT_APPLICABLE_PREFIX = "not-applicable:"
+UNMEASURED_PREFIX = "unmeasured:"
 
 
 def seed_range(seeds) -> str | None:
@@ -209,11 +210,14 @@ def entry_verdict(verdict: str | None, ended: bool, outcome: str | None, report=
     A pass is ``supported`` unless the spec recorded otherwise; a failure or skip keeps a verdict only if the
     spec's own decision raised it (``conclude``, ``refute``, ``conclude_inconclusive``, ``not_applicable``):
     an exception, even after a verdict was recorded, leaves no verdict. A skip whose reason starts with
-    ``not-applicable:`` (e.g. from a role fixture) is ``not-applicable``."""
+    ``not-applicable:`` (e.g. from a role fixture) is ``not-applicable``; one starting ``unmeasured:`` (a causal
+    role the profile's budget could not decide) is ``unmeasured``."""
     if outcome == "passed":
         return verdict if verdict in VERDICTS else "supported"
     if outcome == "skipped" and report is not None and failure_reason(report).startswith(NOT_APPLICABLE_PREFIX):
         return "not-applicable"
+    if outcome == "skipped" and report is not None and failure_reason(report).startswith(UNMEASURED_PREFIX):
+        return UNMEASURED
     if outcome == "xfailed":  # a known finding that reproduced (verdict matched by specs.support.findings)
         return verdict
     if ended and verdict in VERDICTS:

@@ -1,7 +1,7 @@
 """Heads by role, not by number: the spec side of ``interp.roles``, cached per checkpoint identity.
 
-``interp.roles`` decides which heads hold which role (attention roles against random networks on two disjoint
-calibration halves; causal roles ``safety`` / ``progress`` by paired zero-ablation on calibration seeds). This
+``interp.roles`` decides which heads hold which role (attention roles by selectivity beyond sharpness against
+tempered random networks on two disjoint calibration halves; causal roles ``safety`` / ``progress`` by paired zero-ablation on calibration seeds). This
 module builds the calibration scenes, caches the role map as JSON per checkpoint identity (in the rollout
 cache folder, ``roles/``), applies ``--head-role ROLE=H`` pins, and turns each role into a
 :class:`RoleResolution` the specs read. A spec whose role did not resolve is *not applicable* to the agent: the
@@ -14,15 +14,15 @@ import dataclasses
 import pytest
 
 from interp import roles as R
+from interp.vocabulary import NOT_APPLICABLE, UNMEASURED  # re-exported for the specs
 
 ROLES = R.ROLES
-NOT_APPLICABLE = "not-applicable"
 
 
 @dataclasses.dataclass(frozen=True)
 class HeadShare:
-    """A head's score for one role: mean attention mass on the category over both halves (attention roles),
-    or the ablation effect (causal roles)."""
+    """A head's score for one role: its selectivity statistic averaged over both halves (attention roles; score
+    units, per metre for ``proximity``), or the ablation effect (causal roles)."""
 
     head: int
     share: float
@@ -43,7 +43,7 @@ class RoleResolution:
 
     def to_dict(self) -> dict:
         return {"role": self.role, "head": self.head, "heads": list(self.heads), "pinned": self.pinned,
-                "measured": not self.reason.startswith("not measured"), "reason": self.reason,
+                "measured": not self.reason.startswith(("not measured", UNMEASURED)), "reason": self.reason,
                 "shares": [dataclasses.asdict(s) for s in self.shares]}
 
 
@@ -69,8 +69,8 @@ def resolutions(data: dict, pins: dict[str, int], n_heads: int) -> dict[str, Rol
     for role, heads in data["roles"].items():
         shares = []
         for entry in data["heads"]:
-            if role in entry["profile"]:
-                vals = [v for v in entry["profile"][role]["halves"] if v is not None]
+            if role in entry.get("selectivity", {}):
+                vals = [v for v in entry["selectivity"][role]["statistic"] if v is not None]
                 shares.append(HeadShare(entry["head"], sum(vals) / len(vals) if vals else float("nan")))
             elif role in R.CAUSAL_ROLES and entry["effects"]:
                 metric = "collisions" if role == "safety" else "arrivals"
@@ -87,7 +87,10 @@ def resolutions(data: dict, pins: dict[str, int], n_heads: int) -> dict[str, Rol
 
 
 def require(resolution: RoleResolution) -> int:
-    """The head of a resolved role; a spec needing an unresolved role is not applicable (a skip with reason)."""
+    """The head of a resolved role; a spec needing an unresolved role is not applicable (a skip with reason), or
+    ``unmeasured`` when the profile's budget could not decide the role (a causal role under ``quick``)."""
+    if resolution.head is None and resolution.reason.startswith(UNMEASURED):
+        pytest.skip(f"{UNMEASURED}: the {resolution.role} role was not decided on this agent: {resolution.reason}")
     if resolution.head is None:
         pytest.skip(f"{NOT_APPLICABLE}: the {resolution.role} role did not resolve on this agent: {resolution.reason}")
     return resolution.head
@@ -95,12 +98,13 @@ def require(resolution: RoleResolution) -> int:
 
 # ------------------------------------------------------------------------------------------ computing + cache
 def role_map(agent, *, engine=None, causal: bool = False, skip_causal_reason: str = "", builder=None,
-             use_cache: bool = True, progress: bool = False) -> dict:
-    """The agent's role map (``interp.roles.role_map``), calibration scenes from ``fixtures.role_scenes``."""
+             use_cache: bool = True, progress: bool = False, quick: bool = False) -> dict:
+    """The agent's role map (``interp.roles.role_map``), calibration scenes from ``fixtures.role_scenes``;
+    ``quick``: causal roles on the quick budget (large effects decided, smaller ones unmeasured)."""
     from fixtures.role_scenes import calibration
 
     return R.role_map(agent, lambda: calibration(agent.env_config, builder), engine=engine, causal=causal,
-                      skip_causal_reason=skip_causal_reason, use_cache=use_cache, progress=progress)
+                      skip_causal_reason=skip_causal_reason, use_cache=use_cache, progress=progress, quick=quick)
 
 
 cached_role_map = R.cached_role_map
