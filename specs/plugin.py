@@ -406,15 +406,20 @@ def _baseline_diff(config: pytest.Config, evidence: dict, out: Path) -> dict | N
 
 
 def _rescue_evidence(evidence) -> str:
-    """Save the measured evidence in the temp folder when the report folder cannot take it; say where."""
+    """Save the measured evidence in the temp folder when the report folder cannot take it; say where. The name
+    carries the time and the process id, so a second rescue never overwrites a first one."""
+    import os
     import tempfile
 
-    path = Path(tempfile.gettempdir()) / f"hypodrive-evidence-{int(time.time())}.json"
+    from reports.atomic import write_files
+
+    folder = Path(tempfile.gettempdir())
+    name = f"hypodrive-evidence-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**9:09d}-{os.getpid()}.json"
     try:
-        path.write_text(json.dumps(evidence, indent=1, default=str))
+        write_files(folder, {name: json.dumps(evidence, indent=1, default=str)})
     except OSError:
         return " The evidence could not be saved elsewhere either."
-    return f" The evidence measured in this run was saved to {path}."
+    return f" The evidence measured in this run was saved to {folder / name}."
 
 
 def _without_baseline_options(args) -> list[str]:
