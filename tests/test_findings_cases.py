@@ -29,11 +29,15 @@ BODIES = {
 }
 
 
-def _run(tmp_path: Path, spec: str, findings: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    """pytest on one throwaway spec file, with ``findings`` (spec id -> verdict) recorded for the reference."""
+def _run(tmp_path: Path, spec: str, findings: dict[str, str], *args: str,
+         other_file: str | None = None) -> subprocess.CompletedProcess:
+    """pytest on one throwaway spec file, with ``findings`` (spec id -> verdict) recorded for the reference;
+    ``other_file``: a second spec file under specs/ that the run does not select."""
     (tmp_path / "conftest.py").write_text(CONFTEST)
     (tmp_path / "specs").mkdir()
     (tmp_path / "specs" / "test_case.py").write_text(textwrap.dedent(spec))
+    if other_file is not None:
+        (tmp_path / "specs" / "test_elsewhere.py").write_text(textwrap.dedent(other_file))
     (tmp_path / "checkpoints" / "x").mkdir(parents=True)
     found = {name: {"verdict": verdict, "claim": name, "summary": "recorded", "nodeid": name}
              for name, verdict in findings.items()}
@@ -137,6 +141,15 @@ def test_a_finding_whose_spec_id_no_spec_defines_fails_the_run_naming_it(tmp_pat
 def test_a_narrowed_run_sees_every_defined_spec_id(tmp_path, select):
     # test_other (id test_old_name) is deselected by -k or by -m: its finding is not stale
     proc = _run(tmp_path, TWO_SPECS, {"test_case": "refuted", "test_old_name": "refuted"}, *select)
+    assert "no spec under" not in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
+    assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_a_run_of_one_spec_file_sees_the_spec_ids_of_the_others(tmp_path):
+    # specs/test_elsewhere.py is never collected: only reading the spec files' source finds its spec_id
+    elsewhere = TWO_SPECS.replace("def test_case(", "def test_unused(")
+    proc = _run(tmp_path, _one_spec(BODIES["reproduced"]), {"test_case": "refuted", "test_old_name": "refuted"},
+                other_file=elsewhere)
     assert "no spec under" not in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
     assert proc.returncode == 0, proc.stdout[-3000:]
 
