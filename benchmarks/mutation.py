@@ -17,6 +17,13 @@ interrupted (the results so far are kept) and the next run resumes. One mutmut c
 machine's cores are shared. ``--sample N`` runs a seeded random sample of N mutants per module instead of all
 (the README states the sample). ``--report`` only prints the scores from the results so far.
 
+A fresh sample that reproduces (``--sample-file benchmarks/mutation-sample.json``): the file, committed before
+the run, holds the seed and the round size. Each module's mutants are put in a random order drawn from that seed;
+the run scores them round by round (the next ``round`` mutants of every module per mutmut call), so whatever the
+time budget, each module's scored set is a prefix of its random order: a uniform random sample, never "the fast
+ones first" (mutmut orders the mutants of one call by their tests' run time). Each score comes with its 95 %
+Wilson interval; ``--json`` writes the per-module and pooled results.
+
 Score = killed / (killed + survived), per module; timeouts count as killed (mutmut's convention); a mutant that no
 test of the subset reaches counts as survived.
 """
@@ -49,14 +56,17 @@ class Module:
 MODULES = {
     # the statistics layer (interp/statistics/, behind the interp.stats front door), one module per file:
     **{f"stats-{name}": Module(f"interp/statistics/{name}.py", ("tests/test_stats.py", "tests/test_stats_decisions.py"))
-       for name in ("intervals", "verdicts", "sequential", "simulation", "design")},
+       for name in ("inputs", "intervals", "verdicts", "sequential", "simulation", "design")},
     "claims": Module("specs/support/claims.py", ("tests/test_spec_controls.py", "tests/test_controls_can_pass.py")),
     "controls": Module("specs/support/controls.py", ("tests/test_spec_controls.py", "tests/test_controls_can_pass.py")),
     "train": Module("interp/training/train.py", ("tests/test_train.py::test_epsilon_schedule_is_rl_agents_exponential",
                                                  "tests/test_train.py::test_actions_are_epsilon_greedy_with_the_scheduled_epsilon",
                                                  "tests/test_train.py::test_target_network_syncs_every_target_update_transitions",
-                                                 "tests/test_train.py::test_one_learning_step_is_rl_agents_update"),
-                    ("x_epsilon__mutmut_*", "xǁTrainerǁselect_actions__mutmut_*", "xǁTrainerǁlearn__mutmut_*")),
+                                                 "tests/test_train.py::test_one_learning_step_is_rl_agents_update",
+                                                 "tests/test_train.py::test_loss_decreases_on_a_fixed_batch",
+                                                 "tests/test_train_pieces.py"),
+                    ("x_epsilon__mutmut_*", "xǁTrainerǁselect_actions__mutmut_*", "xǁTrainerǁlearn__mutmut_*",
+                     "x_bellman_loss__mutmut_*", "xǁReplayMemoryǁ*__mutmut_*")),
 }
 KILLED = {1, 3, 36, -24, 24, 152, 255}  # mutmut exit codes: test failure, internal error, timeouts
 SURVIVED = {0, 5, 33}  # a test run that passed, or no test of the subset runs the function (not covered)
@@ -121,6 +131,80 @@ def selected(name: str, all_results: dict[str, int | None], sample: int | None, 
     return names
 
 
+def permutation(name: str, all_results: dict[str, int | None], seed: int) -> list[str]:
+    """The module's mutants in the random order drawn from ``seed`` (the same order on every run)."""
+    names = module_mutants(name, all_results)
+    random.Random(f"{seed}:{name}").shuffle(names)
+    return names
+
+
+def scored_prefix(name: str, all_results: dict[str, int | None], seed: int) -> list[str]:
+    """The longest prefix of the module's random order whose mutants all have a result: the scored sample."""
+    prefix = []
+    for n in permutation(name, all_results, seed):
+        if all_results[n] is None:
+            break
+        prefix.append(n)
+    return prefix
+
+
+def wilson(killed: int, n: int) -> list[float] | None:
+    """95 % Wilson score interval of killed / n (statsmodels)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    return [float(b) for b in proportion_confint(killed, n, alpha=0.05, method="wilson")] if n else None
+
+
+def run_rounds(modules: list[str], seed: int, round_size: int, deadline: float) -> None:
+    """Score the random orders round by round until every mutant has a result or the budget is spent."""
+    if not (WORKDIR / "mutants").exists() or not any(module_mutants(m, results()) for m in modules):
+        _mutmut(["run", "--max-children", "1", "hypodrive.generate_only"], deadline)
+    k = 0
+    while time.monotonic() < deadline:
+        all_results = results()
+        orders = {m: permutation(m, all_results, seed) for m in modules}
+        if all(len(order) <= k * round_size for order in orders.values()):
+            break
+        batch = [n for order in orders.values() for n in order[k * round_size:(k + 1) * round_size]
+                 if all_results[n] is None]
+        if batch:
+            print(f"round {k}: {len(batch)} mutants", flush=True)
+            _mutmut(["run", "--max-children", "1", *batch], deadline)
+        k += 1
+
+
+def report_sample(modules: list[str], seed: int) -> dict:
+    """Per-module and pooled scores of the scored prefixes, each with its 95 % Wilson interval."""
+    all_results = results()
+    table: dict = {"seed": seed, "modules": {}, "groups": {}}
+    for name in modules:
+        names = scored_prefix(name, all_results, seed)
+        codes = [all_results[n] for n in names]
+        killed = sum(c in KILLED for c in codes)
+        survived = [n for n, c in zip(names, codes) if c in SURVIVED]
+        n = killed + len(survived)
+        table["modules"][name] = {"file": MODULES[name].path, "mutants": len(permutation(name, all_results, seed)),
+                                  "scored": n, "other": len(names) - n, "killed": killed, "survived": len(survived),
+                                  "score": killed / n if n else None, "wilson95": wilson(killed, n),
+                                  "survivors": survived}
+    groups = {"statistics layer": [m for m in modules if m.startswith("stats-")],
+              "decision rules": [m for m in modules if m == "claims"],
+              "controls": [m for m in modules if m == "controls"],
+              "trainer": [m for m in modules if m == "train"], "all": modules}
+    for group, members in groups.items():
+        if not members:
+            continue
+        killed = sum(table["modules"][m]["killed"] for m in members)
+        n = sum(table["modules"][m]["scored"] for m in members)
+        table["groups"][group] = {"modules": members, "scored": n, "killed": killed,
+                                  "score": killed / n if n else None, "wilson95": wilson(killed, n)}
+    for name, row in [*table["modules"].items(), *table["groups"].items()]:
+        ci = row["wilson95"]
+        print(f"{name:17s} scored {row['scored']:4d}: killed {row['killed']:4d} -> "
+              + (f"{100 * row['score']:.1f} % (95 % Wilson {100 * ci[0]:.1f}-{100 * ci[1]:.1f} %)" if ci else "-"))
+    return table
+
+
 def _mutmut(args: list[str], deadline: float) -> int:
     exe = Path(sys.executable).with_name("mutmut")
     env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -172,9 +256,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rerun-survivors", action="store_true",
                         help="run the surviving mutants again (after adding tests for them)")
     parser.add_argument("--json", type=Path, help="also write the scores as JSON")
+    parser.add_argument("--sample-file", type=Path,
+                        help="JSON with the committed seed and round size of a fresh random sample (see above)")
     args = parser.parse_args(argv)
     modules = args.module or list(MODULES)
     deadline = time.monotonic() + 60 * args.minutes
+    if args.sample_file:
+        spec = json.loads(args.sample_file.read_text())
+        if not args.report:
+            sync_workdir(modules, args.fresh)
+            run_rounds(modules, int(spec["seed"]), int(spec["round"]), deadline)
+        table = report_sample(modules, int(spec["seed"]))
+        if args.json:
+            from reports.atomic import CLI_REMEDY, write_files
+
+            write_files(args.json.parent, {args.json.name: json.dumps(table, indent=2) + "\n"}, remedy=CLI_REMEDY)
+        return 0
     if not args.report:
         sync_workdir(modules, args.fresh)
         pending = None

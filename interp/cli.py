@@ -369,7 +369,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from interp.evidence import jsonable
     from interp.replay import build_replay
     from interp.simulation.rollout import RolloutEngine
-    from reports.replay import FORMATS, draw_frames, write_replay
+    from reports.replay import FORMATS, draw_frames, run_outcome, write_replay
 
     out = Path(args.out)
     if out.suffix.lower() not in FORMATS:
@@ -387,16 +387,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
                               against_label=args.against, engine=engine)
     write_replay(replay, out, frames=draw_frames(replay))
     for run in replay.runs:
-        outcome = "crashed" if run.crashed else ("arrived" if run.arrived else "neither crashed nor arrived")
         names = " ".join(run.action_names[a] for a in run.actions)
-        print(f"[{run.label}] seed {run.seed}: {run.length} steps, {outcome}; actions {names}")
+        print(f"[{run.label}] seed {run.seed}: {run.length} steps, {run_outcome(run)}; actions {names}")
     if len(replay.runs) > 1:
         print("the runs take the same actions throughout" if replay.divergence is None
               else f"the runs diverge at step {replay.divergence}")
     print(f"wrote {out} ({replay.n_frames} frames, {out.stat().st_size / 1024:.0f} KiB) in "
           f"{time.perf_counter() - started:.1f} s")
     if args.json:
-        Path(args.json).write_text(json.dumps(jsonable(replay.to_dict()), indent=1))
+        from reports.atomic import CLI_REMEDY, write_files
+
+        data = Path(args.json)
+        write_files(data.parent, {data.name: json.dumps(jsonable(replay.to_dict()), indent=1)},
+                    remedy=CLI_REMEDY.replace("--out", "--json"))
         print(f"wrote {args.json}")
     return 0
 

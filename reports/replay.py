@@ -287,6 +287,17 @@ def png_base64(frame: np.ndarray) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def run_outcome(run) -> str:
+    """How one replayed run really ended, in words: the title of a replay states what happened, never what a
+    caller expected to happen."""
+    return "crashed" if run.crashed else ("arrived" if run.arrived else "neither crashed nor arrived")
+
+
+def outcomes_title(replay) -> str:
+    """``seed S: <label> <outcome>, <label> <outcome>``, from the replay's own runs."""
+    return f"seed {replay.seed}: " + ", ".join(f"{run.label} {run_outcome(run)}" for run in replay.runs)
+
+
 def replay_figure(replay, *, title: str | None = None, caption: str | None = None,
                   frames: list[np.ndarray] | None = None, max_width: int | None = 760) -> dict:
     """The report's figure spec (kind ``replay``): frames as base64 PNG, one caption per frame, the seed,

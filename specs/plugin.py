@@ -324,14 +324,23 @@ def _agent_if_loadable(config: pytest.Config):
     return state.agent
 
 
+@pytest.hookimpl(tryfirst=True)  # before -k/-m deselection: a deselected spec still defines its id
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Known findings of the agent under test are expected (with their verdict), for that checkpoint identity only."""
+    """Known findings of the agent under test are expected (with their verdict), for that checkpoint identity only;
+    a finding whose spec id no spec defines stops the run (it would otherwise be dropped in silence)."""
     if not any(_is_spec(item) for item in items):
         return  # a run of the machinery's tests only: no agent needed
     agent = _agent_if_loadable(config)
     if agent is None:
         return
     known = findings_mod.findings_for(agent.identity)
+    stale = findings_mod.stale_findings(
+        known, findings_mod.defined_spec_ids(SPECS_DIR) | {findings_mod.spec_id(item) for item in items})
+    if stale:
+        raise pytest.UsageError(
+            f"{len(stale)} finding(s) of checkpoint {agent.identity} name a spec id that no spec under {SPECS_DIR} "
+            f"defines: {', '.join(stale)}. If the spec was renamed, give it @pytest.mark.spec_id(\"<old name>\"); "
+            "if it was removed, remove the finding from that findings.json.")
     for item in items:
         finding = known.get(findings_mod.spec_id(item))
         if finding:  # expected only if the spec ends with this same verdict (see specs/support/findings.py)
@@ -402,15 +411,20 @@ def _baseline_diff(config: pytest.Config, evidence: dict, out: Path) -> dict | N
 
 
 def _rescue_evidence(evidence) -> str:
-    """Save the measured evidence in the temp folder when the report folder cannot take it; say where."""
+    """Save the measured evidence in the temp folder when the report folder cannot take it; say where. The name
+    carries the time and the process id, so a second rescue never overwrites a first one."""
+    import os
     import tempfile
 
-    path = Path(tempfile.gettempdir()) / f"hypodrive-evidence-{int(time.time())}.json"
+    from reports.atomic import write_files
+
+    folder = Path(tempfile.gettempdir())
+    name = f"hypodrive-evidence-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**9:09d}-{os.getpid()}.json"
     try:
-        path.write_text(json.dumps(evidence, indent=1, default=str))
+        write_files(folder, {name: json.dumps(evidence, indent=1, default=str)})
     except OSError:
         return " The evidence could not be saved elsewhere either."
-    return f" The evidence measured in this run was saved to {path}."
+    return f" The evidence measured in this run was saved to {folder / name}."
 
 
 def _without_baseline_options(args) -> list[str]:

@@ -1,6 +1,7 @@
 """Faults, each with what happens and what is lost (nothing): a worker killed mid-run, a corrupted cache
 entry, Ctrl-C and a resumed rerun, two runs sharing one cache, a report on a full or read-only disk.
-The README's fault table points here, row by row."""
+The fault table (docs/how-it-works/faults.md) names these tests, row by row; tests/test_fault_table.py checks
+that each named test exists."""
 from __future__ import annotations
 
 import pytest
@@ -185,7 +186,8 @@ def _earlier_report(folder):
     return {p.name: p.read_text() for p in folder.iterdir()}
 
 
-def test_a_report_on_a_full_disk_fails_clearly_and_leaves_the_earlier_report_whole(tmp_path):
+def test_a_report_past_a_file_size_limit_fails_clearly_and_leaves_the_earlier_report_whole(tmp_path):
+    # RLIMIT_FSIZE: "file too large" (EFBIG), not a full disk; the full disk is the tmpfs and ENOSPC tests below
     out = tmp_path / "report"
     before = _earlier_report(out)
     done = _write_report_limited(out, "fsize", "4096")  # every file this process writes stops at 4 kB
@@ -265,3 +267,211 @@ def test_a_failed_merge_names_its_own_out_option_not_pytests(tmp_path):
         if locked.is_dir():
             os.chmod(locked, 0o755)
     assert "--out" in str(err.value) and "--report-dir" not in str(err.value)
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A real, small filesystem (tmpfs, 1 MiB) mounted for the test; skipped where mounting is not allowed."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root / CAP_SYS_ADMIN): {done.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def _fill(disk) -> int:
+    """Write a filler file until the filesystem says ENOSPC; return its size."""
+    import errno
+
+    chunk = b"\0" * 4096
+    written = 0
+    with open(disk / "filler", "wb", buffering=0) as fh:  # unbuffered: each write reaches the filesystem
+        try:
+            while True:
+                written += fh.write(chunk)
+        except OSError as err:
+            assert err.errno == errno.ENOSPC, err
+    return written
+
+
+def test_a_report_on_a_real_full_disk_fails_clearly_and_leaves_the_earlier_report_whole(small_tmpfs):
+    from reports.atomic import ReportWriteError
+    from reports.run.html import write_report
+    from tests.test_reports import synthetic_run
+
+    out = small_tmpfs / "report"
+    before = _earlier_report(out)
+    assert _fill(small_tmpfs) > 0
+    with pytest.raises(ReportWriteError) as err:
+        write_report(synthetic_run(0, 1), out)
+    assert "could not write the report" in str(err.value) and "(ENOSPC)" in str(err.value)
+    assert "--report-dir" in str(err.value)
+    assert {p.name: p.read_text() for p in out.iterdir()} == before  # no half file, no temp file left
+    # control: the same disk with room again takes the same report
+    (small_tmpfs / "filler").unlink()
+    write_report(synthetic_run(0, 1), out)
+    assert (out / "evidence.json").read_text().startswith("{") and "<html" in (out / "index.html").read_text()
+
+
+class _FullDiskFile:
+    """A file whose ``write`` stores the first half of the data, then fails with ENOSPC, as a full disk does."""
+
+    def __init__(self, fh) -> None:
+        self._fh = fh
+
+    def write(self, data: bytes) -> int:
+        import errno
+        import os
+
+        self._fh.write(data[:len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._fh.close()
+
+
+def test_a_report_whose_write_call_hits_enospc_fails_clearly_and_leaves_the_earlier_report_whole(tmp_path,
+                                                                                                monkeypatch):
+    # the same fault injected at the writer's write call: runs where no tmpfs can be mounted
+    import builtins
+
+    import reports.atomic
+    from reports.atomic import ReportWriteError
+    from reports.run.html import write_report
+    from tests.test_reports import synthetic_run
+
+    out = tmp_path / "report"
+    before = _earlier_report(out)
+    writes = []
+
+    def full_open(path, mode="r", *args, **kwargs):
+        writes.append(path)
+        return _FullDiskFile(builtins.open(path, mode, *args, **kwargs))
+
+    monkeypatch.setattr(reports.atomic, "open", full_open, raising=False)
+    with pytest.raises(ReportWriteError) as err:
+        write_report(synthetic_run(0, 1), out)
+    assert writes, "precondition: the writer's write call went through the injected file"
+    assert "No space left on device (ENOSPC)" in str(err.value)
+    assert {p.name: p.read_text() for p in out.iterdir()} == before
+
+
+def test_the_plugin_rescues_the_evidence_in_the_temp_folder(tmp_path, monkeypatch):
+    import json
+    import tempfile
+
+    from specs.plugin import _rescue_evidence
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    evidence = [{"nodeid": "specs/x.py::test_a", "verdict": "refuted", "effects": [{"value": 0.25}]}]
+    message = _rescue_evidence(evidence)
+    (saved,) = tmp_path.glob("hypodrive-evidence-*.json")
+    assert f"saved to {saved}" in message
+    assert json.loads(saved.read_text()) == evidence
+    assert _rescue_evidence(evidence) != message, "a second rescue must not overwrite the first"
+    assert len(list(tmp_path.glob("hypodrive-evidence-*.json"))) == 2
+
+
+def test_the_plugin_says_so_when_the_evidence_cannot_be_rescued_either(tmp_path, monkeypatch):
+    import tempfile
+
+    from specs.plugin import _rescue_evidence
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setattr(tempfile, "tempdir", str(blocker))
+    assert _rescue_evidence([{"nodeid": "x"}]) == " The evidence could not be saved elsewhere either."
+
+
+def _spec_run(tmp_path, report_dir: str):
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    from tests.planted import ROOT
+    from tests.test_spec_plugin import CONFTEST
+
+    folder = tmp_path / "run"
+    (folder / "specs").mkdir(parents=True)
+    (folder / "tmp").mkdir()
+    (folder / "conftest.py").write_text(CONFTEST)
+    (folder / "specs" / "test_case.py").write_text(textwrap.dedent('''
+        import pytest
+
+        pytestmark = pytest.mark.mechanism
+
+
+        def test_case(agent, evidence):
+            evidence.effect("share", 0.75, (0.5, 0.9), 12)
+            evidence.conclude(True, "held")
+        '''))
+    (folder / "checkpoints").mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HYPODRIVE_ROOT": str(ROOT), "TMPDIR": str(folder / "tmp")}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "specs/test_case.py", "-p", "no:cacheprovider",
+                           "-p", "no:randomly", f"--report-dir={report_dir}", "-q"],
+                          cwd=folder, env=env, capture_output=True, text=True, timeout=600)
+    return folder, proc
+
+
+def test_a_spec_run_whose_report_cannot_be_written_fails_and_keeps_its_evidence(tmp_path):
+    import json
+    import re
+
+    (tmp_path / "blocker").write_text("a file where the report folder should go")
+    folder, proc = _spec_run(tmp_path, str(tmp_path / "blocker" / "report"))
+    assert proc.returncode == 1, proc.stdout[-3000:]  # the spec passed: only the lost report fails the run
+    assert "hypodrive report: NOT written: could not write the report" in proc.stdout, proc.stdout[-3000:]
+    saved = re.search(r"saved to (\S+\.json)", proc.stdout)
+    assert saved and saved.group(1).startswith(str(folder / "tmp")), proc.stdout[-3000:]
+    (entry,) = json.loads(open(saved.group(1)).read())
+    assert entry["nodeid"].endswith("test_case") and entry["verdict"] == "supported"
+    assert entry["effects"][0]["value"] == 0.75
+
+
+def test_control_the_same_spec_run_with_a_writable_report_folder_passes(tmp_path):
+    folder, proc = _spec_run(tmp_path, "report")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert (folder / "report" / "evidence.json").exists() and not list((folder / "tmp").glob("hypodrive-*"))
+
+
+def test_two_runs_sharing_one_cache_read_each_others_entries(tmp_path):
+    """Run 1 (this process) keeps its cache open while run 2 (another process) uses the same folder: run 2 is
+    served run 1's episodes, and run 1 then is served the episodes run 2 simulated; the records equal a cache-less
+    run's."""
+    import re
+    import subprocess
+    import sys
+
+    from interp.simulation.agent import load_agent
+    from tests.planted import ROOT
+
+    checkpoint = ROOT / "checkpoints" / "reference"
+    agent = load_agent(checkpoint)
+    first, second = list(range(400, 403)), list(range(403, 406))
+    with RolloutEngine(workers=0, slots=2, cache=tmp_path / "shared") as run1:
+        mine = run1.run(agent, first)
+        assert (run1.stats.simulated, run1.stats.cached) == (3, 0)
+        other = subprocess.run([sys.executable, "-m", "interp", "evaluate", "--checkpoint", str(checkpoint),
+                                "--episodes", "6", "--seed", "400", "--workers", "0", "--no-progress",
+                                "--cache-dir", str(tmp_path / "shared")],
+                               cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert other.returncode == 0, other.stderr[-3000:]
+        assert re.search(r"simulated 3 episodes, 3 from the cache", other.stdout), other.stdout[-2000:]
+        theirs = run1.run(agent, second)
+        assert (run1.stats.simulated, run1.stats.cached) == (3, 3), "run 1 did not read run 2's entries"
+    with RolloutEngine(workers=0, slots=2, cache=None) as alone:
+        assert mine + theirs == alone.run(agent, first + second)

@@ -51,7 +51,7 @@ def episode_replay_figures(agent, engine, records, *, limit: int = 2, what: str 
     """Replay figures of up to ``limit`` records (their seeds, on ``engine``), and notes for any that failed or
     whose replayed actions differ from the record's."""
     from interp.replay import build_replay
-    from reports.replay import replay_figure
+    from reports.replay import outcomes_title, replay_figure
 
     figures, notes = [], []
     for record in list(records)[:limit]:
@@ -62,7 +62,7 @@ def episode_replay_figures(agent, engine, records, *, limit: int = 2, what: str 
             continue
         if replay.runs[0].actions != tuple(record.actions):
             notes.append(f"replay of seed {record.seed}: the traced episode's actions differ from the record's")
-        figures.append(replay_figure(replay, title=f"{what} episode, seed {record.seed}",
+        figures.append(replay_figure(replay, title=f"{what} episode: {outcomes_title(replay)}",
                                      caption="per head, lines from the ego to each observed vehicle (width and "
                                              "opacity by attention); bars: softmax of the Q-values, taken action in blue"))
     return figures, notes
@@ -76,9 +76,11 @@ def discordant_pairs(records, baseline: str, treatment: str) -> list[int]:
 
 
 def ablation_pair_figures(agent, engine, seeds, head: int, *, limit: int = 1) -> tuple[list[dict], list[str]]:
-    """Side-by-side replays (plain agent vs head ``head`` zero-ablated) of the first ``limit`` ``seeds``."""
+    """Side-by-side replays (plain agent vs head ``head`` zero-ablated) of the first ``limit`` ``seeds``. The title
+    states how each run really ended; the caption calls the pair discordant only if the plain run did not crash
+    and the ablated one did."""
     from interp.replay import build_replay
-    from reports.replay import replay_figure
+    from reports.replay import outcomes_title, replay_figure
 
     figures, notes = [], []
     for seed in list(seeds)[:limit]:
@@ -87,9 +89,12 @@ def ablation_pair_figures(agent, engine, seeds, head: int, *, limit: int = 1) ->
         except Exception as err:  # noqa: BLE001
             notes.append(f"replay of seed {seed} (head {head} ablated) unavailable: {err}")
             continue
-        figures.append(replay_figure(replay, title=f"seed {seed}: plain agent survives, head {head} ablated crashes",
-                                     caption="a discordant pair of the paired ablation test, side by side; the step "
-                                             "where their actions first differ is framed in orange"))
+        plain, ablated = replay.runs[0], replay.runs[-1]
+        kind = ("a discordant pair of the paired ablation test" if not plain.crashed and ablated.crashed
+                else "not a discordant pair (that needs the plain run to survive and the ablated run to crash)")
+        figures.append(replay_figure(replay, title=outcomes_title(replay),
+                                     caption=f"{kind}, side by side; the step where their actions first differ is "
+                                             "framed in orange"))
     return figures, notes
 
 

@@ -12,9 +12,15 @@ plainly. Saved fuzz regressions (``specs/regressions/``) follow the same rule wi
 ``@pytest.mark.spec_id("...")``. Renaming a spec keeps its findings if the renamed function carries its old id
 in that marker. Format 1 files (``"kind": "refuted"`` / ``"vacuous on this checkpoint"``, no ``verdict``) are
 read as format 2.
+
+**Stale findings.** A finding whose spec id no spec under ``specs/`` defines would never be expected, so it would
+be dropped in silence (a spec renamed without its ``spec_id`` marker). ``defined_spec_ids`` reads the ids from the
+spec files' source, not from the collected items, so a run narrowed by a path, ``-m`` or ``-k`` still sees them all;
+the plugin stops such a run with a usage error that names the stale ids.
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
 from pathlib import Path
@@ -44,6 +50,34 @@ def spec_id(item: pytest.Item) -> str:
     if marker is not None and marker.args:
         return str(marker.args[0])
     return getattr(item, "originalname", None) or item.name
+
+
+def _marker_ids(decorators: list[ast.expr]) -> set[str]:
+    """The string arguments of ``@pytest.mark.spec_id("...")`` decorators."""
+    out = set()
+    for dec in decorators:
+        if (isinstance(dec, ast.Call) and isinstance(dec.func, ast.Attribute) and dec.func.attr == "spec_id"
+                and dec.args and isinstance(dec.args[0], ast.Constant) and isinstance(dec.args[0].value, str)):
+            out.add(dec.args[0].value)
+    return out
+
+
+def defined_spec_ids(folder: Path) -> set[str]:
+    """Every spec id defined under ``folder``: the names of its ``test_*`` functions and their ``spec_id`` markers.
+    Hand-written AST scan: a source scan sees the specs a ``-k``/``-m``/path selection leaves out."""
+    ids: set[str] = set()
+    for path in sorted(Path(folder).rglob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
+                ids.add(node.name)
+                ids |= _marker_ids(node.decorator_list)
+    return ids
+
+
+def stale_findings(known: dict[str, dict], ids: set[str]) -> list[str]:
+    """The spec ids of ``known`` findings that no spec defines, each with the file it comes from."""
+    return [f"{name} ({finding.get('_source', 'findings.json')})" for name, finding in sorted(known.items())
+            if name not in ids]
 
 
 def _verdict_of(finding: dict) -> str:

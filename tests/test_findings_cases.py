@@ -1,0 +1,159 @@
+"""Each way a recorded finding can go, on its own, in its own pytest run: the run's exit code says it.
+
+A finding is a claim recorded as refuted on one checkpoint. Reproduced (the same verdict) it is an expected failure
+and the run passes (exit 0); anything else fails the run (exit 1): the spec raises, turns vacuous, passes, or gets
+another verdict (not-applicable). One throwaway spec per run, so no other failing test can make the exit code.
+A finding whose spec id no spec under ``specs/`` defines stops the run, naming it, also when ``-k`` or ``-m``
+selects other specs; a finding for a spec that ``-k`` deselects is not stale."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.test_spec_plugin import CONFTEST
+
+ROOT = Path(__file__).resolve().parents[1]
+IDENTITY = json.loads((ROOT / "checkpoints" / "reference" / "findings.json").read_text())["identity"]
+
+BODIES = {
+    "reproduced": 'evidence.conclude(False, "check failed")',
+    "raises": 'raise ValueError("boom")',
+    "vacuous": 'evidence.control("a control", True, "held too")\n    evidence.conclude(True, "held")',
+    "passes": 'evidence.conclude(True, "fine")',
+}
+
+
+def _run(tmp_path: Path, spec: str, findings: dict[str, str], *args: str,
+         other_file: str | None = None) -> subprocess.CompletedProcess:
+    """pytest on one throwaway spec file, with ``findings`` (spec id -> verdict) recorded for the reference;
+    ``other_file``: a second spec file under specs/ that the run does not select."""
+    (tmp_path / "conftest.py").write_text(CONFTEST)
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "test_case.py").write_text(textwrap.dedent(spec))
+    if other_file is not None:
+        (tmp_path / "specs" / "test_elsewhere.py").write_text(textwrap.dedent(other_file))
+    (tmp_path / "checkpoints" / "x").mkdir(parents=True)
+    found = {name: {"verdict": verdict, "claim": name, "summary": "recorded", "nodeid": name}
+             for name, verdict in findings.items()}
+    (tmp_path / "checkpoints" / "x" / "findings.json").write_text(
+        json.dumps({"identity": IDENTITY, "format": 2, "findings": found}))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HYPODRIVE_ROOT": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "pytest", "specs/test_case.py", "-p", "no:cacheprovider",
+                           "-p", "no:randomly", "--report-dir=report", "-rA", "-q", *args],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _one_spec(body: str) -> str:
+    return f'''
+import pytest
+
+pytestmark = pytest.mark.mechanism
+
+
+def test_case(agent, evidence):
+    {body}
+'''
+
+
+def _entry(tmp_path: Path) -> dict:
+    (entry,) = json.loads((tmp_path / "report" / "evidence.json").read_text())["specs"]
+    return entry
+
+
+def test_a_reproduced_finding_passes_the_run(tmp_path):
+    proc = _run(tmp_path, _one_spec(BODIES["reproduced"]), {"test_case": "refuted"})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert _entry(tmp_path)["outcome"] == "xfailed" and "1 xfailed" in proc.stdout
+
+
+def test_control_the_same_spec_without_its_finding_fails_the_run(tmp_path):
+    # the planted refutation is a real failure: only the recorded finding turns it into an expected one
+    proc = _run(tmp_path, _one_spec(BODIES["reproduced"]), {})
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert _entry(tmp_path)["outcome"] == "failed" and _entry(tmp_path)["verdict"] == "refuted"
+
+
+@pytest.mark.parametrize("case, got", [("raises", "an exception and no verdict"), ("vacuous", "verdict vacuous"),
+                                       ("passes", "passed (supported)")])
+def test_a_finding_that_does_not_reproduce_fails_the_run_on_its_own(tmp_path, case, got):
+    proc = _run(tmp_path, _one_spec(BODIES[case]), {"test_case": "refuted"})
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    entry = _entry(tmp_path)
+    assert entry["outcome"] == "failed", entry
+    assert "expected verdict refuted" in entry["reason"] and got in entry["reason"], entry["reason"]
+
+
+def test_a_finding_that_gets_another_verdict_fails_the_run_on_its_own(tmp_path):
+    spec = '''
+import pytest
+
+pytestmark = pytest.mark.mechanism
+
+
+@pytest.fixture
+def missing_role():
+    from specs.support.roles import RoleResolution, require
+
+    return require(RoleResolution("crossing", (), reason="no head beats the null maximum"))
+
+
+def test_case(missing_role, evidence):
+    pass
+'''
+    proc = _run(tmp_path, spec, {"test_case": "refuted"})
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    entry = _entry(tmp_path)
+    assert entry["outcome"] in ("failed", "error") and "not-applicable" in entry["reason"], entry
+
+
+TWO_SPECS = f'''
+import pytest
+
+pytestmark = pytest.mark.mechanism
+
+
+def test_case(agent, evidence):
+    {BODIES["reproduced"]}
+
+
+@pytest.mark.slow
+@pytest.mark.spec_id("test_old_name")
+def test_other(agent, evidence):
+    {BODIES["reproduced"]}
+'''
+
+
+def test_a_finding_whose_spec_id_no_spec_defines_fails_the_run_naming_it(tmp_path):
+    proc = _run(tmp_path, TWO_SPECS, {"test_case": "refuted", "test_renamed_without_its_id": "refuted"})
+    assert proc.returncode == 4, proc.stdout[-3000:]  # pytest's usage error, before any spec runs
+    out = proc.stdout + proc.stderr
+    assert "test_renamed_without_its_id" in out and "spec_id" in out, out[-3000:]
+    assert "test_case (" not in out.split("defines:")[-1]  # only the stale id is named
+
+
+@pytest.mark.parametrize("select", [["-k", "test_case"], ["-m", "not slow"]])
+def test_a_narrowed_run_sees_every_defined_spec_id(tmp_path, select):
+    # test_other (id test_old_name) is deselected by -k or by -m: its finding is not stale
+    proc = _run(tmp_path, TWO_SPECS, {"test_case": "refuted", "test_old_name": "refuted"}, *select)
+    assert "no spec under" not in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
+    assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_a_run_of_one_spec_file_sees_the_spec_ids_of_the_others(tmp_path):
+    # specs/test_elsewhere.py is never collected: only reading the spec files' source finds its spec_id
+    elsewhere = TWO_SPECS.replace("def test_case(", "def test_unused(")
+    proc = _run(tmp_path, _one_spec(BODIES["reproduced"]), {"test_case": "refuted", "test_old_name": "refuted"},
+                other_file=elsewhere)
+    assert "no spec under" not in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
+    assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_a_narrowed_run_still_stops_on_a_stale_finding(tmp_path):
+    proc = _run(tmp_path, TWO_SPECS, {"test_case": "refuted", "test_gone": "refuted"}, "-k", "test_case")
+    assert proc.returncode == 4 and "test_gone" in proc.stdout + proc.stderr, proc.stdout[-3000:]
