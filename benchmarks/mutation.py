@@ -3,9 +3,9 @@
     python -m benchmarks.mutation [--minutes 30] [--module stats-intervals --module claims ...] [--sample N] [--report]
 
 What is mutated (``MODULES``): the statistics layer ``interp/statistics/*.py`` (intervals, McNemar, the sequential
-test, Holm; one module per file, ``stats-intervals`` ... ``stats-design``; the README's scores are per file),
+test, Holm; one module per file, ``stats-intervals`` ... ``stats-design``; docs/validation/mutation.md gives the scores per file),
 ``specs/support/claims.py`` (the specs' decision rules), ``specs/support/controls.py`` (the negative controls) and,
-in ``interp/train.py``, the epsilon schedule and the learning step with its target sync (``epsilon``,
+in ``interp/training/train.py``, the epsilon schedule and the learning step with its target sync (``epsilon``,
 ``Trainer.select_actions``, ``Trainer.learn``). Each module is tested by a small targeted test subset
 (``MODULES[...].tests``), never the whole suite: mutmut runs, per mutant, only the tests of that subset that
 execute the mutated function.
@@ -15,7 +15,7 @@ rerun only runs mutants without one (a function whose source changed is run agai
 ``--rerun-survivors`` runs the surviving mutants again (after tests were added for them). Time budget: ``--minutes`` (default 30) of wall-clock time for the whole command; when it is spent mutmut is
 interrupted (the results so far are kept) and the next run resumes. One mutmut child (``--max-children 1``): the
 machine's cores are shared. ``--sample N`` runs a seeded random sample of N mutants per module instead of all
-(the README states the sample). ``--report`` only prints the scores from the results so far.
+(docs/validation/mutation.md states the sample). ``--report`` only prints the scores from the results so far.
 
 A fresh sample that reproduces (``--sample-file benchmarks/mutation-sample.json``): the file, committed before
 the run, holds the seed and the round size. Each module's mutants are put in a random order drawn from that seed;

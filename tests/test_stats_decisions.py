@@ -1,6 +1,6 @@
 """Edges of interp.stats' decision code that the known-answer tests in test_stats.py leave open, each pinned by a
 value computed independently here (these tests were written to kill surviving mutants of
-``python -m benchmarks.mutation --module stats-...`` (one module per file of interp/statistics/); the equivalent mutants left are listed in the README)."""
+``python -m benchmarks.mutation --module stats-...`` (one module per file of interp/statistics/); the scores are in docs/validation/mutation.md)."""
 from __future__ import annotations
 
 import dataclasses
