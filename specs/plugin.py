@@ -23,7 +23,8 @@ from specs.support import findings as findings_mod
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "reference"
-SPECS_DIR = ROOT / "specs"  # tests under it are specs: each gets an evidence entry
+BUNDLED_SPECS_DIR = ROOT / "specs"  # the specs the bundled checkpoints' findings are about
+SPECS_DIR = BUNDLED_SPECS_DIR  # tests under it are specs: each gets an evidence entry (a user's own folder may replace it)
 
 
 @dataclasses.dataclass
@@ -334,11 +335,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if agent is None:
         return
     known = findings_mod.findings_for(agent.identity)
-    stale = findings_mod.stale_findings(
-        known, findings_mod.defined_spec_ids(SPECS_DIR) | {findings_mod.spec_id(item) for item in items})
+    defined = (findings_mod.defined_spec_ids(BUNDLED_SPECS_DIR) | findings_mod.defined_spec_ids(SPECS_DIR)
+               | {findings_mod.spec_id(item) for item in items})  # a user's own spec folder keeps the bundled ids
+    stale = findings_mod.stale_findings(known, defined)
     if stale:
         raise pytest.UsageError(
-            f"{len(stale)} finding(s) of checkpoint {agent.identity} name a spec id that no spec under {SPECS_DIR} "
+            f"{len(stale)} finding(s) of checkpoint {agent.identity} name a spec id that no spec under "
+            f"{sorted({str(BUNDLED_SPECS_DIR), str(SPECS_DIR)})} "
             f"defines: {', '.join(stale)}. If the spec was renamed, give it @pytest.mark.spec_id(\"<old name>\"); "
             "if it was removed, remove the finding from that findings.json.")
     for item in items:
