@@ -17,6 +17,11 @@ McNemar p-values, Holm, bootstrap, normal power); hand-written (and marked so) o
 Newcombe interval for *paired* proportions and the always-valid (e-value) sequential test.
 Pure computation: no simulator, no plotting, no I/O. The code lives in ``interp/statistics/`` (inputs,
 intervals, verdicts, sequential, simulation, design); this module is its one front door.
+
+Why a front door and not direct imports: the specs, the worked example in the README and users' own specs
+decide claims with these functions, and the split of ``interp/statistics/`` by job (which file holds the
+Newcombe interval) is an implementation detail that may move; one stable import keeps their code unchanged when
+it does. Inside ``interp/`` the layers import the files directly.
 """
 from __future__ import annotations
 
