@@ -21,7 +21,7 @@ intervals, verdicts, sequential, simulation, design); this module is its one fro
 Why a front door and not direct imports: the specs, the worked example in the README and users' own specs
 decide claims with these functions, and the split of ``interp/statistics/`` by job (which file holds the
 Newcombe interval) is an implementation detail that may move; one stable import keeps their code unchanged when
-it does. Inside ``interp/`` the layers import the files directly.
+it does.
 """
 from __future__ import annotations
 
