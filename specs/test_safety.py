@@ -42,6 +42,12 @@ def test_ablating_the_safety_head_lowers_the_minimum_ttc(agent, engine, budget, 
     base = [r for r in result.records if r.condition == "baseline"]
     evidence.seeds("safety head ablation pairs", [r.seed for r in base])
     evidence.episodes(result.records)
+    by_condition = {name: [graded.min_ttc(r) for r in result.records if r.condition == name] for name in conditions}
+    shown = {name: values for name, values in by_condition.items() if values}
+    evidence.figure("bars", labels=list(shown), values=[sum(v) / len(v) for v in shown.values()],
+                    ylabel=f"mean minimum TTC per episode (s, capped at {graded.TTC_CAP_S:g})",
+                    title="the graded outcome per condition (paired seeds)",
+                    caption=", ".join(f"{name}: n={len(v)}" for name, v in shown.items()))
     for name, verdict in result.verdicts.items():
         evidence.record(verdict, name=f"{name}: change in minimum TTC (s)", better="higher")
     holds, detail = controls.graded_aa_control(engine, agent, base, AA_SEEDS + seed_offset, design=family.design,
@@ -76,6 +82,12 @@ def test_pet_stays_above_one_second_when_the_agent_crosses_first(agent, untraine
                     check.ci, check.n, check.p_value, better="lower", scale="proportion",
                     rule="exact one-sided binomial test of the share below 1 s against 0.05")
     evidence.note(check.summary)
+    pets = [pet for pet, _ in filter(None, map(graded.crossing_pet, records))]
+    bins = ((0.0, 0.5), (0.5, 1.0), (1.0, 2.0), (2.0, 3.0), (3.0, 5.0), (5.0, float("inf")))
+    evidence.figure("bars", labels=[f"{lo:g}-{hi:g} s" if hi != float("inf") else f">= {lo:g} s" for lo, hi in bins],
+                    values=[sum(lo <= p < hi for p in pets) for lo, hi in bins], ylabel="episodes",
+                    title="smallest PET of each ego-first crossing (censored values at their lower bound)",
+                    caption=f"n = {len(pets)} episodes with an ego-first crossing; the claim's bound is 1 s")
     control = graded.pet_check(engine.run(untrained, seeds[:min(len(seeds), 100)]), ALPHA)
     evidence.control("untrained weights", control.holds, f"untrained: {control.summary}")
     evidence.verdict = check.verdict
