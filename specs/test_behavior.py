@@ -217,21 +217,8 @@ def test_ablating_the_progress_head_lowers_arrivals(agent, engine, budget, progr
     test calls it "supported" (a drop) with probability at most alpha (Ville's inequality; benchmarks/test_power.py and
     tests/test_stats_real_aa.py measure 0.2-1.5 %). It can pass only by that chance or where seeds are not
     exchangeable (a non-stationary environment); no planted model is needed to show it can."""
-    design = SequentialDesign(alpha=ALPHA, direction="decrease", max_pairs=budget.max_pairs, min_effect=MIN_EFFECT)
-    name = f"ablate head {progress_head}"
-    first = ABLATION_SEEDS + seed_offset
-    result = run_sequential(engine, agent, {"baseline": None, name: head_ablation([progress_head], n_heads=agent.n_heads)},
-                            seeds=range(first, first + budget.max_pairs), design=design, batch_pairs=budget.batch_pairs,
-                            outcome="arrived", claims={name: f"ablating head {progress_head} lowers the arrival rate"})
-    verdict = result.verdicts[name]
-    evidence.record(verdict, name=f"progress head {progress_head}: arrival rate change", scale="proportion")
-    base = [r for r in result.records if r.condition == "baseline"]
-    holds, detail = controls.aa_control(engine, agent, base, AA_SEEDS + seed_offset, alpha=ALPHA, min_effect=MIN_EFFECT,
-                                        batch_pairs=budget.batch_pairs, direction="decrease", outcome="arrived")
-    evidence.control("A/A: the plain agent on disjoint seeds", holds, detail)
-    if verdict.verdict == "inconclusive":
-        evidence.conclude_inconclusive(verdict.summary())
-    evidence.conclude(verdict.verdict == "supported", verdict.summary())
+    _role_head_ablation_changes("progress", progress_head, "arrived", "decrease", "lowers the arrival rate",
+                                agent=agent, engine=engine, budget=budget, evidence=evidence, seed_offset=seed_offset)
 
 
 def test_ablating_the_safety_head_raises_collisions(agent, engine, budget, safety_head, evidence, seed_offset):
@@ -241,17 +228,26 @@ def test_ablating_the_safety_head_raises_collisions(agent, engine, budget, safet
 
     Control (A/A, a statistical argument): as for the progress head, both arms of the control are the same policy on
     i.i.d. seeds, so the always-valid test calls a rise with probability at most alpha (Ville's inequality)."""
-    design = SequentialDesign(alpha=ALPHA, direction="increase", max_pairs=budget.max_pairs, min_effect=MIN_EFFECT)
-    name = f"ablate head {safety_head}"
+    _role_head_ablation_changes("safety", safety_head, "crashed", "increase", "raises the collision rate",
+                                agent=agent, engine=engine, budget=budget, evidence=evidence, seed_offset=seed_offset)
+
+
+def _role_head_ablation_changes(role: str, head: int, outcome: str, direction: str, what: str, *, agent, engine,
+                                budget, evidence, seed_offset) -> None:
+    """The body of the role-head ablation specs: zero-ablate ``head`` on the ablation seeds, decide the change in
+    ``outcome`` with the paired always-valid test, and run the A/A control on disjoint seeds."""
+    design = SequentialDesign(alpha=ALPHA, direction=direction, max_pairs=budget.max_pairs, min_effect=MIN_EFFECT)
+    name = f"ablate head {head}"
     first = ABLATION_SEEDS + seed_offset
-    result = run_sequential(engine, agent, {"baseline": None, name: head_ablation([safety_head], n_heads=agent.n_heads)},
+    result = run_sequential(engine, agent, {"baseline": None, name: head_ablation([head], n_heads=agent.n_heads)},
                             seeds=range(first, first + budget.max_pairs), design=design, batch_pairs=budget.batch_pairs,
-                            outcome="crashed", claims={name: f"ablating head {safety_head} raises the collision rate"})
+                            outcome=outcome, claims={name: f"ablating head {head} {what}"})
     verdict = result.verdicts[name]
-    evidence.record(verdict, name=f"safety head {safety_head}: collision rate change", scale="proportion")
+    label = {"arrived": "arrival rate change", "crashed": "collision rate change"}[outcome]
+    evidence.record(verdict, name=f"{role} head {head}: {label}", scale="proportion")
     base = [r for r in result.records if r.condition == "baseline"]
     holds, detail = controls.aa_control(engine, agent, base, AA_SEEDS + seed_offset, alpha=ALPHA, min_effect=MIN_EFFECT,
-                                        batch_pairs=budget.batch_pairs, direction="increase", outcome="crashed")
+                                        batch_pairs=budget.batch_pairs, direction=direction, outcome=outcome)
     evidence.control("A/A: the plain agent on disjoint seeds", holds, detail)
     if verdict.verdict == "inconclusive":
         evidence.conclude_inconclusive(verdict.summary())
