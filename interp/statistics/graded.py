@@ -21,9 +21,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import logsumexp
 
-from interp.statistics.inputs import CODE_NAMES, CONTINUE, INCONCLUSIVE, REFUTED, SUPPORTED, Direction, StatsInputError, check_alpha, check_direction
+from interp.statistics.inputs import CODE_NAMES, CONTINUE, INCONCLUSIVE, REFUTED, SUPPORTED, Direction, StatsInputError
 from interp.statistics.intervals import holm_adjusted
-from interp.statistics.sequential import betting_fractions
+from interp.statistics.sequential import PairedSettings, betting_fractions
 from interp.statistics.verdicts import Verdict
 
 
@@ -40,7 +40,7 @@ def log_e_down(x: np.ndarray, delta: float, bets: np.ndarray) -> float:
 
 
 @dataclasses.dataclass(frozen=True)
-class GradedDesign:
+class GradedDesign(PairedSettings):
     """Settings of a graded sequential paired test. ``scale`` bounds the outcomes ([0, scale], e.g. the TTC cap);
     ``min_effect`` (outcome units, e.g. seconds) is the smallest change worth calling an effect: the futility rule
     refutes the claim once the data show the change is below it."""
@@ -54,24 +54,11 @@ class GradedDesign:
     n_bets: int = 20
 
     def __post_init__(self) -> None:
-        check_alpha(self.alpha)
-        check_direction(self.direction)
-        if self.futility_alpha is not None:
-            check_alpha(self.futility_alpha, "futility_alpha")
+        self.check_settings()
         if not self.scale > 0:
             raise StatsInputError(f"scale must be > 0 (outcomes lie in [0, scale]); got {self.scale}")
         if not 0 < self.min_effect < self.scale:
             raise StatsInputError(f"min_effect must lie in (0, scale={self.scale}); got {self.min_effect}")
-        if int(self.max_pairs) != self.max_pairs or self.max_pairs < 1:
-            raise StatsInputError(f"max_pairs must be a positive integer; got {self.max_pairs}")
-
-    @property
-    def sign(self) -> int:
-        return check_direction(self.direction)
-
-    @property
-    def refute_alpha(self) -> float:
-        return self.alpha if self.futility_alpha is None else self.futility_alpha
 
     def decision_rule(self, n_hypotheses: int = 1) -> str:
         holm = f", Holm over {n_hypotheses}" if n_hypotheses > 1 else ""

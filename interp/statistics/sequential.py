@@ -78,8 +78,38 @@ def confidence_bounds(n_pos: np.ndarray, n_zero: np.ndarray, n_neg: np.ndarray, 
     return np.where(rejected(np.full(n_pos.shape, edge)), hi, 1.0)
 
 
+class PairedSettings:
+    """What every sequential paired design shares (this one on event rates, ``interp.statistics.graded``'s on
+    graded outcomes): the checks of its common settings, the sign of its direction and the futility level."""
+
+    alpha: float
+    direction: Direction
+    max_pairs: int
+    futility_alpha: float | None
+    n_bets: int
+
+    def check_settings(self) -> None:
+        check_alpha(self.alpha)
+        check_direction(self.direction)
+        if self.futility_alpha is not None:
+            check_alpha(self.futility_alpha, "futility_alpha")
+        if int(self.max_pairs) != self.max_pairs or self.max_pairs < 1:
+            raise StatsInputError(f"max_pairs must be a positive integer (the budget of paired episodes); "
+                                  f"got {self.max_pairs}")
+        if self.n_bets < 1:
+            raise StatsInputError(f"n_bets must be >= 1; got {self.n_bets}")
+
+    @property
+    def sign(self) -> int:
+        return check_direction(self.direction)
+
+    @property
+    def refute_alpha(self) -> float:
+        return self.alpha if self.futility_alpha is None else self.futility_alpha
+
+
 @dataclasses.dataclass(frozen=True)
-class SequentialDesign:
+class SequentialDesign(PairedSettings):
     """Settings of a sequential paired test. See :class:`SequentialPairedTest` for the decision rules.
 
     ``min_effect`` is the smallest change in the event rate (in the claimed direction, as a difference of
@@ -96,26 +126,10 @@ class SequentialDesign:
     n_bets: int = 20
 
     def __post_init__(self) -> None:
-        check_alpha(self.alpha)
-        check_direction(self.direction)
-        if self.futility_alpha is not None:
-            check_alpha(self.futility_alpha, "futility_alpha")
-        if int(self.max_pairs) != self.max_pairs or self.max_pairs < 1:
-            raise StatsInputError(f"max_pairs must be a positive integer (the budget of paired episodes); "
-                                  f"got {self.max_pairs}")
+        self.check_settings()
         if not 0.0 < self.min_effect < 1.0:
             raise StatsInputError(f"min_effect is a difference of rates in (0, 1) (e.g. 0.05 = 5 points); "
                                   f"got {self.min_effect}")
-        if self.n_bets < 1:
-            raise StatsInputError(f"n_bets must be >= 1; got {self.n_bets}")
-
-    @property
-    def sign(self) -> int:
-        return check_direction(self.direction)
-
-    @property
-    def refute_alpha(self) -> float:
-        return self.alpha if self.futility_alpha is None else self.futility_alpha
 
     @property
     def bets(self) -> np.ndarray:
