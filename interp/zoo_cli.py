@@ -73,6 +73,11 @@ def add_parser(sub) -> None:
     t.add_argument("--reverse", action="store_true", help="take the members in reverse order (for a second process)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    zs.add_parser("status", help="which members are bundled, training (episodes done) or not started",
+                  description="One line per zoo member: bundled at the zoo's budget (with its identity and "
+                              "validation collision rate), training or stopped (episodes done so far; `zoo train` "
+                              "resumes it), or not started.")
+
     b = zs.add_parser("bundle", help="(re)bundle finished zoo runs into checkpoints/zoo/<name>/",
                       description="Copy a finished run's weights and configs (no optimizer state) with its metadata "
                                   "and validation figures into checkpoints/zoo/<name>/.")
@@ -322,6 +327,8 @@ def cmd_zoo(args: argparse.Namespace) -> int:
         return cmd_train_or_bundle(args)
     if args.zoo_command == "heldout":
         return cmd_heldout(args)
+    if args.zoo_command == "status":
+        return cmd_status(args)
     raise HypodriveError(f"unknown zoo command {args.zoo_command!r}")
 
 
@@ -342,6 +349,21 @@ def cmd_train_or_bundle(args: argparse.Namespace) -> int:
     members = tuple(reversed(members)) if args.reverse else members
     trained = zoo.train(members, episodes=args.episodes or zoo.EPISODES, progress=not args.no_progress)
     print(f"trained and bundled: {', '.join(trained) or 'nothing (every member is bundled or being trained)'}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from interp.training import zoo
+
+    rows = zoo.status()
+    print(f"{'member':8s} {'heads':>5s} {'seed':>4s}  {'state':22s} {'episodes':>11s}  identity / validation collisions")
+    for r in rows:
+        extra = (f"{r['identity']} / {r['validation_collision_rate']:.1%}" if r["state"] == "bundled"
+                 and r.get("validation_collision_rate") is not None else "")
+        print(f"{r['member']:8s} {r['heads']:5d} {r['seed']:4d}  {r['state']:22s} {r['episodes']:5d}/{r['of']:<5d}  {extra}")
+    done = sum(r["state"] == "bundled" for r in rows)
+    print(f"{done} of {len(rows)} members bundled" + ("" if done == len(rows) else "; `python -m interp zoo train` "
+                                                      "trains (or resumes) the rest"))
     return 0
 
 

@@ -201,13 +201,13 @@ def test_bundled_checkpoints_lineage_follows_their_training_runs():
 
     root = Path(__file__).resolve().parents[1] / "checkpoints"
     lineage = {name: load_agent(root / name).describe()["lineage"]
-               for name in ("reference", "reference-early", "reference-2h", "zoo/4h-s1", "zoo/2h-s1")}
+               for name in ("reference", "reference-early", "reference-2h", "zoo-1000/4h-s1", "zoo-1000/2h-s1")}
     assert lineage["reference"]["run"] == lineage["reference-early"]["run"]  # a snapshot of the same run
     assert (lineage["reference-early"]["episodes"], lineage["reference"]["episodes"]) == (1251, 3500)
     # the same seed and env seeds but another head count: another training run
     assert lineage["reference-2h"]["train_seed"] == lineage["reference"]["train_seed"] == 0
     assert lineage["reference-2h"]["run"] != lineage["reference"]["run"]
-    assert lineage["zoo/4h-s1"]["run"] != lineage["zoo/2h-s1"]["run"]
+    assert lineage["zoo-1000/4h-s1"]["run"] != lineage["zoo-1000/2h-s1"]["run"]
     assert len({v["run"] for v in lineage.values()}) == 4
 
 
@@ -246,9 +246,9 @@ def test_zoo_run_fills_a_missing_lineage_from_the_same_checkpoint_only():
     root = Path(__file__).resolve().parents[1] / "checkpoints"
     old = copy.deepcopy(run("zoo-4h-s1"))
     del old["run"]["checkpoint"]["lineage"]  # evidence written before lineages were recorded
-    filled = with_lineage(copy.deepcopy(old), root / "zoo" / "4h-s1")
+    filled = with_lineage(copy.deepcopy(old), root / "zoo-1000" / "4h-s1")
     assert filled["run"]["checkpoint"]["lineage"] == run("zoo-4h-s1")["run"]["checkpoint"]["lineage"]
-    other = with_lineage(copy.deepcopy(old), root / "zoo" / "4h-s2")  # another checkpoint: left unknown
+    other = with_lineage(copy.deepcopy(old), root / "zoo-1000" / "4h-s2")  # another checkpoint: left unknown
     assert "lineage" not in other["run"]["checkpoint"]
 
 

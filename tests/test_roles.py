@@ -18,7 +18,7 @@ from interp import role_selectivity as RS
 from interp import roles as R
 from interp import seeds as S
 
-ARCHITECTURES = {2: "checkpoints/reference-2h", 4: "checkpoints/reference", 8: "checkpoints/zoo/8h-s1"}
+ARCHITECTURES = {2: "checkpoints/reference-2h", 4: "checkpoints/reference", 8: "checkpoints/zoo-1000/8h-s1"}
 CROSSING_LOGITS = 4.0  # planted preference for the nearest crossing vehicle (score units)
 NEAR_SLOPE = -0.3  # planted score change per metre of distance (peaked on the nearest vehicle)
 SPEED_LOGITS = 4.0  # planted preference for a speed band (not a category)

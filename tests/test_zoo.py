@@ -1,7 +1,9 @@
 """The zoo's bookkeeping: members claimed by lock files (a live process keeps its member, a dead one's lock is
-taken over), bundled members skipped, and the command line's refusals."""
+taken over), members bundled at the zoo's budget skipped (a shorter bundle of the same name is not), every member
+on its own training seed, and the command line's refusals."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -34,11 +36,52 @@ def test_a_member_locked_by_a_live_process_is_left_to_it_and_a_dead_ones_lock_is
     assert not zoo.claim(member)  # now held by this live process: a second claim is refused
 
 
-def test_bundled_members_are_skipped(dirs):
+def _fake_bundle(dirs, member, episodes: int) -> None:
+    folder = dirs / "zoo" / member.name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "agent.pt").write_bytes(b"")
+    (folder / "metadata.json").write_text(json.dumps({"episodes": episodes}))
+
+
+def test_members_bundled_at_the_zoos_budget_are_skipped(dirs):
     for member in zoo.MEMBERS:
-        (dirs / "zoo" / member.name).mkdir(parents=True)
-        (dirs / "zoo" / member.name / "agent.pt").write_bytes(b"")
+        _fake_bundle(dirs, member, zoo.EPISODES)
     assert zoo.train(progress=False) == []
+
+
+def test_a_shorter_bundle_of_the_same_name_is_trained_again(dirs):
+    member = zoo.MEMBERS[0]
+    _fake_bundle(dirs, member, zoo.EPISODES - 1)
+    assert not zoo.is_bundled(member)
+    (dirs / "zoo" / member.name / "metadata.json").write_text("{not json")
+    assert not zoo.is_bundled(member)  # unreadable metadata: not taken for a finished bundle
+    _fake_bundle(dirs, member, zoo.EPISODES)
+    assert zoo.is_bundled(member)
+
+
+def test_every_member_has_its_own_training_seed_and_none_is_the_references():
+    """One seed would give members of different head counts the same initial network (parameter shapes do not
+    depend on the head count) and the same training env seeds."""
+    import torch
+
+    from interp.simulation.agent import load_agent
+
+    seeds = [m.seed for m in zoo.MEMBERS]
+    references = {load_agent(zoo.PROJECT_ROOT / "checkpoints" / name).metadata["seed"]
+                  for name in ("reference", "reference-2h")}
+    assert len(set(seeds)) == len(seeds) == 12 and not set(seeds) & references
+    assert sorted(m.heads for m in zoo.MEMBERS).count(4) == 8
+    # the failure it guards: two head counts on one seed start from identical weights
+    from interp.model.config import load_env_config
+    from interp.simulation.agent import build_model
+
+    def init(heads: int):
+        torch.manual_seed(1)
+        network, _ = build_model(zoo.agent_config(heads), load_env_config(zoo.ENV_CONFIG))
+        return network.state_dict()
+
+    two, four = init(2), init(4)
+    assert two.keys() == four.keys() and all(torch.equal(two[k], four[k]) for k in two)
 
 
 def test_the_command_line_refuses_unknown_members(capsys):
@@ -46,14 +89,20 @@ def test_the_command_line_refuses_unknown_members(capsys):
     assert "unknown zoo member" in capsys.readouterr().err
 
 
-def test_the_bundled_zoo_has_twelve_members_with_validation_figures():
+def test_every_bundled_member_is_at_full_budget_on_its_seed_with_validation_figures():
+    """``checkpoints/zoo`` holds only members of ``MEMBERS`` trained to ``EPISODES`` on their own seed (the zoo
+    is bundled as members finish; ``python -m interp zoo status`` lists what is left)."""
     from interp.simulation.agent import load_agent
 
-    assert [p.name for p in zoo.bundled()] == [m.name for m in zoo.MEMBERS]
+    by_name = {m.name: m for m in zoo.MEMBERS}
+    folders = sorted(p.name for p in zoo.ZOO_DIR.iterdir() if p.is_dir())
+    assert folders == sorted(p.name for p in zoo.bundled()), "a folder under checkpoints/zoo that is no member"
     for folder in zoo.bundled():
         agent = load_agent(folder / "agent.pt")
         meta = agent.metadata
-        assert meta["zoo_member"] == folder.name and agent.n_heads == meta["heads"]
+        member = by_name[folder.name]
+        assert meta["zoo_member"] == folder.name and agent.n_heads == meta["heads"] == member.heads
+        assert meta["train_seed"] == meta["seed"] == member.seed and meta["episodes"] == zoo.EPISODES
         assert meta["validation"]["n"] == zoo.VALIDATION_EPISODES and 0 <= meta["validation"]["collision_rate"] <= 1
 
 
@@ -72,3 +121,18 @@ def test_heldout_figures_cover_every_bundled_member_and_the_references(tmp_path,
     bundled = json.loads((zoo.ZOO_DIR / "heldout.json").read_text())
     assert [(r["agent"], r["identity"]) for r in bundled] == [(r["agent"], r["identity"]) for r in rows]
     assert all(r["n"] == 500 for r in bundled)
+
+
+def test_status_tells_bundled_stopped_and_not_started_members_apart(dirs, capsys):
+    first, second = zoo.MEMBERS[:2]
+    _fake_bundle(dirs, first, zoo.EPISODES)
+    run = dirs / "runs" / second.name
+    run.mkdir(parents=True)
+    (run / "history.json").write_text(json.dumps([{"episode": i} for i in range(250)]))
+    (dirs / "runs" / f"{second.name}.lock").write_text("999999999")  # no such process: stopped, resumable
+    rows = {r["member"]: r for r in zoo.status()}
+    assert (rows[first.name]["state"], rows[first.name]["episodes"]) == ("bundled", zoo.EPISODES)
+    assert (rows[second.name]["state"], rows[second.name]["episodes"]) == ("stopped (resumable)", 250)
+    assert {r["state"] for name, r in rows.items() if name not in (first.name, second.name)} == {"not started"}
+    assert main(["zoo", "status"]) == 0
+    assert f"1 of {len(zoo.MEMBERS)} members bundled" in capsys.readouterr().out

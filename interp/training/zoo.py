@@ -21,7 +21,7 @@ ZOO_DIR = PROJECT_ROOT / "checkpoints" / "zoo"
 RUNS_DIR = PROJECT_ROOT / "runs" / "zoo"  # gitignored: resume files, snapshots, optimizer state
 BASE_AGENT_CONFIG = PROJECT_ROOT / "checkpoints" / "reference" / "agent_config.json"
 ENV_CONFIG = PROJECT_ROOT / "checkpoints" / "reference" / "env_config.json"
-EPISODES = 1000  # per member; the reference had 3500: a budget that trains 12 members on 2 shared cores (docs/guide/zoo.md)
+EPISODES = 3500  # per member: the reference's own budget, so that the zoo measures the architecture, not a short budget
 VALIDATION_EPISODES = 100
 SNAPSHOT_EVERY = 250  # episodes between snapshots (for claims over training)
 
@@ -38,9 +38,11 @@ class Member:
         return f"{self.heads}h-s{self.seed}"
 
 
-# 8 four-head agents (the main comparison), 2 two-head and 2 eight-head ones; seed 0 is the reference's own.
-MEMBERS: tuple[Member, ...] = (*(Member(4, s) for s in range(1, 9)), Member(2, 1), Member(2, 2),
-                               Member(8, 1), Member(8, 2))
+# 8 four-head agents (the main comparison), 2 two-head and 2 eight-head ones, each on its own training seed (seed 0
+# is the references'): parameter shapes do not depend on the head count, so one seed would give several members
+# the same initial network, and the training env seeds ``(seed + 1) * 1e6 + episode`` would be shared too.
+MEMBERS: tuple[Member, ...] = (*(Member(4, s) for s in range(1, 9)), Member(2, 9), Member(2, 10),
+                               Member(8, 11), Member(8, 12))
 
 
 def agent_config(heads: int) -> dict:
@@ -57,8 +59,8 @@ def train(members: tuple[Member, ...] = MEMBERS, *, episodes: int = EPISODES, wo
 
     done = []
     for member in members:
-        if (ZOO_DIR / member.name / "agent.pt").is_file() or not claim(member):
-            continue  # bundled already, or another process is training it
+        if is_bundled(member, episodes) or not claim(member):
+            continue  # bundled already at this budget, or another process is training it
         out = RUNS_DIR / member.name
         settings = TrainSettings(agent_config=agent_config(member.heads), env_config=load_env_config(ENV_CONFIG),
                                  episodes=episodes, seed=member.seed, out=out, workers=workers, slots=4,
@@ -71,6 +73,16 @@ def train(members: tuple[Member, ...] = MEMBERS, *, episodes: int = EPISODES, wo
             (RUNS_DIR / f"{member.name}.lock").unlink(missing_ok=True)
         done.append(member.name)
     return done
+
+
+def is_bundled(member: Member, episodes: int = EPISODES) -> bool:
+    """Whether ``checkpoints/zoo/<name>`` holds this member trained to ``episodes`` (an older, shorter bundle of
+    the same name is trained again and replaced)."""
+    meta = ZOO_DIR / member.name / "metadata.json"
+    try:
+        return (ZOO_DIR / member.name / "agent.pt").is_file() and json.loads(meta.read_text())["episodes"] >= episodes
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 def claim(member: Member) -> bool:
@@ -113,6 +125,38 @@ def bundle(member: Member, *, validation_episodes: int = VALIDATION_EPISODES) ->
     if history.is_file():
         (out / "training_history.json").write_text(history.read_text())
     return out
+
+
+def status() -> list[dict]:
+    """One row per member: ``bundled`` (trained to ``EPISODES`` and bundled), ``training`` (a run folder with
+    episodes done; a live lock means a process is on it now) or ``not started`` -- what ``zoo train`` has left."""
+    rows = []
+    for member in MEMBERS:
+        row = {"member": member.name, "heads": member.heads, "seed": member.seed, "state": "not started",
+               "episodes": 0, "of": EPISODES}
+        if is_bundled(member):
+            meta = json.loads((ZOO_DIR / member.name / "metadata.json").read_text())
+            row.update(state="bundled", episodes=meta["episodes"], identity=meta.get("identity"),
+                       validation_collision_rate=meta.get("validation", {}).get("collision_rate"))
+        elif (RUNS_DIR / member.name).is_dir():
+            try:
+                row["episodes"] = len(json.loads((RUNS_DIR / member.name / "history.json").read_text()))
+            except (OSError, ValueError):
+                pass  # started, no history written yet
+            row["state"] = "training" if _locked(member) else "stopped (resumable)"
+        rows.append(row)
+    return rows
+
+
+def _locked(member: Member) -> bool:
+    """Whether a live process holds the member's lock file."""
+    import os
+
+    try:
+        os.kill(int((RUNS_DIR / f"{member.name}.lock").read_text() or 0), 0)
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def bundled() -> list[Path]:

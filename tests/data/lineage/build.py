@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 SPECS = ("collision_rate_on_held_out_seeds or ablating_a_head_raises_collisions "
          "or crossing_head_attends_most_to_the_nearest_crossing_vehicle")
 AGENTS = {"reference": "checkpoints/reference", "reference-early": "checkpoints/reference-early",
-          "zoo-4h-s1": "checkpoints/zoo/4h-s1", "zoo-4h-s2": "checkpoints/zoo/4h-s2"}
+          "zoo-4h-s1": "checkpoints/zoo-1000/4h-s1", "zoo-4h-s2": "checkpoints/zoo-1000/4h-s2"}
 LESIONED_HEAD = 1  # the reference's crossing head (the role table in docs/results/reference-agent.md)
 
 
