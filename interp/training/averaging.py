@@ -110,8 +110,6 @@ def average_agents(agents: Sequence[Agent], paths: Sequence[Path]) -> Agent:
 def average_files(paths: Sequence[str | Path]) -> Agent:
     """Load and average one run's snapshot files (see ``average_agents``)."""
     paths = [Path(p) for p in paths]
-    if len(paths) < 2:
-        raise AveragingError(f"averaging needs at least 2 snapshot files, got {len(paths)}")
     return average_agents([_load(p) for p in paths], paths)
 
 
