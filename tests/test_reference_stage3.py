@@ -121,3 +121,14 @@ def test_a_run_trained_short_of_the_budget_is_not_a_candidate(zoo, small, monkey
     monkeypatch.setattr(rs, "STAGE3_TRAINED", 3500)
     with pytest.raises(rs.Stage3Error, match="3 of 3500 episodes trained"):
         rs.stage3_candidates(zoo, RUNS)
+
+
+def test_a_run_whose_files_changed_since_its_figures_is_refused(zoo, small, monkeypatch):
+    monkeypatch.setattr(rs, "BAR", STRICT)
+    out = small / "out"
+    rs.stage3(zoo, out, runs=RUNS, docs_copy=None)
+    record = json.loads((out / rs.STAGE3_FILE).read_text())
+    record["validation"][0]["identity"] = "0" * 16  # as if 4h-s1's agent.pt had been retrained since
+    (out / rs.STAGE3_FILE).write_text(json.dumps(record))
+    with pytest.raises(rs.Stage3Error, match="the run changed"):
+        rs.stage3(zoo, out, runs=RUNS, docs_copy=None)
