@@ -40,7 +40,7 @@ def rule(n: int) -> str:
 def _load(path: Path) -> Agent:
     try:
         return load_agent(path)
-    except CheckpointError as err:  # missing, corrupt, unsafe: say which input and that nothing was written
+    except CheckpointError as err:  # missing, corrupt, unsafe: the message names the file; nothing is written
         raise AveragingError(f"cannot average: {err}") from None
 
 
