@@ -313,6 +313,7 @@ def stage3(zoo_runs: Path | None = None, out: Path | None = None, *, runs: tuple
     """Validate every candidate, choose, confirm the choice, and (only if confirmed within the bar) evaluate it
     once on the fresh held-out block. Resumable: every figure already in ``out/stage3.json`` is kept; each step
     is written (atomically) as soon as it is computed."""
+    from interp.simulation.agent import load_agent
     from interp.training.averaging import write_average
 
     zoo_runs, out = zoo_runs or ZOO_RUNS, out or RUNS
@@ -337,7 +338,7 @@ def stage3(zoo_runs: Path | None = None, out: Path | None = None, *, runs: tuple
             continue
         if len(cand.paths) > 1:  # the averaged checkpoint, kept for whoever bundles the choice
             avg_path = out / "stage3" / f"{cand.run}-average-last-{len(cand.paths)}.pt"
-            if not avg_path.is_file():
+            if not avg_path.is_file() or load_agent(avg_path).identity != agent.identity:
                 write_average(cand.paths, avg_path, command="python -m interp.training.reference_search --stage3")
         row = {"candidate": cand.name, "run": cand.run, "episode": cand.episode,
                "paths": [_shown(p, zoo_runs) for p in cand.paths], "identity": agent.identity,
