@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     from interp.zoo_cli import add_parser as _zoo_parser  # zoo run / over-training (interp/zoo_cli.py)
 
     _zoo_parser(sub)
+    _average_parser(sub)
     return parser
 
 
@@ -465,6 +466,34 @@ def cmd_zoo(args: argparse.Namespace) -> int:
 
 
 COMMANDS["zoo"] = cmd_zoo
+
+
+def _average_parser(sub) -> None:
+    p = sub.add_parser("average", help="average the weights of several snapshots of one training run",
+                       description="Write a new one-file checkpoint whose weights are the uniform mean of the given "
+                                   "snapshots' weights (no optimizer state). The snapshots must come from ONE training "
+                                   "run (same training seed, env seeds and configs, as recorded in each file) and "
+                                   "have one architecture: heads of different runs do not correspond, so averaging "
+                                   "across runs is refused. Why average: a DQN run's greedy policy swings from "
+                                   "snapshot to snapshot, and the mean of late snapshots smooths that out. The "
+                                   "output's metadata lists each source file with its identity and episode.")
+    p.add_argument("snapshots", nargs="+", metavar="SNAPSHOT",
+                   help="hypodrive one-file checkpoints of one run (RUN/snapshots/episode-N.pt, RUN/agent.pt); at least 2")
+    p.add_argument("--out", required=True, help="the checkpoint file to write (atomically)")
+
+
+def cmd_average(args: argparse.Namespace) -> int:
+    from interp.training.averaging import write_average
+
+    command = "python -m interp average " + " ".join(shlex.quote(s) for s in args.snapshots) + \
+        f" --out {shlex.quote(args.out)}"
+    agent = write_average(args.snapshots, args.out, command=command)
+    episodes = [s["episodes"] for s in agent.metadata["averaged"]["sources"]]
+    print(f"wrote {args.out}: {agent.metadata['averaged']['rule']} (episodes {episodes}), identity {agent.identity}")
+    return 0
+
+
+COMMANDS["average"] = cmd_average
 
 
 def main(argv: list[str] | None = None) -> int:

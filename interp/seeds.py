@@ -15,11 +15,15 @@ name                range                used by
 ``aa``              200,000 .. 299,999   the A/A control of the ablation specs (the plain agent on other seeds)
 ``calibration``     300,000 .. 399,999   causal head roles (``interp.roles``: zero-ablation per head, paired)
 ``validation``      400,000 .. 499,999   validation during training / model selection (seeds 400,000..400,699
-                                         are spent by earlier choices; a new choice takes >= 1000 seeds after them)
-``confirmation``    500,000 .. 599,999   a second, untouched validation set: confirms a choice made on
-                                         ``validation`` before the one held-out evaluation
+                                         are spent by the stage-1 and stage-2 reference choices, 400,700..401,699
+                                         by the stage-3 choice of ``interp.training.reference_search``; a new
+                                         choice takes seeds after 401,699)
+``confirmation``    500,000 .. 599,999   a second validation set: confirms a choice made on ``validation`` before
+                                         the one held-out evaluation (seeds 500,000..500,999 are spent by the
+                                         stage-3 confirmation; a later confirmation takes seeds after them)
 ``final_heldout``   600,000 .. 600,999   the fresh held-out block of 1000 seeds for a new reference candidate:
-                                         evaluated once, on the candidate chosen and confirmed; used for nothing else
+                                         evaluated once (a guard file refuses a second time), by stage 3 on its
+                                         choice only if the confirmation is within the bar; used for nothing else
 ``training``        >= 1,000,000         training episodes (``interp.train.train_seed``)
 ==================  ===================  ===================================================================
 
