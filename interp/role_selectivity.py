@@ -63,6 +63,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 VEHICLE_CATEGORIES = ("crossing", "crossing_left", "crossing_right", "oncoming", "ahead", "behind")
 CATEGORIES = ("ego", *VEHICLE_CATEGORIES, "proximity")
@@ -73,6 +74,16 @@ TEMPERATURE_NETWORKS = 100  # null networks whose matched temperatures are compu
 MIN_SCENES_PER_HALF = 10  # scenes of a half where the category varies among the vehicles; fewer: untestable
 LOG_T_GRID = np.linspace(-8.0, 14.0, 89)  # null temperatures exp(-8)..exp(14) (random heads start near uniform)
 MASKED = -1e8  # pre-softmax scores below this are masked rows (the network fills them with -1e9)
+
+
+_BLAS = ThreadpoolController()
+
+
+def one_blas_thread():
+    """A context with numpy's BLAS on one thread. The products here are many and small; on a loaded machine
+    BLAS's threads spin against each other (one chunk of 64 null networks' residual products: 11 s with the
+    default threads, 0.12 s with one, on 2 shared cores; the always-on rate tests: 72 s against about 20 s)."""
+    return _BLAS.limit(limits=1, user_api="blas")
 
 
 def n_null(n_heads: int, n_tests: int = len(CATEGORIES) + len(TWO_SIDED), alpha: float = ALPHA) -> int:
@@ -374,6 +385,11 @@ def test_selectivity(design: Design, null: Null, scores: np.ndarray, *, alpha: f
 
     ``scale_free=False`` compares score-unit statistics with the null tempered to each head's entropy instead: kept
     to measure why it was not chosen (sharp planted heads fail to resolve, see ``docs/guide/roles.md``)."""
+    with one_blas_thread():
+        return _test_selectivity(design, null, scores, alpha, scale_free)
+
+
+def _test_selectivity(design: Design, null: Null, scores: np.ndarray, alpha: float, scale_free: bool) -> Selectivity:
     scores = np.moveaxis(np.asarray(scores), 1, 0)  # [H, B, N]
     n_heads = scores.shape[0]
     if null.stats.shape[2] != n_heads:

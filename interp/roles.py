@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_limits
 
 from interp import role_selectivity as RS
 from interp import seeds as seedmap
@@ -106,21 +105,19 @@ def null_for(model: torch.nn.Module, obs: np.ndarray, design: RS.Design, init_se
         stats, raws, vscores, curves = [], [], [], []
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # thousands of tiny forward passes: threads only contend
-        # numpy's BLAS too: on a loaded machine its threads spin against each other (the null's residual products
-        # measured 11 s against 0.12 s for one chunk of 64 networks on 2 shared cores, default threads against one)
-        blas = threadpool_limits(limits=1, user_api="blas")
         try:
-            for i in range(0, len(init_seeds), chunk):
-                scores = np.stack([head_scores(net, obs) for net in random_networks(model, init_seeds[i:i + chunk])])
-                part = RS.make_null(design, np.moveaxis(scores, 2, 1), (0, 0),
-                                    temperature_networks=RS.TEMPERATURE_NETWORKS - i)
-                stats.append(part.stats)
-                raws.append(part.raw)
-                vscores.append(part.vehicle_scores)
-                curves.append(part.curves)
+            with RS.one_blas_thread():  # numpy's BLAS too (see there)
+                for i in range(0, len(init_seeds), chunk):
+                    nets = random_networks(model, init_seeds[i:i + chunk])
+                    scores = np.stack([head_scores(net, obs) for net in nets])
+                    part = RS.make_null(design, np.moveaxis(scores, 2, 1), (0, 0),
+                                        temperature_networks=RS.TEMPERATURE_NETWORKS - i)
+                    stats.append(part.stats)
+                    raws.append(part.raw)
+                    vscores.append(part.vehicle_scores)
+                    curves.append(part.curves)
         finally:
             torch.set_num_threads(threads)
-            blas.restore_original_limits()
         _NULLS.clear()  # one architecture at a time
         _NULLS[key] = RS.Null(stats=np.concatenate(stats, axis=1), raw=np.concatenate(raws, axis=1),
                               vehicle_scores=np.concatenate(vscores),

@@ -288,6 +288,21 @@ def test_role_rates_full(calibration, n_heads, name, record_property, request):
     _assert_rate(f"{name} ({n_heads} heads)", _conditions(calibration)[name][2], hits, n, 0.05, record_property)
 
 
+@pytest.mark.slow
+def test_the_full_rate_test_turns_red_on_a_rule_at_alpha_0_05(calibration, monkeypatch, record_property, request):
+    """The safeguard against its failure: the same rule with the family-wise alpha at 0.05 (the null unchanged)
+    gives random networks a role in about 5 % of tries, and the full rate test (240 tries, 95 % Wilson upper
+    bound <= 5 %) rejects it (a rule of rate 0.05 passes with probability 0.018)."""
+    _require_slow(request)
+    original = RS.test_selectivity
+    monkeypatch.setattr(RS, "test_selectivity", lambda d, n, s, **kw: original(d, n, s, alpha=0.05))
+    hits, n = _run(calibration, 4, "random x1", RS.RATE_TRIES)
+    high = proportion_confint(hits, n, 0.05, "wilson")[1]
+    record_property("random x1 at alpha 0.05 (4 heads)", f"{hits}/{n} (95% Wilson upper {high:.3f})")
+    print(f"random x1 at alpha 0.05 (4 heads): {hits}/{n} (95% Wilson upper {high:.3f})")
+    assert high > 0.05, f"a rule at alpha 0.05 passed the full rate test: {hits}/{n}"
+
+
 TRAINED_NAMES = (f"trained {SHORT_EPISODES} episodes", f"trained {SHUFFLED_EPISODES} episodes, shuffled rewards")
 
 
