@@ -293,3 +293,12 @@ def test_a_run_with_shuffled_rewards_trains_other_weights_and_says_so(reference_
     assert not all(torch.equal(a[k], b[k]) for k in a)
     assert json.loads((tmp_path / "metadata.json").read_text())["shuffle_rewards"] is True
     assert json.loads(run._settings_key())["shuffle_rewards"] is True  # an unshuffled run's resume file is refused
+
+
+def test_a_shuffled_reward_run_is_another_lineage_and_plain_runs_keep_theirs(reference_run):
+    from interp.simulation.lineage import lineage
+
+    meta = reference_run.metadata()
+    plain = lineage(meta, SMALL, ENV)["run"]
+    assert plain == lineage({k: v for k, v in meta.items() if k != "shuffle_rewards"}, SMALL, ENV)["run"]
+    assert lineage({**meta, "shuffle_rewards": True}, SMALL, ENV)["run"] != plain
