@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slots", type=int, default=4, help="parallel episodes (default 4; part of the result)")
     p.add_argument("--save-every", type=int, default=250, help="episodes between snapshots (default 250)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its resume.pt")
+    p.add_argument("--shuffle-rewards", action="store_true",
+                   help="a negative control: permute each replay sample's rewards among its transitions, so no reward "
+                        "is tied to its state (recorded in metadata.json; off by default)")
     p.add_argument("--no-fast-sim", action="store_true",
                    help="step the plain highway-env simulator instead of interp.simulation.fastsim (the same trajectories inside its "
                         "verified scope, ~10x slower per episode; outside that scope the plain one runs anyway)")
@@ -298,6 +301,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     settings = TrainSettings(agent_config=load_agent_config(args.agent_config), env_config=load_env_config(args.env_config),
                              episodes=args.episodes, seed=args.seed, out=out, workers=args.workers, slots=args.slots,
                              save_every=args.save_every, fast_sim=not args.no_fast_sim,
+                             shuffle_rewards=args.shuffle_rewards,
                              command="python -m interp " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     trainer = Trainer(settings)
     trainer.run(progress=not args.no_progress)

@@ -33,6 +33,25 @@ scores (``attention_layer.hook_scores``):
   ``heads x tests / ALPHA`` networks, so a statistic beyond every null network reaches adjusted p <= ``ALPHA``.
   The scenes are split into two disjoint halves; a head holds a role only if its adjusted p-value is at most
   ``ALPHA`` on **each** half (a replication).
+- **Why ALPHA = 0.01 and heads x tests / ALPHA null networks** (the size and power argument; see ``ALPHA``).
+  *Size:* the max statistic bounds the chance that a network drawn like the null gets any role by ``ALPHA`` per
+  half, and no lower: the two halves' statistics of one network are strongly correlated, so the replication
+  hardly helps (at 0.05, 5/80 and 4/80 random networks with a x3 query got a role). The false-resolution tests
+  demand a 95 % Wilson upper bound <= 5 % on their rate, so ``ALPHA`` must sit well below 5 %: with
+  ``RATE_TRIES`` = 240 tries the bound admits at most 5 hits, which a rule of true rate 0.01 meets with
+  probability 0.965 (binomial) and a rule of rate 0.05 with probability 0.018, so the test passes a correct rule
+  and fails the old one. *Power / resolution:* a Monte-Carlo p-value has resolution 1 / (K + 1), and the
+  ``ALPHA``-quantile of a null network's smallest p over heads x tests lies near ``ALPHA`` / (heads x tests)
+  (Sidak, for independent tests; dependence only raises it), so K = heads x tests / ``ALPHA`` null networks are
+  needed for a statistic in the null's far tail (not only one beyond every null network) to reach adjusted
+  p <= ``ALPHA``: 1,800 / 3,600 / 7,200 networks for 2 / 4 / 8 heads. The null is built once per architecture
+  and cached (``interp.roles.null_for``); the agent-independent parts of the test (the null's sorted statistics
+  and min-p distribution) are computed once per null, so one more network costs one forward pass and a few
+  searches.
+- **Matched temperatures are reported, not tested.** The t-statistics do not move with temperature, so the
+  temperatures matched to each head's entropy are a description (the JSON's ``null_temperature_median``):
+  they are computed on the first ``TEMPERATURE_NETWORKS`` null networks only, which keeps their cost fixed
+  however large the null is.
 
 Pure numpy; the regression is hand-written (pseudo-inverse of the demeaned design) because one matrix then
 serves the agent and thousands of null heads at once.
@@ -44,14 +63,28 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 VEHICLE_CATEGORIES = ("crossing", "crossing_left", "crossing_right", "oncoming", "ahead", "behind")
 CATEGORIES = ("ego", *VEHICLE_CATEGORIES, "proximity")
 TWO_SIDED = frozenset({"proximity"})
-ALPHA = 0.05
+ALPHA = 0.01  # family-wise error of the max statistic per half; why 0.01: the module docstring (size and power)
+RATE_TRIES = 240  # tries of each false-resolution test: <= 5 hits keep the Wilson bound <= 5 % (see the docstring)
+TEMPERATURE_NETWORKS = 100  # null networks whose matched temperatures are computed (reported, not tested)
 MIN_SCENES_PER_HALF = 10  # scenes of a half where the category varies among the vehicles; fewer: untestable
 LOG_T_GRID = np.linspace(-8.0, 14.0, 89)  # null temperatures exp(-8)..exp(14) (random heads start near uniform)
 MASKED = -1e8  # pre-softmax scores below this are masked rows (the network fills them with -1e9)
+
+
+_BLAS = ThreadpoolController()
+
+
+def one_blas_thread():
+    """A context with numpy's BLAS on one thread. The products here are many and small; on a loaded machine
+    BLAS's threads spin against each other (one chunk of 64 null networks' residual products: 11 s with the
+    default threads, 0.12 s with one, on 2 shared cores; the 9 always-on rate tests took 72 s with the default
+    threads, and with one thread 28 s together with 3 more tests)."""
+    return _BLAS.limit(limits=1, user_api="blas")
 
 
 def n_null(n_heads: int, n_tests: int = len(CATEGORIES) + len(TWO_SIDED), alpha: float = ALPHA) -> int:
@@ -276,21 +309,26 @@ class Null:
 
     stats: np.ndarray  # [2, K, H, P] scale-free statistics of each null network's heads
     raw: np.ndarray  # [2, K, H, P] the same in score units (slopes, ego difference), untempered
-    vehicle_scores: np.ndarray  # [K, H, S, V] scores on the vehicles of the multi-vehicle scenes (for entropy)
-    curves: np.ndarray  # [K, H, G] their mean vehicle entropy on LOG_T_GRID
+    vehicle_scores: np.ndarray  # [M, H, S, V] the first M networks' scores on the multi-vehicle scenes' vehicles
+    curves: np.ndarray  # [M, H, G] their mean vehicle entropy on LOG_T_GRID (M <= TEMPERATURE_NETWORKS)
     seeds: tuple[int, int]
+    # agent-independent parts of the test, computed once per null (sorted statistics, min-p distribution)
+    memo: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @property
     def size(self) -> int:
         return self.stats.shape[1]
 
 
-def make_null(design: Design, null_scores: np.ndarray, seeds: tuple[int, int]) -> Null:
-    """The null from the scores [K, H, B, N] of K random networks."""
+def make_null(design: Design, null_scores: np.ndarray, seeds: tuple[int, int],
+              temperature_networks: int = TEMPERATURE_NETWORKS) -> Null:
+    """The null from the scores [K, H, B, N] of K random networks (vehicle scores and entropy curves of the first
+    ``temperature_networks`` only: they serve the reported temperatures)."""
     s = np.asarray(null_scores)
-    v, valid = _vehicle_scores(design, s)
-    return Null(stats=statistics(design, s), raw=raw_statistics(design, s), vehicle_scores=v,
-                curves=entropy_curves(v, valid), seeds=seeds)
+    v, valid = _vehicle_scores(design, s[:max(0, temperature_networks)])
+    curves = entropy_curves(v, valid) if len(v) else np.zeros((0, *v.shape[1:-2], len(LOG_T_GRID)))
+    return Null(stats=statistics(design, s), raw=raw_statistics(design, s), vehicle_scores=v, curves=curves,
+                seeds=seeds)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -318,12 +356,15 @@ class Selectivity:
         return self.statistic.shape[1]
 
 
-def _p_values(null: np.ndarray, value: np.ndarray | None, two_sided: np.ndarray, leave_one_out: bool) -> np.ndarray:
+def _p_values(null: np.ndarray, value: np.ndarray | None, two_sided: np.ndarray, leave_one_out: bool,
+              ordered: np.ndarray | None = None) -> np.ndarray:
     """Monte-Carlo p-values against ``null`` [K, H, P]: of ``value`` [H, P] ((1 + as extreme) / (K + 1)), or with
     ``leave_one_out`` of every null draw ranked among the others [K, H, P]. Upper tail; where ``two_sided`` [P],
-    the smaller of the two tails' p-values (each tail is one test of the family: the min-p adjustment sees both)."""
+    the smaller of the two tails' p-values (each tail is one test of the family: the min-p adjustment sees both).
+    ``ordered``: the null already sorted along K and flattened to [K, H x P] (saves the sort when reused)."""
     k = null.shape[0]
-    ordered = np.sort(null.reshape(k, -1), axis=0)
+    if ordered is None:
+        ordered = np.sort(null.reshape(k, -1), axis=0)
     vals = null.reshape(k, -1) if leave_one_out else value.reshape(1, -1)
     ge = np.empty(vals.shape)
     le = np.empty(vals.shape)
@@ -345,6 +386,11 @@ def test_selectivity(design: Design, null: Null, scores: np.ndarray, *, alpha: f
 
     ``scale_free=False`` compares score-unit statistics with the null tempered to each head's entropy instead: kept
     to measure why it was not chosen (sharp planted heads fail to resolve, see ``docs/guide/roles.md``)."""
+    with one_blas_thread():
+        return _test_selectivity(design, null, scores, alpha, scale_free)
+
+
+def _test_selectivity(design: Design, null: Null, scores: np.ndarray, alpha: float, scale_free: bool) -> Selectivity:
     scores = np.moveaxis(np.asarray(scores), 1, 0)  # [H, B, N]
     n_heads = scores.shape[0]
     if null.stats.shape[2] != n_heads:
@@ -354,26 +400,41 @@ def test_selectivity(design: Design, null: Null, scores: np.ndarray, *, alpha: f
     two = np.array([c in TWO_SIDED for c in cats])
     entropy = vehicle_entropy(design, scores)  # [H]
     valid = _vehicle_scores(design, scores)[1]
-    log_t = matching_log_temperature(null.vehicle_scores, valid, null.curves, entropy[None, :])  # [K, H]
+    log_t = matching_log_temperature(null.vehicle_scores, valid, null.curves, entropy[None, :])  # [M, H]
     if scale_free:  # tempering multiplies a head's slopes and residuals alike: the t-statistics do not move
         agent = statistics(design, scores)  # [2, H, P]
+        key = ("scale-free", design.testable.tobytes(), cats)
+        if key not in null.memo:  # the agent-independent parts, once per null
+            null.memo.clear()
+            null.memo[key] = _null_parts(null.stats, design.testable, two)
         tempered = null.stats
-    else:
+    else:  # only the first M null networks have matched temperatures
         agent = raw_statistics(design, scores)
-        tempered = null.raw * np.exp(log_t)[None, :, :, None]  # [2, K, H, P]
-    p_raw = np.stack([_p_values(tempered[i], agent[i], two, False) for i in range(2)])
-    p_null = np.stack([_p_values(tempered[i], None, two, True) for i in range(2)])  # [2, K, H, P]
-    mask = np.broadcast_to(design.testable[:, None, None, :], p_null.shape)
-    min_p = np.where(mask, p_null, np.inf).reshape(2, null.size, -1).min(-1)  # [2, K]
-    k = null.size
+        tempered = null.raw[:, :len(log_t)] * np.exp(log_t)[None, :, :, None]  # [2, M, H, P]
+        key = None
+    ordered, min_p, median, q95 = null.memo[key] if key else _null_parts(tempered, design.testable, two)
+    k = tempered.shape[1]
+    p_raw = np.stack([_p_values(tempered[i], agent[i], two, False, ordered[i]) for i in range(2)])
     p_adj = np.stack([(1 + (min_p[i][:, None, None] <= p_raw[i][None]).sum(0)) / (k + 1) for i in range(2)])
     p_adj = np.where(design.testable[:, None, :], p_adj, np.nan)
     quantile = (tempered < agent[:, None]).mean(1)
     roles, reasons = _resolve(cats, agent, p_adj, design, k, alpha)
     return Selectivity(categories=cats, statistic=agent, p_raw=p_raw, p_adjusted=p_adj, quantile=quantile,
-                       entropy=entropy, null_log_temperature=log_t, null_median=np.median(tempered, axis=1),
-                       null_q95=np.quantile(tempered, 0.95, axis=1), testable=design.testable,
-                       n_scenes=design.n_scenes, n_null=k, null_seeds=null.seeds, roles=roles, reasons=reasons)
+                       entropy=entropy, null_log_temperature=log_t, null_median=median, null_q95=q95,
+                       testable=design.testable, n_scenes=design.n_scenes, n_null=k, null_seeds=null.seeds,
+                       roles=roles, reasons=reasons)
+
+
+def _null_parts(tempered: np.ndarray, testable: np.ndarray, two: np.ndarray):
+    """What the test needs of the null [2, K, H, P] whatever the agent: per half the sorted statistics [K, H x P],
+    each null network's smallest leave-one-out p-value over the testable heads x tests [K] (the min-p
+    distribution), and the null's median and 95th percentile [H, P]."""
+    k = tempered.shape[1]
+    ordered = [np.sort(tempered[i].reshape(k, -1), axis=0) for i in range(2)]
+    p_null = np.stack([_p_values(tempered[i], None, two, True, ordered[i]) for i in range(2)])  # [2, K, H, P]
+    mask = np.broadcast_to(testable[:, None, None, :], p_null.shape)
+    min_p = np.where(mask, p_null, np.inf).reshape(2, k, -1).min(-1)  # [2, K]
+    return ordered, min_p, np.median(tempered, axis=1), np.quantile(tempered, 0.95, axis=1)
 
 
 def _resolve(cats: Sequence[str], stat: np.ndarray, p_adj: np.ndarray, design: Design, k: int,

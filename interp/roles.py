@@ -51,8 +51,9 @@ CAUSAL_BATCH_PAIRS = 50
 # 41 % -> 61 % change with independent pairs (the least favourable pairing): 280 pairs, power 0.84, mean 180
 # pairs used (4 heads: 240 pairs). Large effects stop far earlier (the sequential test), so quick stays cheap.
 QUICK_CAUSAL = {"max_pairs": 280, "min_effect": 0.20, "batch_pairs": 20}
-NULL_VERSION = 5  # bump when the null's stored statistics change (cached nulls are then rebuilt)
-CACHE_VERSION = 7  # bump when the rules or the calibration family change (cached role maps are then ignored)
+NULL_VERSION = 6  # bump when the null's stored statistics change (cached nulls are then rebuilt)
+CACHE_VERSION = 8  # bump when the attention rule or the calibration family change (cached attention maps are ignored)
+CAUSAL_CACHE_VERSION = 7  # bump when the causal rule changes (cached causal role maps are then ignored)
 
 
 # ------------------------------------------------------------------------------------------ attention roles
@@ -90,7 +91,8 @@ _NULLS: dict[str, RS.Null] = {}  # in-process: one null per architecture, scenes
 def null_for(model: torch.nn.Module, obs: np.ndarray, design: RS.Design, init_seeds: Sequence[int],
              chunk: int = 64) -> RS.Null:
     """The tempered null's raw material for ``model``'s architecture: per random network, its heads' statistics
-    and vehicle scores (one forward pass each, in chunks so the scores never all sit in memory)."""
+    (and, for the first ``RS.TEMPERATURE_NETWORKS``, their vehicle scores); one forward pass each, in chunks so
+    the scores never all sit in memory. Cached on disk per architecture, scenes and seeds."""
     key = hashlib.sha256(json.dumps(model.config, sort_keys=True, default=str).encode() + np.asarray(obs).tobytes()
                          + np.concatenate([o.ravel() for o in design.operators]).tobytes()
                          + json.dumps([int(s) for s in init_seeds]).encode()).hexdigest()
@@ -104,13 +106,16 @@ def null_for(model: torch.nn.Module, obs: np.ndarray, design: RS.Design, init_se
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # thousands of tiny forward passes: threads only contend
         try:
-            for i in range(0, len(init_seeds), chunk):
-                scores = np.stack([head_scores(net, obs) for net in random_networks(model, init_seeds[i:i + chunk])])
-                part = RS.make_null(design, np.moveaxis(scores, 2, 1), (0, 0))
-                stats.append(part.stats)
-                raws.append(part.raw)
-                vscores.append(part.vehicle_scores)
-                curves.append(part.curves)
+            with RS.one_blas_thread():  # numpy's BLAS too (see there)
+                for i in range(0, len(init_seeds), chunk):
+                    nets = random_networks(model, init_seeds[i:i + chunk])
+                    scores = np.stack([head_scores(net, obs) for net in nets])
+                    part = RS.make_null(design, np.moveaxis(scores, 2, 1), (0, 0),
+                                        temperature_networks=RS.TEMPERATURE_NETWORKS - i)
+                    stats.append(part.stats)
+                    raws.append(part.raw)
+                    vscores.append(part.vehicle_scores)
+                    curves.append(part.curves)
         finally:
             torch.set_num_threads(threads)
         _NULLS.clear()  # one architecture at a time
@@ -359,7 +364,8 @@ def _cache_dir() -> Path:
 
 
 def _key(agent, part: str, **settings) -> str:
-    payload = json.dumps({"v": CACHE_VERSION, "identity": agent.identity, "env": agent.env_config, "part": part,
+    version = CACHE_VERSION if part == "attention" else CAUSAL_CACHE_VERSION
+    payload = json.dumps({"v": version, "identity": agent.identity, "env": agent.env_config, "part": part,
                           **settings}, sort_keys=True, default=str)
     return f"{agent.identity}-{part}-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
 

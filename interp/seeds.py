@@ -43,7 +43,11 @@ scenes, split into two disjoint halves).
 Network-init seeds (``torch.manual_seed`` before building an untrained network of the same architecture):
 ``INITS["untrained"]`` = 0 (the untrained control), the specs' random-network controls 999..3010, the
 attention-role null ``INITS["role_null"]`` (100,000 onwards) and the false-resolution test of that null
-``INITS["role_null_check"]`` (200,000 onwards; never used by the null).
+``INITS["role_null_check"]`` (200,000 onwards; never used by the null). The role tests' *trained* networks
+take their training ``--seed`` (network init, exploration, replay and training envs) from
+``INITS["role_check_short"]`` = 500..749 (trained <= 100 episodes) and ``INITS["role_check_shuffled"]`` = 750..998
+(trained with shuffled rewards): below 999 so that their training env seeds ``(seed + 1) x 1,000,000 + episode``
+stay inside ``training``, and above the zoo's and the reference's seeds (0..8).
 """
 from __future__ import annotations
 
@@ -63,6 +67,8 @@ SCENES: dict[str, int] = {"calibration": 101, "test": 202, "roles": 303}
 
 INITS: dict[str, tuple[int, int]] = {
     "untrained": (0, 1),
+    "role_check_short": (500, 750),
+    "role_check_shuffled": (750, 999),
     "spec_controls": (999, 3011),
     "role_null": (100_000, 200_000),
     "role_null_check": (200_000, 300_000),

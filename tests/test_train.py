@@ -243,3 +243,62 @@ def test_the_fast_simulator_trains_the_same_weights(reference_run, tmp_path):
     assert plain.history == reference_run.history
     a, b = _weights(reference_run), _weights(plain)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ------------------------------------------------------------------------------------------ shuffled rewards (a control)
+def test_shuffle_rewards_off_draws_nothing_and_keeps_the_settings_key(reference_run):
+    """Off (the default), the option leaves runs as they were: its generator is never drawn from (so the weights
+    are those of ``test_one_learning_step_is_rl_agents_update``'s plain update), the resume key has no new field
+    (resume files written before the option still load), and metadata records that rewards were not shuffled."""
+    assert reference_run.s.shuffle_rewards is False
+    assert reference_run.shuffle_rng.bit_generator.state == np.random.default_rng([3, 3]).bit_generator.state
+    assert "shuffle_rewards" not in json.loads(reference_run._settings_key())
+    assert json.loads((reference_run.s.out / "metadata.json").read_text())["shuffle_rewards"] is False
+
+
+def test_shuffled_rewards_permute_each_replay_sample_and_nothing_else(tmp_path, monkeypatch):
+    """Known answer: with ``shuffle_rewards`` every replay sample reaches the loss with the same states, actions,
+    next states and terminal flags as without, and its rewards permuted among its transitions (a permutation
+    that is not the identity in at least one of 6 samples of 8 distinct rewards)."""
+    import interp.training.train as train_module
+
+    def batches(shuffle: bool) -> list[tuple]:
+        seen = []
+        monkeypatch.setattr(train_module, "bellman_loss",
+                            lambda net, target, batch, gamma, double: seen.append(batch) or net(batch[0]).sum() * 0.0)
+        trainer = Trainer(dataclasses.replace(_settings(tmp_path / str(shuffle), workers=0), shuffle_rewards=shuffle))
+        rng = np.random.default_rng(7)
+        for i in range(SMALL["batch_size"] + 5):
+            s = rng.uniform(-1, 1, trainer.obs_shape).astype(np.float32)
+            trainer.learn(SlotEpisode(episode=0, seed=0, obs=s), int(rng.integers(3)),
+                          StepResult(obs=s, reward=float(i), terminated=bool(i % 3 == 0)))
+        return seen
+
+    plain, shuffled = batches(False), batches(True)
+    assert len(plain) == len(shuffled) == 6
+    moved = 0
+    for a, b in zip(plain, shuffled):
+        for field in (0, 1, 3, 4):
+            assert torch.equal(a[field], b[field])
+        assert torch.equal(torch.sort(a[2]).values, torch.sort(b[2]).values)
+        moved += int(not torch.equal(a[2], b[2]))
+    assert moved >= 1
+
+
+def test_a_run_with_shuffled_rewards_trains_other_weights_and_says_so(reference_run, tmp_path):
+    run = Trainer(dataclasses.replace(_settings(tmp_path, workers=0), shuffle_rewards=True))
+    run.run(progress=False)
+    assert run.transitions > 20
+    a, b = _weights(reference_run), _weights(run)
+    assert not all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((tmp_path / "metadata.json").read_text())["shuffle_rewards"] is True
+    assert json.loads(run._settings_key())["shuffle_rewards"] is True  # an unshuffled run's resume file is refused
+
+
+def test_a_shuffled_reward_run_is_another_lineage_and_plain_runs_keep_theirs(reference_run):
+    from interp.simulation.lineage import lineage
+
+    meta = reference_run.metadata()
+    plain = lineage(meta, SMALL, ENV)["run"]
+    assert plain == lineage({k: v for k, v in meta.items() if k != "shuffle_rewards"}, SMALL, ENV)["run"]
+    assert lineage({**meta, "shuffle_rewards": True}, SMALL, ENV)["run"] != plain

@@ -26,6 +26,8 @@ def lineage(metadata: Mapping[str, Any], agent_config: Mapping[str, Any],
     if seed is not None and isinstance(env_seeds, Mapping):
         key = {"seed": seed, "env_seeds_first": env_seeds.get("first"), "env_seeds_rule": env_seeds.get("rule"),
                "agent_config": agent_config, "env_config": env_config}
+        if metadata.get("shuffle_rewards"):  # a shuffled-reward control is another run than its seed's plain one
+            key["shuffle_rewards"] = True
         run = hashlib.blake2b(canonical_json(key).encode(), digest_size=8).hexdigest()
     return {"run": run, "train_seed": seed, "episodes": metadata.get("episodes"),
             "episodes_requested": metadata.get("episodes_requested"), "edited": metadata.get("edited")}

@@ -129,6 +129,9 @@ class TrainSettings:
     save_every: int = 250
     command: str = ""
     fast_sim: bool = True  # interp.simulation.fastsim inside its verified scope: identical trajectories and weights, faster
+    # A control, not a way to train agents: each replay sample's rewards are permuted among its transitions (see
+    # Trainer.learn). Off by default; off, no extra draw happens, so existing runs and their weights are unchanged.
+    shuffle_rewards: bool = False
 
 
 class Trainer:
@@ -152,6 +155,7 @@ class Trainer:
         self.memory = ReplayMemory(self.config["memory_capacity"], self.obs_shape)
         self.act_rng = np.random.default_rng([settings.seed, 1])
         self.sample_rng = np.random.default_rng([settings.seed, 2])
+        self.shuffle_rng = np.random.default_rng([settings.seed, 3])  # draws only with shuffle_rewards
         self.transitions = 0
         self.updates = 0
         self.episodes_started = 0
@@ -177,10 +181,24 @@ class Trainer:
         return actions
 
     def learn(self, ep: SlotEpisode, action: int, result: StepResult) -> None:
+        """Store the transition and take one gradient step on a replay sample.
+
+        With ``shuffle_rewards`` the sample's rewards are permuted among its transitions (a fresh permutation per
+        step, from its own generator seeded by ``--seed``) before the Bellman target is formed. Why within the
+        replay sample and not across an episode: a whole episode's rewards keep its outcome (a crash or an
+        arrival shows in every permutation of them), while a permutation within the sample breaks the link
+        between a state-action and its reward and keeps everything else: the same transitions, exploration,
+        number of updates, reward distribution and terminal flags (those stay with their transitions, so
+        bootstrapping stops where it did). The network learns a value with no reward signal tied to the state:
+        a negative control for claims that training created a mechanism."""
         self.memory.push(ep.obs, action, result.reward, result.obs, result.terminated)
         self.transitions += 1
         if self.memory.size >= self.config["batch_size"]:
             batch = self.memory.sample(self.sample_rng, self.config["batch_size"])
+            if self.s.shuffle_rewards:
+                state, act, reward, next_state, terminal = batch
+                order = torch.from_numpy(self.shuffle_rng.permutation(len(reward)))
+                batch = (state, act, reward[order], next_state, terminal)
             loss = bellman_loss(self.value_net, self.target_net, batch, self.config["gamma"], self.config["double"])
             self.optimizer.zero_grad()
             loss.backward()
@@ -287,6 +305,7 @@ class Trainer:
         return {
             "command": self.s.command, "seed": self.s.seed, "episodes": len(self.history),
             "episodes_requested": self.s.episodes, "transitions": self.transitions, "updates": self.updates,
+            "shuffle_rewards": self.s.shuffle_rewards,
             "wall_time_s": round(self.wall_time, 1), "slots": self.s.slots, "workers": self.s.workers,
             "train_env_seeds": {"first": train_seed(self.s.seed, 0), "last": train_seed(self.s.seed, max(self.episodes_started - 1, 0)),
                                 "rule": f"(seed + 1) * {TRAIN_SEED_STRIDE} + episode"},
@@ -329,6 +348,7 @@ class Trainer:
             "value_net": self.value_net.state_dict(), "target_net": self.target_net.state_dict(),
             "optimizer": self.optimizer.state_dict(), "memory": self.memory.state_dict(),
             "act_rng": json.dumps(self.act_rng.bit_generator.state), "sample_rng": json.dumps(self.sample_rng.bit_generator.state),
+            "shuffle_rng": json.dumps(self.shuffle_rng.bit_generator.state),
             "counters": json.dumps({"transitions": self.transitions, "updates": self.updates,
                                     "episodes_started": self.episodes_started, "wall_time": self.wall_time}),
             "slots": json.dumps(slots), "history": json.dumps(self.history),
@@ -339,8 +359,9 @@ class Trainer:
         tmp.replace(self.s.out / RESUME_FILE)  # atomic: an interrupted save never leaves a torn file
 
     def _settings_key(self) -> str:
+        extra = {"shuffle_rewards": True} if self.s.shuffle_rewards else {}  # off: the key of runs before the option
         return canonical_json({"agent_config": self.s.agent_config, "env_config": self.s.env_config,
-                               "episodes": self.s.episodes, "seed": self.s.seed, "slots": self.s.slots})
+                               "episodes": self.s.episodes, "seed": self.s.seed, "slots": self.s.slots, **extra})
 
     def load_resume(self) -> dict[int, Reset | Step]:
         """Restore a run and return the commands of its pending round."""
@@ -359,6 +380,8 @@ class Trainer:
         self.memory.load_state_dict(payload["memory"])
         self.act_rng.bit_generator.state = json.loads(payload["act_rng"])
         self.sample_rng.bit_generator.state = json.loads(payload["sample_rng"])
+        if "shuffle_rng" in payload:  # resume files written before the option have none (and never drew from it)
+            self.shuffle_rng.bit_generator.state = json.loads(payload["shuffle_rng"])
         counters = json.loads(payload["counters"])
         self.transitions, self.updates = counters["transitions"], counters["updates"]
         self.episodes_started, self.wall_time = counters["episodes_started"], counters["wall_time"]
