@@ -175,3 +175,61 @@ def test_side_rule_adjusts_with_holm_over_both_directions_of_every_head():
     holm = multipletests(raw, alpha=claims.ALPHA, method="holm")[1]
     np.testing.assert_allclose(check.numbers["p_left_holm"] + check.numbers["p_right_holm"], holm, rtol=1e-12)
     assert check.numbers["left_heads"] == [0] and check.numbers["right_heads"] == [1]
+    # no random spread given: any spread above 0 will do; a spread equal to the random one is not above it
+    assert claims.heads_specialise_by_side(m, left, rows, right, rows).holds
+    assert not claims.heads_specialise_by_side(m, left, rows, right, rows, random_spread=check.numbers["spread"]).holds
+
+
+# ------------------------------------------------------------------------------------------ sweeps, contribution
+@pytest.fixture(scope="module")
+def sweeps():
+    import json
+
+    from fixtures.builder import SceneBuilder
+    from specs.support.scenes import distance_sweeps
+    from tests.planted import ENV_CONFIG_PATH
+
+    builder = SceneBuilder(json.loads(ENV_CONFIG_PATH.read_text()))
+    yield distance_sweeps(builder, 8, seed=5, points=5)
+    builder.close()
+
+
+def test_attention_rise_compares_the_farthest_and_the_nearest_point_of_each_sweep(model, sweeps):
+    check = claims.attention_rises_when_nearer(model, PLANTED_HEAD, sweeps)
+    curves = [[float(claims.attention_pattern(model, np.stack([sc.observation for sc in s.scenes]))[i, PLANTED_HEAD,
+                                                                                                 sc.rows["crossing"]])
+               for i, sc in enumerate(s.scenes)] for s in sweeps]
+    np.testing.assert_allclose(check.numbers["curves"], curves, rtol=1e-6)
+    change = np.array([c[-1] - c[0] for c in curves])  # nearest minus farthest point
+    assert check.numbers["median_change"] == pytest.approx(float(np.median(change)), rel=1e-5)
+    assert (check.numbers["up"], check.numbers["down"]) == (int((change > 1e-6).sum()), int((change < -1e-6).sum()))
+    assert check.summary == (f"attention rose nearer in {check.numbers['up']}, fell in {check.numbers['down']} of 8 "
+                             f"sweeps (sign test p={check.numbers['p_value']:.2g})")
+    # uniform attention: no change either way, and a p-value of 1
+    flat = claims.attention_rises_when_nearer(controls.uniform_attention(model), PLANTED_HEAD, sweeps)
+    assert (flat.numbers["up"], flat.numbers["down"], flat.numbers["p_value"]) == (0, 0, 1.0)
+    # the distances reported are the first sweep's, far to near
+    import dataclasses
+
+    first = dataclasses.replace(sweeps[0], scenes=tuple(reversed(sweeps[0].scenes)),
+                                distances=tuple(reversed(sweeps[0].distances)))
+    turned = claims.attention_rises_when_nearer(model, PLANTED_HEAD, [first, *sweeps[1:]])
+    assert turned.numbers["distances"] == list(reversed(sweeps[0].distances))
+
+
+def test_a_silent_head_contributes_nothing_and_its_test_says_so(model):
+    from tests.planted import SILENT_HEAD
+
+    obs = random_observations(20, seed=4, min_present=3)
+    check = claims.head_lowers_keep_margin(model, SILENT_HEAD, obs)
+    assert check.numbers["mean"] == 0.0 and check.numbers["share_negative"] == 0.0
+    assert check.numbers["p_value"] == 1.0 and not check.holds  # all contributions 0: no Wilcoxon test to run
+
+
+def test_largest_rise_is_zero_when_the_margin_never_rises(model, sweeps):
+    blind = controls.silenced_head(model, PLANTED_HEAD)  # Q depends on the ego only: every step changes nothing
+    check = claims.never_more_willing_when_nearer(blind, sweeps)
+    assert check.holds and check.numbers == {"violations": 0, "steps": 4 * len(sweeps), "largest_rise": 0.0,
+                                             "n_sweeps": len(sweeps)}
+    assert check.summary == ("the margin rose in 0 of 32 closer-by-one-step moves (largest rise +0.000 Q; "
+                             f"tolerance {claims.DIR_TOL:g})")
