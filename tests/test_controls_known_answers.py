@@ -184,3 +184,26 @@ def test_added_vehicle_may_leave_another_vehicle_unobserved():
         small.close()
     assert all(s.rows["extra"] is not None and s.rows["far"] is None for s in with_extra)
     assert len(kept) == len(base)
+
+
+# ------------------------------------------------------------------------------------------ random-network quantiles
+def test_random_role_share_quantile_defaults_to_the_95th_percentile_over_ten_networks():
+    from interp.probes.attention import argmax_share
+    from tests.planted import closest_row, planted_model, random_observations, randomised_copy
+
+    model = planted_model()
+    obs = random_observations(40, seed=3)
+    rows = closest_row(obs)
+    drawn: list[int] = []
+
+    def make(i):
+        drawn.append(i)
+        return randomised_copy(model, seed=200 + i)
+
+    got = controls.random_role_share_quantile(make, obs[:20], rows[:20], obs[20:], rows[20:])
+    assert drawn == list(range(10))
+    shares = []
+    for i in range(10):
+        m = randomised_copy(model, seed=200 + i)
+        shares.append(float(argmax_share(m, obs[20:], rows[20:]).share[int(argmax_share(m, obs[:20], rows[:20]).best_head)]))
+    assert got == pytest.approx(float(np.quantile(shares, 0.95)))
