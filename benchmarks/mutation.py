@@ -57,8 +57,10 @@ MODULES = {
     # the statistics layer (interp/statistics/, behind the interp.stats front door), one module per file:
     **{f"stats-{name}": Module(f"interp/statistics/{name}.py", ("tests/test_stats.py", "tests/test_stats_decisions.py"))
        for name in ("inputs", "intervals", "verdicts", "sequential", "simulation", "design")},
-    "claims": Module("specs/support/claims.py", ("tests/test_spec_controls.py", "tests/test_controls_can_pass.py")),
-    "controls": Module("specs/support/controls.py", ("tests/test_spec_controls.py", "tests/test_controls_can_pass.py")),
+    "claims": Module("specs/support/claims.py", ("tests/test_spec_controls.py", "tests/test_controls_can_pass.py",
+                                                   "tests/test_claims_known_answers.py")),
+    "controls": Module("specs/support/controls.py", ("tests/test_spec_controls.py", "tests/test_controls_can_pass.py",
+                                                     "tests/test_controls_known_answers.py")),
     "train": Module("interp/training/train.py", ("tests/test_train.py::test_epsilon_schedule_is_rl_agents_exponential",
                                                  "tests/test_train.py::test_actions_are_epsilon_greedy_with_the_scheduled_epsilon",
                                                  "tests/test_train.py::test_target_network_syncs_every_target_update_transitions",

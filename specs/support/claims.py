@@ -218,7 +218,9 @@ RATE_ALPHA = 0.05  # level of the behavioural rate and ablation tests (the specs
 ABLATION_MIN_EFFECT = 0.05  # a head "matters" if ablating it moves the rate by at least 5 points
 POSITION_DESCRIPTORS = ("distance", "dx", "dy", "x", "y", "centre_distance")
 MIN_ETA_SQUARED = 0.25  # the top descriptor must explain at least a quarter of the within-scene score variance
-SLOWER, IDLE = 0, 1
+IDLE = 1  # the env's action index of IDLE
+OPTIMISED_FEATURES = ("x", "y", "vx", "vy")  # what gradient ascent may move: the car's position and velocity
+OPTIMISATION_STEPS, OPTIMISATION_LR = 60, 0.05  # Adam steps and learning rate of the feature optimisation
 
 
 def rate_verdict(outcomes, bound: float, alpha: float = RATE_ALPHA) -> tuple[str, float]:
@@ -277,13 +279,14 @@ def score_tracks_position(model, head: int, obs: np.ndarray):
 
 
 def optimised_car_moves_closer(model, obs: np.ndarray, rows):
-    """Gradient ascent on each scene's row ``rows[i]`` (x, y, vx, vy) for the slow-down margin moves that car
-    towards the intersection centre in more scenes than away (one-sided sign test at ``ALPHA``); returns (the
-    optimisation, the Check)."""
+    """Gradient ascent on each scene's row ``rows[i]`` (OPTIMISED_FEATURES, OPTIMISATION_STEPS Adam steps at
+    OPTIMISATION_LR) for Q[SLOWER] - Q[IDLE] moves that car towards the intersection centre (by more than 1e-4 in
+    normalised x, y) in more scenes than away (one-sided sign test at ``ALPHA``); returns (the optimisation, the
+    Check)."""
     from interp.probes.feature_optimisation import optimise_features, q_objective
 
-    opt = optimise_features(model, obs, q_objective(SLOWER, versus=IDLE), rows=rows, features=("x", "y", "vx", "vy"),
-                            steps=60, lr=0.05)
+    opt = optimise_features(model, obs, q_objective(SLOWER, versus=IDLE), rows=rows, features=OPTIMISED_FEATURES,
+                            steps=OPTIMISATION_STEPS, lr=OPTIMISATION_LR)
     idx = np.arange(len(obs))
     before = np.hypot(opt.initial[idx, rows, 1], opt.initial[idx, rows, 2])
     after = np.hypot(opt.optimised[idx, rows, 1], opt.optimised[idx, rows, 2])

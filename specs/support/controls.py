@@ -56,9 +56,7 @@ def hide_rows(obs, rows):
     """The scenes as an agent blind to one vehicle per scene sees them: row ``rows[i]`` of scene ``i`` marked absent
     (presence 0, features zeroed). Absent rows get no attention and do not move the Q-values (the absent-rows
     spec checks this), so any model on these scenes is that model edited to ignore the vehicle."""
-    import numpy as np
-
-    hidden = np.array(obs, dtype=np.float32, copy=True)
+    hidden = np.array(obs, dtype=np.float32)  # np.array copies: the caller's scenes are never edited
     idx = np.arange(len(hidden))
     hidden[idx, np.asarray(rows)] = 0.0
     return hidden
