@@ -11,7 +11,9 @@ in ``interp/training/train.py``, the epsilon schedule and the learning step with
 execute the mutated function.
 
 Resumable: the work copy lives in ``.mutation/`` (git-ignored). mutmut keeps each mutant's result there, and a
-rerun only runs mutants without one (a function whose source changed is run again). ``--fresh`` starts over.
+rerun only runs mutants without one (a function whose source changed is run again). This holds for one module selection: a
+call with another ``--module`` set rebuilds the work copy, and mutmut drops the results stored there, so score
+module groups in one call or keep each call's ``--json`` (``docs/validation/mutation-results-2.json`` merges two). ``--fresh`` starts over.
 ``--rerun-survivors`` runs the surviving mutants again (after tests were added for them). Time budget: ``--minutes`` (default 30) of wall-clock time for the whole command; when it is spent mutmut is
 interrupted (the results so far are kept) and the next run resumes. One mutmut child (``--max-children 1``): the
 machine's cores are shared. ``--sample N`` runs a seeded random sample of N mutants per module instead of all
