@@ -286,6 +286,6 @@ def test_findings_of_zoo_members_one_level_deeper_are_found(tmp_path):
 def test_the_zoo_member_where_attention_and_shapley_disagree_carries_its_finding():
     from specs.support import findings as found
 
-    identity = __import__("json").loads((found.CHECKPOINTS / "zoo" / "4h-s2" / "metadata.json").read_text())["identity"]
+    identity = __import__("json").loads((found.CHECKPOINTS / "zoo-1000" / "4h-s2" / "metadata.json").read_text())["identity"]
     finding = found.findings_for(identity)["test_attention_and_shapley_attributions_agree_on_the_most_important_vehicle"]
     assert finding["verdict"] == "refuted"
