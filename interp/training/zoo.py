@@ -96,12 +96,10 @@ def claim(member: Member) -> bool:
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
-            try:
-                os.kill(int(lock.read_text() or 0), 0)
+            if _locked(member):
                 return False  # alive: someone else trains it
-            except (ProcessLookupError, ValueError):
-                lock.unlink(missing_ok=True)  # stale: its process died
-                continue
+            lock.unlink(missing_ok=True)  # stale: its process died
+            continue
         with os.fdopen(fd, "w") as fh:
             fh.write(str(os.getpid()))
         return True
@@ -149,13 +147,14 @@ def status() -> list[dict]:
 
 
 def _locked(member: Member) -> bool:
-    """Whether a live process holds the member's lock file."""
+    """Whether a live process holds the member's lock file (a lock whose pid is gone, unreadable or missing is not
+    held)."""
     import os
 
     try:
         os.kill(int((RUNS_DIR / f"{member.name}.lock").read_text() or 0), 0)
         return True
-    except (OSError, ValueError):
+    except (ProcessLookupError, FileNotFoundError, ValueError):
         return False
 
 
