@@ -14,31 +14,18 @@ import pytest
 from PIL import Image
 
 from interp import cli
-from interp.simulation.agent import load_agent
 from interp.replay import ReplayMismatch, build_replay, divergence_step, replay_run, softmax
-from interp.simulation.rollout import EpisodeTrace, RolloutEngine
+from interp.simulation.rollout import EpisodeTrace
 from reports.replay import draw_frames, frame_captions, replay_figure, write_replay
 from tests.planted import ROOT
+from tests.reference_fixtures import agent, engine  # noqa: F401  (module fixtures)
 
 REFERENCE = ROOT / "checkpoints" / "reference"
 CRASH_SEED, SAFE_SEED = 5, 0
 
-
-@pytest.fixture(scope="module")
-def agent():
-    return load_agent(REFERENCE)
-
-
-@pytest.fixture(scope="module")
-def engine():
-    with RolloutEngine(workers=0, slots=1, cache=None) as engine:
-        yield engine
-
-
 @pytest.fixture(scope="module")
 def replays(agent, engine):
     return {seed: build_replay(agent, seed, engine=engine) for seed in (CRASH_SEED, SAFE_SEED)}
-
 
 def _evaluate_json(tmp_path, seed: int) -> dict:
     out = tmp_path / f"evaluate-{seed}.json"
@@ -47,7 +34,6 @@ def _evaluate_json(tmp_path, seed: int) -> dict:
     assert rc == 0
     (episode,) = json.loads(out.read_text())["episodes"]
     return episode
-
 
 @pytest.mark.parametrize("seed, crashes", [(CRASH_SEED, True), (SAFE_SEED, False)])
 def test_replay_actions_equal_the_evaluate_records(tmp_path, seed, crashes):
@@ -64,7 +50,6 @@ def test_replay_actions_equal_the_evaluate_records(tmp_path, seed, crashes):
     assert replay["n_frames"] == record["length"] + 1
     with Image.open(gif) as image:
         assert image.n_frames == record["length"] + 1
-
 
 def test_side_by_side_replay_equals_the_evaluate_records_of_both_conditions(tmp_path):
     """Seed 3: the plain agent arrives, with head 1 ablated it crashes (a discordant pair); both runs of the
@@ -83,7 +68,6 @@ def test_side_by_side_replay_equals_the_evaluate_records_of_both_conditions(tmp_
     assert replay["divergence"] == divergence_step(*(r["actions"] for r in replay["runs"]))
     assert replay["n_frames"] == max(r["length"] for r in replay["runs"]) + 1
 
-
 def test_json_holds_q_values_softmax_and_attention_per_step(replays):
     data = replays[CRASH_SEED].to_dict()
     run = replays[CRASH_SEED].runs[0]
@@ -97,7 +81,6 @@ def test_json_holds_q_values_softmax_and_attention_per_step(replays):
             assert np.isclose(sum(head.values()), 1.0, atol=1e-5)
     assert data["crashed"] is True and data["arrived"] is False
     json.dumps(data)  # plain JSON
-
 
 def test_frames_find_each_recorded_vehicle_where_its_observation_row_puts_it(replays):
     """The recorded row identity, not coordinates, finds the vehicles; here the coordinates confirm it: the
@@ -115,7 +98,6 @@ def test_frames_find_each_recorded_vehicle_where_its_observation_row_puts_it(rep
                 assert int(vid) in frame.pixels
                 checked += 1
         assert checked >= run.length * 2
-
 
 def test_a_replay_has_steps_plus_one_frames_in_every_format(replays, tmp_path):
     import imageio.v3 as iio
@@ -139,7 +121,6 @@ def test_a_replay_has_steps_plus_one_frames_in_every_format(replays, tmp_path):
         assert len(payload["frames"]) == len(payload["labels"]) == run.length + 1
         assert "http" not in page.replace("http-equiv", ""), "the page must be self-contained"
 
-
 def test_crash_and_arrival_are_marked(replays):
     crash, safe = replays[CRASH_SEED], replays[SAFE_SEED]
     assert crash.runs[0].frames[-1].crashed and not any(f.crashed for f in crash.runs[0].frames[:-1])
@@ -148,7 +129,6 @@ def test_crash_and_arrival_are_marked(replays):
     last, before = draw_frames(crash)[-1], draw_frames(crash)[-2]
     red = lambda f: int(((f[..., 0] > 180) & (f[..., 1] < 60) & (f[..., 2] < 60)).sum())  # noqa: E731
     assert red(last) > red(before) + 2000, "the crash frame carries a red frame and banner"
-
 
 def test_ablation_side_by_side_highlights_the_divergence(agent, engine, replays):
     replay = build_replay(agent, CRASH_SEED, ablate_head=1, engine=engine)
@@ -165,13 +145,11 @@ def test_ablation_side_by_side_highlights_the_divergence(agent, engine, replays)
         assert orange(frames[k]) > 2000 and orange(frames[k]) > orange(frames[min(k + 1, len(frames) - 1)])
         assert "diverge" in frame_captions(replay)[k]
 
-
 def test_divergence_step():
     assert divergence_step([1, 2, 2], [1, 2, 2]) is None
     assert divergence_step([1, 2, 2], [1, 0, 2]) == 1
     assert divergence_step([1, 2], [1, 2, 0]) == 2
     assert np.allclose(softmax(np.array([0.0, 0.0])), [0.5, 0.5])
-
 
 def test_a_re_simulation_that_departs_from_the_trace_fails_loudly(agent, engine):
     """If the re-simulated observation is not the recorded one, the replay refuses to draw another episode."""
@@ -188,14 +166,12 @@ def test_a_re_simulation_that_departs_from_the_trace_fails_loudly(agent, engine)
     with pytest.raises(ReplayMismatch, match="row identity"):
         replay_run(bad, agent.env_config, action_names=agent.action_names, render=False)
 
-
 def test_replay_figure_for_the_report(replays):
     from reports.schema import validate_figure
 
     figure = replay_figure(replays[CRASH_SEED], title="a crashed episode")
     validate_figure(figure)
     assert figure["kind"] == "replay" and len(figure["frames_png_base64"]) == replays[CRASH_SEED].n_frames
-
 
 def test_cli_refuses_unknown_formats_and_both_comparisons(tmp_path, capsys):
     assert cli.main(["replay", "--checkpoint", str(REFERENCE), "--seed", "0", "--out", str(tmp_path / "x.avi")]) == 2
@@ -204,7 +180,6 @@ def test_cli_refuses_unknown_formats_and_both_comparisons(tmp_path, capsys):
         cli.build_parser().parse_args(["replay", "--checkpoint", "c", "--seed", "0", "--out", "x.gif",
                                        "--ablate-head", "1", "--against", "other"])
 
-
 def _report_with(figures, tmp_path):
     from reports.run.html import write_report
     from tests.test_reports import entry, synthetic_run
@@ -212,7 +187,6 @@ def _report_with(figures, tmp_path):
     evidence = synthetic_run(0, 1)
     evidence["specs"].append(entry("specs/t.py::test_replays", "replays of episodes", figures_=figures))
     return write_report(evidence, tmp_path / "report")
-
 
 def test_report_embeds_a_replay_player_and_links_replays_past_the_size_cap(replays, tmp_path, monkeypatch):
     import reports.replay as rr
@@ -231,7 +205,6 @@ def test_report_embeds_a_replay_player_and_links_replays_past_the_size_cap(repla
         assert 'class="replay"' in path.read_text() and 'type="range"' in path.read_text()
     assert len(page) < size, "past the cap, index.html carries thumbnails and links, not the frames"
 
-
 def test_every_image_in_the_report_has_alt_text(replays, tmp_path):
     from html.parser import HTMLParser
 
@@ -248,7 +221,6 @@ def test_every_image_in_the_report_has_alt_text(replays, tmp_path):
     parser.feed(page)
     assert parser.alts and all(alt and alt.strip() for alt in parser.alts)
 
-
 def test_head_roles_are_a_table_not_a_repr(tmp_path):
     from reports.run.html import write_report
     from tests.test_reports import synthetic_run
@@ -259,7 +231,6 @@ def test_head_roles_are_a_table_not_a_repr(tmp_path):
     page = write_report(evidence, tmp_path / "r").read_text()
     assert 'class="head-roles"' in page and "<th>share</th>" in page and "0.61" in page
     assert "{&#x27;head&#x27;" not in page and "[{" not in page
-
 
 def test_spec_helpers_make_replay_pair_and_attention_scene_figures(agent, engine):
     """What the collision, paired-ablation and attention specs put into the report, on real episodes and scenes."""

@@ -10,28 +10,15 @@ import pytest
 from interp import cli
 from interp.probes.interventions import head_ablation
 from interp.simulation.agent import load_agent, untrained_agent
-from interp.simulation.rollout import RolloutEngine
 from specs.support.filmstrip import ablation_pair_figures, discordant_pairs
 from tests.planted import ROOT
+from tests.reference_fixtures import agent, engine  # noqa: F401  (module fixtures)
 
 REFERENCE = ROOT / "checkpoints" / "reference"
 BOTH_ARRIVE, DISCORDANT, HEAD = 0, 3, 1
 
-
 def _word(record) -> str:
     return "crashed" if record.crashed else ("arrived" if record.arrived else "neither crashed nor arrived")
-
-
-@pytest.fixture(scope="module")
-def agent():
-    return load_agent(REFERENCE)
-
-
-@pytest.fixture(scope="module")
-def engine():
-    with RolloutEngine(workers=0, slots=1, cache=None) as engine:
-        yield engine
-
 
 @pytest.fixture(scope="module")
 def records(agent, engine):
@@ -41,7 +28,6 @@ def records(agent, engine):
     by = {(r.seed, r.condition): r for r in runs}
     return {seed: (by[seed, "agent"], by[seed, "ablated"]) for seed in (BOTH_ARRIVE, DISCORDANT)}
 
-
 def test_a_pair_where_both_runs_arrive_is_titled_so(agent, engine, records):
     plain, ablated = records[BOTH_ARRIVE]
     assert plain.arrived and ablated.arrived, "precondition: on this seed both runs arrive; pick another seed"
@@ -50,7 +36,6 @@ def test_a_pair_where_both_runs_arrive_is_titled_so(agent, engine, records):
     assert figure["title"] == f"seed {BOTH_ARRIVE}: agent arrived, head ablated: {HEAD} arrived"
     assert figure["caption"].startswith("not a discordant pair")
 
-
 def test_a_discordant_pair_is_titled_with_the_plain_survival_and_the_ablated_crash(agent, engine, records):
     plain, ablated = records[DISCORDANT]
     assert discordant_pairs([plain, ablated], "agent", "ablated") == [DISCORDANT], "precondition: pick another seed"
@@ -58,7 +43,6 @@ def test_a_discordant_pair_is_titled_with_the_plain_survival_and_the_ablated_cra
     assert not notes
     assert figure["title"] == f"seed {DISCORDANT}: agent {_word(plain)}, head ablated: {HEAD} crashed"
     assert figure["caption"].startswith("a discordant pair")
-
 
 @pytest.mark.parametrize("against", ["untrained", "checkpoints/reference-early"])
 def test_replay_against_another_agent_replays_its_own_episode(tmp_path, capsys, engine, against):
