@@ -132,3 +132,18 @@ def test_a_run_whose_files_changed_since_its_figures_is_refused(zoo, small, monk
     (out / rs.STAGE3_FILE).write_text(json.dumps(record))
     with pytest.raises(rs.Stage3Error, match="the run changed"):
         rs.stage3(zoo, out, runs=RUNS, docs_copy=None)
+
+
+def test_validating_the_ready_runs_makes_no_choice_and_the_full_stage_keeps_those_figures(zoo, small, monkeypatch):
+    monkeypatch.setattr(rs, "BAR", STRICT)
+    out = small / "out"
+    (zoo / "4h-s2.lock").write_text("1")  # 4h-s2 still training
+    try:
+        early = rs.stage3(zoo, out, runs=RUNS, docs_copy=None, validate_only=True)
+    finally:
+        (zoo / "4h-s2.lock").unlink()
+    assert [r["candidate"] for r in early["validation"]] == ["4h-s1/final", "4h-s1/average-last-2"]
+    assert "chosen" not in early and "confirmation" not in early
+    record = rs.stage3(zoo, out, runs=RUNS, docs_copy=None)
+    assert record["validation"][:2] == early["validation"]  # kept, not re-evaluated (wall times included)
+    assert len(record["validation"]) == 4 and record["chosen"]

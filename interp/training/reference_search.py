@@ -211,9 +211,11 @@ def _finished(folder: Path, zoo_runs: Path) -> str | None:
     return None
 
 
-def stage3_candidates(zoo_runs: Path, runs: tuple[str, ...], k: int | None = None) -> list[Candidate]:
+def stage3_candidates(zoo_runs: Path, runs: tuple[str, ...], k: int | None = None, *,
+                      ready_only: bool = False) -> list[Candidate]:
     """Both candidates of every run, in run order; raises naming every run that is missing or unfinished (the
-    choice is among all eight runs or not made)."""
+    choice is among all eight runs or not made). ``ready_only`` skips those runs instead, for validating the
+    finished runs while the others still train (no choice is made from such a list)."""
     k = AVERAGE_K if k is None else k
     problems, found = [], []
     for run_name in runs:
@@ -229,7 +231,7 @@ def stage3_candidates(zoo_runs: Path, runs: tuple[str, ...], k: int | None = Non
         found.append(Candidate(f"{run_name}/final", run_name, (folder / "agent.pt",), STAGE3_TRAINED))
         found.append(Candidate(f"{run_name}/average-last-{k}", run_name, tuple(p for _, p in snaps[-k:]),
                                snaps[-1][0]))
-    if problems:
+    if problems and not ready_only:
         raise Stage3Error(f"stage 3 needs every run of {', '.join(runs)} finished in {zoo_runs}; not ready: "
                           f"{'; '.join(problems)}. Finish them (`python -m interp zoo train`) and run again.")
     return found
@@ -309,15 +311,16 @@ def _figures(agent, range_name: str, episodes: int, offset: int, workers: int) -
 
 
 def stage3(zoo_runs: Path | None = None, out: Path | None = None, *, runs: tuple[str, ...] = STAGE3_RUNS,
-           workers: int = 1, docs_copy: Path | None = DOCS_STAGE3) -> dict:
+           workers: int = 1, docs_copy: Path | None = DOCS_STAGE3, validate_only: bool = False) -> dict:
     """Validate every candidate, choose, confirm the choice, and (only if confirmed within the bar) evaluate it
     once on the fresh held-out block. Resumable: every figure already in ``out/stage3.json`` is kept; each step
-    is written (atomically) as soon as it is computed."""
+    is written (atomically) as soon as it is computed. ``validate_only`` validates the candidates of the runs
+    finished so far and stops before the choice (the figures are kept for the full run)."""
     from interp.simulation.agent import load_agent
     from interp.training.averaging import write_average
 
     zoo_runs, out = zoo_runs or ZOO_RUNS, out or RUNS
-    candidates = stage3_candidates(zoo_runs, runs)
+    candidates = stage3_candidates(zoo_runs, runs, ready_only=validate_only)
     path = out / STAGE3_FILE
     record = json.loads(path.read_text()) if path.is_file() else {}
     record.setdefault("design", {
@@ -346,6 +349,8 @@ def stage3(zoo_runs: Path | None = None, out: Path | None = None, *, runs: tuple
         rows.append(row)
         _save(record, out, docs_copy)
         print(json.dumps(row), flush=True)
+    if validate_only:
+        return record
     choice = stage3_chosen(rows)
     if record.get("chosen", choice["candidate"]) != choice["candidate"]:
         raise Stage3Error(f"{path} records {record['chosen']} as chosen, the rule now gives {choice['candidate']}")
@@ -389,11 +394,17 @@ def _stage3_cli(argv: list[str]) -> None:
     p.add_argument("--out", type=Path, default=RUNS, help=f"where stage3.json, the guard and the averages go "
                                                           f"(default {RUNS})")
     p.add_argument("--workers", type=int, default=1, help="rollout worker processes (default 1)")
+    p.add_argument("--validate-ready", action="store_true",
+                   help="validate only the candidates of the runs finished so far and stop before choosing (use "
+                        "while the other runs still train; a later full run keeps these figures)")
     args = p.parse_args(argv)
     try:
-        result = stage3(args.zoo_runs, args.out, workers=args.workers)
+        result = stage3(args.zoo_runs, args.out, workers=args.workers, validate_only=args.validate_ready)
     except HypodriveError as err:
         sys.exit(f"error: {err}")
+    if args.validate_ready:
+        print(f"validated {len(result['validation'])} candidates; no choice yet", flush=True)
+        return
     print("chosen:", result["chosen"], "| confirmation within the bar:", result["confirmation"]["within_bar"],
           "| final:", json.dumps(result.get("final")), flush=True)
 
