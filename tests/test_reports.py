@@ -435,3 +435,23 @@ def test_example_ci_workflow_runs_the_suite_twice_and_diffs():
     assert "pip install ." in commands and "pip install -e" not in commands
     assert "python -m pytest specs/" in commands and "--report-dir" in commands
     assert "python -m reports diff" in commands
+
+
+def test_the_role_map_shades_exactly_the_held_roles_and_supported_effects():
+    """Both head tables of the report's role map: one cell per head x column, green only where the head holds
+    the category's role or its ablation effect is supported (a planted map, so the shaded cells are known)."""
+    from reports.run.roles import HELD, role_map_html
+
+    sel = {"statistic": [0.5, 0.4], "quantile": [0.99, 0.98], "p_value": 0.001}
+    eff = {"effect": 0.2, "ci": [0.1, 0.3], "n": 40}
+    data = {"null": {"networks": 10, "alpha": 0.01, "categories": {"crossing": {}, "proximity": {}}},
+            "heads": [{"head": 0, "roles": ["crossing"], "selectivity": {"crossing": sel, "proximity": sel},
+                       "effects": {"collisions": {**eff, "verdict": "supported"},
+                                   "arrivals": {**eff, "verdict": "inconclusive"}}},
+                      {"head": 1, "roles": [], "selectivity": {"crossing": sel},
+                       "effects": {"collisions": {**eff, "verdict": "unmeasured"}}}],
+            "roles": {"crossing": [0], "safety": [0]}, "reasons": {"crossing": "planted"}}
+    page = role_map_html(data)
+    assert page.count("<td") == 2 * 2 + 2 * 2 and page.count(HELD) == 2  # crossing on head 0; its collisions
+    assert page.index(HELD) < page.index("+0.500 / +0.400") < page.index("unmeasured")
+    assert "(40, supported)" in page and "heads 0" in page and "planted" in page

@@ -7,7 +7,7 @@ Plain HTML tables with shaded cells, so the map needs no plotting library and re
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import Any, Callable
 
 
 def _e(value: Any) -> str:
@@ -21,6 +21,38 @@ def _num(value: float | None, fmt: str = ".2f") -> str:
 def _top(values: list) -> float | None:
     values = [v for v in values or [] if v is not None]
     return max(values) if values else None
+
+
+HELD = ' style="background:#bbf7d0;font-weight:600"'  # a held role's cell: green and bold
+
+
+def _head_table(heads: list[dict], columns: list[str], cell: Callable[[dict, str], tuple[str, bool]]) -> str:
+    """One row per head, one column per entry of ``columns``; ``cell`` gives each cell's HTML and whether the
+    head holds that column's role (shaded)."""
+    head_row = "<tr><th>head</th>" + "".join(f"<th>{_e(c)}</th>" for c in columns) + "</tr>"
+    rows = []
+    for entry in heads:
+        cells = (cell(entry, c) for c in columns)
+        rows.append(f"<tr><th>head {entry['head']}</th>"
+                    + "".join(f'<td class="num"{HELD if held else ""}>{text}</td>' for text, held in cells) + "</tr>")
+    return f'<table class="rolemap">{head_row}{"".join(rows)}</table>'
+
+
+def _selectivity_cell(entry: dict, category: str) -> tuple[str, bool]:
+    """Statistic on half 1 / half 2, the adjusted p-value and the larger null quantile."""
+    sel = (entry.get("selectivity") or {}).get(category) or {}
+    stat = sel.get("statistic") or [None, None]
+    quant = sel.get("quantile") or [None, None]
+    return (f'{_num(stat[0], "+.3f")} / {_num(stat[1], "+.3f")}<br>'
+            f'p {_num(sel.get("p_value"), ".3g")}, q {_num(_top(quant), ".2f")}', category in entry.get("roles", []))
+
+
+def _effect_cell(entry: dict, metric: str) -> tuple[str, bool]:
+    """The ablation's paired change with its CI, n and verdict."""
+    eff = (entry.get("effects") or {}).get(metric) or {}
+    ci = eff.get("ci") or [None, None]
+    return (f'{_num(eff.get("effect"), "+.3f")} [{_num(ci[0], "+.3f")}, {_num(ci[1], "+.3f")}] '
+            f'({_e(eff.get("n"))}, {_e(eff.get("verdict"))})', eff.get("verdict") == "supported")
 
 
 def role_map_html(data: dict) -> str:
@@ -38,39 +70,14 @@ def role_map_html(data: dict) -> str:
              f"Shown: statistic on half 1 / half 2, the larger adjusted p-value, and the statistic's quantile "
              f"among the tempered nulls.</p>"]
     if heads and categories:
-        head_row = "<tr><th>head</th>" + "".join(f"<th>{_e(c)}</th>" for c in categories) + "</tr>"
-        rows = []
-        for entry in heads:
-            cells = []
-            for c in categories:
-                sel = (entry.get("selectivity") or {}).get(c) or {}
-                stat = sel.get("statistic") or [None, None]
-                quant = sel.get("quantile") or [None, None]
-                held = c in entry.get("roles", [])
-                style = ' style="background:#bbf7d0;font-weight:600"' if held else ""
-                cells.append(f'<td class="num"{style}>{_num(stat[0], "+.3f")} / {_num(stat[1], "+.3f")}<br>'
-                             f'p {_num(sel.get("p_value"), ".3g")}, q {_num(_top(quant), ".2f")}</td>')
-            rows.append(f"<tr><th>head {entry['head']}</th>{''.join(cells)}</tr>")
-        parts.append(f'<table class="rolemap">{head_row}{"".join(rows)}</table>')
+        parts.append(_head_table(heads, categories, _selectivity_cell))
     metrics = [m for m in ("collisions", "arrivals") if any(m in (e.get("effects") or {}) for e in heads)]
     if metrics:
         parts.append("<p>Causal roles: paired change when the head's output is zero-ablated (calibration episode "
                      "seeds, sequential test, Holm across heads &times; outcomes). <code>safety</code>: collisions rise; "
                      "<code>progress</code>: arrivals fall.</p>")
-        head_row = "<tr><th>head</th>" + "".join(f"<th>{m}: change [CI] (n, verdict)</th>" for m in metrics) + "</tr>"
-        rows = []
-        for entry in heads:
-            cells = []
-            for m in metrics:
-                eff = (entry.get("effects") or {}).get(m) or {}
-                ci = eff.get("ci") or [None, None]
-                held = eff.get("verdict") == "supported"
-                style = ' style="background:#bbf7d0;font-weight:600"' if held else ""
-                cells.append(f'<td class="num"{style}>{_num(eff.get("effect"), "+.3f")} '
-                             f'[{_num(ci[0], "+.3f")}, {_num(ci[1], "+.3f")}] ({_e(eff.get("n"))}, '
-                             f'{_e(eff.get("verdict"))})</td>')
-            rows.append(f"<tr><th>head {entry['head']}</th>{''.join(cells)}</tr>")
-        parts.append(f'<table class="rolemap">{head_row}{"".join(rows)}</table>')
+        parts.append(_head_table(heads, [f"{m}: change [CI] (n, verdict)" for m in metrics],
+                                 lambda entry, column: _effect_cell(entry, column.split(":")[0])))
     roles = data.get("roles") or {}
     reasons = data.get("reasons") or {}
     items = "".join(f"<li><code>{_e(r)}</code>: {'heads ' + ', '.join(map(str, h)) if h else 'unresolved'} "
