@@ -150,12 +150,8 @@ def test_ablating_a_head_raises_collisions(agent, engine, budget, ablation_run, 
     holds, detail = controls.aa_control(engine, agent, base, AA_SEEDS + seed_offset, alpha=ALPHA,
                                          min_effect=MIN_EFFECT, batch_pairs=budget.batch_pairs)
     evidence.control("A/A: the plain agent on disjoint seeds", holds, detail)
-    verdicts = [v.verdict for v in ablation_run.verdicts.values()]
-    evidence.verdict = "supported" if "supported" in verdicts else (
-        "refuted" if all(v == "refuted" for v in verdicts) else "inconclusive")
-    if evidence.verdict == "inconclusive":
-        evidence.conclude_inconclusive(ablation_run.summary())
-    evidence.conclude(evidence.verdict == "supported", f"no head's ablation raises collisions:\n{ablation_run.summary()}")
+    evidence.conclude_family(ablation_run.verdicts.values(), ablation_run.summary(),
+                             "no head's ablation raises collisions")
 
 
 def _discordant_pair_figures(agent, engine, ablation_run, evidence) -> None:

@@ -53,13 +53,8 @@ def test_ablating_the_safety_head_lowers_the_minimum_ttc(agent, engine, budget, 
     holds, detail = controls.graded_aa_control(engine, agent, base, AA_SEEDS + seed_offset, design=family.design,
                                                batch_pairs=budget.batch_pairs, outcome=graded.min_ttc)
     evidence.control("A/A: the plain agent on disjoint seeds", holds, detail)
-    verdicts = [v.verdict for v in result.verdicts.values()]
-    evidence.verdict = "supported" if "supported" in verdicts else (
-        "refuted" if all(v == "refuted" for v in verdicts) else "inconclusive")
-    if evidence.verdict == "inconclusive":
-        evidence.conclude_inconclusive(result.summary())
-    evidence.conclude(evidence.verdict == "supported", f"no safety head's ablation lowers the minimum TTC:\n"
-                                                      f"{result.summary()}")
+    evidence.conclude_family(result.verdicts.values(), result.summary(),
+                             "no safety head's ablation lowers the minimum TTC")
 
 
 def test_pet_stays_above_one_second_when_the_agent_crosses_first(agent, untrained, engine, budget, evidence,

@@ -166,3 +166,32 @@ def test_conclude_marks_vacuous_and_refuted():
     with pytest.raises(pytest.fail.Exception, match="^refuted"):
         ev.conclude(False, "no")
     assert ev.verdict == "refuted"
+
+
+@pytest.mark.parametrize("heads, expected, outcome", [
+    (("refuted", "supported"), "supported", None),  # one head suffices
+    (("refuted", "refuted"), "refuted", pytest.fail.Exception),  # every head refuted
+    (("refuted", "inconclusive"), "inconclusive", pytest.skip.Exception),  # one head undecided
+    ((), "inconclusive", pytest.skip.Exception),  # no head decided anything: never refuted by default
+])
+def test_a_family_of_head_verdicts_decides_the_spec(heads, expected, outcome):
+    from types import SimpleNamespace
+
+    ev = _evidence()
+    verdicts = [SimpleNamespace(verdict=v) for v in heads]
+    if outcome is None:
+        ev.conclude_family(verdicts, "summary", "no head")
+    else:
+        with pytest.raises(outcome, match="summary"):
+            ev.conclude_family(verdicts, "summary", "no head")
+    assert ev.verdict == expected
+
+
+def test_a_supported_family_with_a_control_that_holds_is_vacuous():
+    from types import SimpleNamespace
+
+    ev = _evidence()
+    ev.control("A/A", True, "the plain agent 'beat' itself")
+    with pytest.raises(pytest.fail.Exception, match="^vacuous"):
+        ev.conclude_family([SimpleNamespace(verdict="supported")], "summary", "no head")
+    assert ev.verdict == "vacuous"

@@ -113,6 +113,17 @@ class SpecEvidence:
             self.control(name, control.holds, control.summary)
         self.conclude(check.holds, check.summary)
 
+    def conclude_family(self, verdicts, summary: str, failure: str) -> None:
+        """A family of per-head statistical verdicts (already Holm-adjusted) decides the spec: supported if any
+        head's claim is, refuted if every head's is, inconclusive otherwise; the recorded controls are judged by
+        ``conclude``. ``failure`` heads the message when no head supports the claim."""
+        verdicts = [v.verdict for v in verdicts]
+        self.verdict = "supported" if "supported" in verdicts else (
+            "refuted" if verdicts and all(v == "refuted" for v in verdicts) else "inconclusive")
+        if self.verdict == "inconclusive":
+            self.conclude_inconclusive(summary)
+        self.conclude(self.verdict == "supported", f"{failure}:\n{summary}")
+
     def seeds(self, name: str, seeds) -> None:
         """Note which episode seeds this spec used (a range per name), for the run metadata of the report."""
         text = seed_range(seeds)
