@@ -102,7 +102,7 @@ def test_power_per_profile(outcomes, true_share, verdict, at_least):
     assert wilson_interval(int((codes == verdict).sum()), 1000)[0] >= at_least
 
 
-def test_many_runs_agree_with_the_one_run_object():
+def test_many_runs_agree_with_the_one_run_object_fed_at_once_one_by_one_or_in_blocks():
     rng = np.random.default_rng(3)
     outcomes = rng.random((30, 300)) < rng.uniform(0, 0.15, (30, 1))
     codes, at = share.first_decisions(outcomes, BOUND, ALPHA)
@@ -112,6 +112,13 @@ def test_many_runs_agree_with_the_one_run_object():
         assert decision.n == n
         # the interval excludes the bound exactly when the test decided
         assert (decision.ci[1] < BOUND) == (code == SUPPORTED) and (decision.ci[0] > BOUND) == (code == REFUTED)
+    one_by_one = share.SequentialShareTest(BOUND, ALPHA)
+    for outcome in outcomes[0]:
+        one_by_one.add([outcome])
+    in_blocks = share.SequentialShareTest(BOUND, ALPHA)
+    for block in np.array_split(outcomes[0], 7):
+        in_blocks.add(block)
+    assert one_by_one.decision() == in_blocks.decision() == share.SequentialShareTest(BOUND, ALPHA).add(outcomes[0])
 
 
 def test_bad_input_is_refused_with_a_clear_error():

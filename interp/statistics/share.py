@@ -106,14 +106,17 @@ class SequentialShareTest:
 
     Feed outcomes in the order observed with ``add`` (a batch at a time or one by one: the rule looks after every
     outcome either way); outcomes after the decision are not used. ``decision(exhausted=True)`` at the budget's end
-    turns an open test into inconclusive."""
+    turns an open test into inconclusive. Everything is updated per outcome added (running maxima of the e-values,
+    running intersection of the confidence sequence), so a decision costs the same at any n."""
 
     def __init__(self, bound: float, alpha: float = 0.05, n_bets: int = 20) -> None:
         self.bound, self.alpha, self.n_bets = check_bound(bound), check_alpha(alpha), int(n_bets)
         if self.n_bets < 1:
             raise StatsInputError(f"n_bets must be >= 1; got {n_bets}")
-        self._outcomes: list[int] = []
-        self._code, self._n = CONTINUE, 0
+        self._bets = betting_fractions(self.n_bets)
+        self._code, self._n, self._events = CONTINUE, 0, 0
+        self._log_below = self._log_above = 0.0  # running maxima of log E (E starts at 1)
+        self._lower, self._upper = 0.0, 1.0  # running intersection of the confidence sequence
 
     @property
     def decided(self) -> bool:
@@ -128,34 +131,34 @@ class SequentialShareTest:
     def add(self, outcomes: ArrayLike) -> ShareDecision:
         """Add outcomes (booleans or 0/1, in order) and apply the rule; once decided, more outcomes are ignored."""
         new = as_outcomes(outcomes, "outcomes").astype(int)
-        if not self.decided and new.size:
-            start = len(self._outcomes)
-            self._outcomes += new.tolist()
-            k = np.cumsum(self._outcomes)[start:]
-            steps = np.arange(start + 1, len(self._outcomes) + 1)
-            bets, threshold = betting_fractions(self.n_bets), math.log(1 / self.alpha)
-            hits = {SUPPORTED: log_e_below(k, steps, self.bound, bets) >= threshold,
-                    REFUTED: log_e_above(k, steps, self.bound, bets) >= threshold}
-            first = {code: int(hit.argmax()) if hit.any() else new.size for code, hit in hits.items()}
-            code = min(first, key=first.get)
-            if first[code] < new.size:
-                self._code, self._n = code, start + first[code] + 1
-            else:
-                self._n = len(self._outcomes)
+        if self.decided or not new.size:
+            return self.decision()
+        k = self._events + np.cumsum(new)
+        steps = self._n + np.arange(1, new.size + 1)
+        threshold = math.log(1 / self.alpha)
+        below = log_e_below(k, steps, self.bound, self._bets)
+        above = log_e_above(k, steps, self.bound, self._bets)
+        first = {SUPPORTED: int((below >= threshold).argmax()) if (below >= threshold).any() else new.size,
+                 REFUTED: int((above >= threshold).argmax()) if (above >= threshold).any() else new.size}
+        code = min(first, key=first.get)
+        decided = first[code] < new.size
+        used = first[code] + 1 if decided else new.size
+        if decided:
+            self._code = code
+        k, steps = k[:used], steps[:used]
+        self._log_below = max(self._log_below, float(below[:used].max()))
+        self._log_above = max(self._log_above, float(above[:used].max()))
+        # confidence_bounds bound theta = 2 p - 1 of X = 2 B - 1 (counts: n_pos = k, n_zero = 0, n_neg = n - k).
+        zeros = np.zeros(used)
+        lower = confidence_bounds(k, zeros, steps - k, self.alpha, self._bets, lower=True).max()
+        upper = confidence_bounds(k, zeros, steps - k, self.alpha, self._bets, lower=False).min()
+        self._lower = max(self._lower, float((lower + 1) / 2))
+        self._upper = min(self._upper, float((upper + 1) / 2))
+        self._n, self._events = int(steps[-1]), int(k[-1])
         return self.decision()
 
     def decision(self, exhausted: bool = False) -> ShareDecision:
-        used = np.asarray(self._outcomes[:self._n], float)
-        n = used.size
         verdict = CODE_NAMES.get(self._code) or ("inconclusive" if exhausted else None)
-        if n == 0:
-            return ShareDecision(verdict, 0, 0, (0.0, 1.0), 1.0, 1.0, self.bound, self.alpha)
-        k, steps = np.cumsum(used), np.arange(1, n + 1)
-        bets = betting_fractions(self.n_bets)
-        p = min(1.0, math.exp(-float(log_e_below(k, steps, self.bound, bets).max())))
-        p_refute = min(1.0, math.exp(-float(log_e_above(k, steps, self.bound, bets).max())))
-        # confidence_bounds bound theta = 2 p - 1 of X = 2 B - 1 (counts: n_pos = k, n_zero = 0, n_neg = n - k).
-        lower = confidence_bounds(k, np.zeros(n), steps - k, self.alpha, bets, lower=True).max()
-        upper = confidence_bounds(k, np.zeros(n), steps - k, self.alpha, bets, lower=False).min()
-        ci = (float(max(0.0, (lower + 1) / 2)), float(min(1.0, (upper + 1) / 2)))
-        return ShareDecision(verdict, n, int(k[-1]), ci, p, p_refute, self.bound, self.alpha)
+        return ShareDecision(verdict, self._n, self._events, (self._lower, self._upper),
+                             min(1.0, math.exp(-self._log_below)), min(1.0, math.exp(-self._log_above)), self.bound,
+                             self.alpha)
