@@ -75,7 +75,9 @@ def first_decisions(outcomes: ArrayLike, bound: float, alpha: float = 0.05,
     hit_s, hit_r = supported_table[steps, k_path], refuted_table[steps, k_path]
     first_s = np.where(hit_s.any(1), hit_s.argmax(1), length)
     first_r = np.where(hit_r.any(1), hit_r.argmax(1), length)
-    supported, refuted = first_s < first_r, first_r < first_s  # both at one n is impossible: they need k < and > bn
+    # Both at one n would need k below and above b n at once; ties go to supported, as in SequentialShareTest.add.
+    supported = (first_s <= first_r) & (first_s < length)
+    refuted = first_r < first_s
     codes[supported], codes[refuted] = SUPPORTED, REFUTED
     at[supported], at[refuted] = first_s[supported] + 1, first_r[refuted] + 1
     return codes, at
