@@ -16,7 +16,6 @@ from specs.support.roles import require
 pytestmark = pytest.mark.behavior
 
 ALPHA = 0.05
-HELDOUT_SEEDS = seedmap.first("heldout")
 ABLATION_SEEDS = seedmap.first("ablation")
 AA_SEEDS = seedmap.first("aa")
 
@@ -60,31 +59,37 @@ def test_ablating_the_safety_head_lowers_the_minimum_ttc(agent, engine, budget, 
 def test_pet_stays_above_one_second_when_the_agent_crosses_first(agent, untrained, engine, budget, evidence,
                                                                  seed_offset):
     """In held-out episodes where the ego passes first through a crossing conflict (headings 30-150 degrees
-    apart), the smallest PET stays above 1 s in at least 95 % of them (exact one-sided binomial test on the
-    share below, at a fixed number of episodes). 1 s is the usual bound of a serious conflict in PET studies;
-    FHWA's SSAM records conflicts up to PET 5 s. Censored PETs (the episode ended first) count when their lower
-    bound already exceeds 1 s, and are left out (counted) otherwise.
+    apart), the smallest PET stays above 1 s in at least 95 % of them (always-valid sequential test of the share
+    below 1 s, in seed order). 1 s is the usual bound of a serious conflict in PET studies; FHWA's SSAM records
+    conflicts up to PET 5 s. Censored PETs (the episode ended first) count when their lower bound already exceeds
+    1 s, and are left out (counted) otherwise.
+
+    Decision rule (``interp.statistics.share``): held-out episodes run in blocks of 50 up to the profile's maximum
+    (``specs.support.graded.PET_MAX_EPISODES``); after every outcome, supported as soon as the betting e-value
+    against "share >= 5 %" reaches 1/alpha, refuted as soon as the one against "share <= 5 %" does, inconclusive
+    if the budget ends first. Each error is at most alpha however early it stops (Ville's inequality).
 
     Control: the untrained network (random weights), which drives through the junction without regard to
-    traffic: if it kept such gaps too, the claim would say nothing about the agent."""
-    first = HELDOUT_SEEDS + seed_offset
-    seeds = list(range(first, first + budget.heldout_episodes))
-    evidence.seeds("held-out episodes", seeds)
-    records = engine.run(agent, seeds, progress=True)
+    traffic, on the same seeds with the same test and as many episodes as the agent used: if it kept such gaps
+    too, the claim would say nothing about the agent."""
+    seeds = list(seedmap.episode_seeds("heldout", graded.pet_max_episodes(budget), seed_offset))
+    check, records = graded.sequential_pet(engine, agent, seeds, ALPHA, progress=True)
+    evidence.seeds("held-out episodes", seeds[:check.episodes_run])
     evidence.episodes(records)
-    check = graded.pet_check(records, ALPHA)
-    evidence.effect("share of ego-first crossings with PET <= 1 s", check.below / check.n if check.n else float("nan"),
-                    check.ci, check.n, check.p_value, better="lower", scale="proportion",
-                    rule="exact one-sided binomial test of the share below 1 s against 0.05")
+    evidence.effect("share of ego-first crossings with PET <= 1 s", check.share, check.ci, check.n, check.p_value,
+                    better="lower", scale="proportion", rule=check.rule, verdict=check.verdict,
+                    note=f"{check.episodes} held-out episodes used; {check.undetermined} censored at or below 1 s "
+                         f"left out; always-valid p against a share <= 5 %: {check.refute_p_value:.3g}")
     evidence.note(check.summary)
     pets = [pet for pet, _ in filter(None, map(graded.crossing_pet, records))]
     bins = ((0.0, 0.5), (0.5, 1.0), (1.0, 2.0), (2.0, 3.0), (3.0, 5.0), (5.0, float("inf")))
     evidence.figure("bars", labels=[f"{lo:g}-{hi:g} s" if hi != float("inf") else f">= {lo:g} s" for lo, hi in bins],
                     values=[sum(lo <= p < hi for p in pets) for lo, hi in bins], ylabel="episodes",
                     title="smallest PET of each ego-first crossing (censored values at their lower bound)",
-                    caption=f"n = {len(pets)} episodes with an ego-first crossing; the claim's bound is 1 s")
-    control = graded.pet_check(engine.run(untrained, seeds[:min(len(seeds), 100)]), ALPHA)
-    evidence.control("untrained weights", control.holds, f"untrained: {control.summary}")
+                    caption=f"n = {len(pets)} episodes with an ego-first crossing in the {check.episodes} episodes "
+                            f"used; the claim's bound is 1 s")
+    control, _ = graded.sequential_pet(engine, untrained, seeds[:check.episodes], ALPHA)
+    evidence.control("untrained weights", control.holds, f"untrained: {control.verdict}: {control.summary}")
     evidence.verdict = check.verdict
     if check.verdict == "inconclusive":
         evidence.conclude_inconclusive(check.summary)
