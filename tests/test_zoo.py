@@ -136,3 +136,21 @@ def test_status_tells_bundled_stopped_and_not_started_members_apart(dirs, capsys
     assert {r["state"] for name, r in rows.items() if name not in (first.name, second.name)} == {"not started"}
     assert main(["zoo", "status"]) == 0
     assert f"1 of {len(zoo.MEMBERS)} members bundled" in capsys.readouterr().out
+
+
+def test_the_documented_four_head_median_is_the_one_in_heldout_json():
+    """The architecture page's headline figure (the 4-head members' median held-out collision rate against the
+    16 % goal) is recomputed from ``checkpoints/zoo/heldout.json``, so it cannot drift from the bundled zoo."""
+    import json
+    import re
+    import statistics
+    from pathlib import Path
+
+    rows = json.loads(Path("checkpoints/zoo/heldout.json").read_text())
+    rates = [r["collision_rate"] for r in rows if r["agent"].startswith("4h-")]
+    page = Path("docs/results/architecture.md").read_text()
+    shown = re.search(r"median held-out collision rate is \*\*([0-9.]+) %\*\* \(range ([0-9.]+)–([0-9.]+) %", page)
+    assert shown, "the architecture page no longer states the 4-head median"
+    assert len(rates) == 8
+    assert float(shown.group(1)) == round(100 * statistics.median(rates), 1)
+    assert (float(shown.group(2)), float(shown.group(3))) == (round(100 * min(rates), 1), round(100 * max(rates), 1))
