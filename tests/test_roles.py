@@ -236,16 +236,22 @@ def _conditions(calibration):
     }
 
 
-def _run(calibration, n_heads: int, name: str, tries: int) -> tuple[int, int]:
+def _tries(calibration, n_heads: int, name: str, tries: int):
+    """Whether each of ``tries`` tries of condition ``name`` on the ``n_heads`` architecture got (or, planted,
+    resolved) a role, one try at a time, with progress on stderr for long runs (``HYPODRIVE_ROLE_RATES_LOG``)."""
     make, hit, _ = _conditions(calibration)[name]
     agent, null = architecture(n_heads, calibration)
-    design = calibration[3]
     hits = 0
     for k in range(tries):
-        hits += bool(hit(RS.test_selectivity(design, null, make(agent, k))))
+        got = bool(hit(RS.test_selectivity(calibration[3], null, make(agent, k))))
+        hits += got
         if os.environ.get("HYPODRIVE_ROLE_RATES_LOG"):  # progress of long runs (benchmarks/role_rates.py)
             print(f"  {name} ({n_heads} heads): {hits}/{k + 1}", file=sys.stderr, flush=True)
-    return hits, tries
+        yield got
+
+
+def _run(calibration, n_heads: int, name: str, tries: int) -> tuple[int, int]:
+    return sum(_tries(calibration, n_heads, name, tries)), tries
 
 
 def _assert_rate(name: str, kind: str, hits: int, n: int, bound: float, record_property) -> None:
@@ -313,14 +319,9 @@ def _run_until_decided(calibration, n_heads: int, name: str, max_tries: int):
     ``test_the_sequential_rate_test_has_the_stated_power``). Valid at whichever try it stops (Ville)."""
     from interp.statistics.share import SequentialShareTest
 
-    make, hit, _ = _conditions(calibration)[name]
-    agent, null = architecture(n_heads, calibration)
     test = SequentialShareTest(bound=0.05, alpha=0.05)
-    for k in range(max_tries):
-        decision = test.add([bool(hit(RS.test_selectivity(calibration[3], null, make(agent, k))))])
-        if os.environ.get("HYPODRIVE_ROLE_RATES_LOG"):
-            print(f"  {name} ({n_heads} heads): {decision.events}/{decision.n}", file=sys.stderr, flush=True)
-        if test.decided:
+    for got in _tries(calibration, n_heads, name, max_tries):
+        if test.add([got]).verdict is not None:
             break
     return test.decision(exhausted=True)
 
