@@ -28,7 +28,9 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = PROJECT_ROOT / "checkpoints"
-REFERENCES = ("reference", "reference-2h")  # independent training runs (reference-early is reference's own run)
+# Bundled references beside the zoo. ``reference`` is zoo member 4h-s3 (the same identity: run once, counted once);
+# ``reference-v1`` and ``reference-2h`` are the earlier seed-0 runs (reference-early is a snapshot of reference-v1's run).
+REFERENCES = ("reference", "reference-v1", "reference-2h")
 PROFILES = ("quick", "default", "full")
 ROLLOUT_FREE = "not behavior"
 _SNAPSHOT = re.compile(r"episode-(\d+)\.pt$")
@@ -153,8 +155,20 @@ def agent_name(path: Path) -> str:
     return path.stem if path.is_file() else path.name
 
 
+def _bundled_identity(path: Path) -> str | None:
+    """The identity a bundled folder's metadata.json records (None for a bare checkpoint file: no cheap way to
+    know it without loading the weights)."""
+    meta = (path if path.is_dir() else path.parent) / "metadata.json"
+    try:
+        return json.loads(meta.read_text()).get("identity")
+    except (OSError, ValueError):
+        return None
+
+
 def zoo_agents(args: argparse.Namespace) -> list[tuple[str, Path]]:
-    """(name, path) of every agent ``zoo run`` covers, in order: zoo members, references, then --agents."""
+    """(name, path) of every agent ``zoo run`` covers, in order: zoo members, references, then --agents. An agent
+    met twice (the same path, or a bundled folder with the same identity, e.g. ``reference`` = zoo member 4h-s3)
+    is covered once, under its first name."""
     paths = [] if args.no_zoo else list(_bundled_zoo())
     if args.with_references:
         paths += [CHECKPOINTS / r for r in REFERENCES]
@@ -162,9 +176,12 @@ def zoo_agents(args: argparse.Namespace) -> list[tuple[str, Path]]:
     out, seen, names = [], set(), set()
     for path in paths:
         path = Path(path).resolve()
-        if path in seen:
+        identity = _bundled_identity(path)
+        if path in seen or (identity is not None and identity in seen):
             continue
         seen.add(path)
+        if identity is not None:
+            seen.add(identity)
         name, k = agent_name(path), 1
         while name in names:  # two agents with one folder name must not share a report folder
             k += 1

@@ -345,7 +345,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             f"defines: {', '.join(stale)}. If the spec was renamed, give it @pytest.mark.spec_id(\"<old name>\"); "
             "if it was removed, remove the finding from that findings.json.")
     for item in items:
-        finding = known.get(findings_mod.spec_id(item))
+        finding = findings_mod.finding_for(known, item)
         if finding:  # expected only if the spec ends with this same verdict (see specs/support/findings.py)
             findings_mod.expect(item, finding["verdict"], agent.identity, finding["summary"], "findings.json")
 

@@ -222,6 +222,21 @@ def test_labels_default_to_the_checkpoint_folder_and_stay_unique():
     assert A.agent_label(snap) == "episode-250"
 
 
+def test_one_agent_under_two_names_counts_once():
+    """``reference`` is zoo member 4h-s3: the same identity under two names is one training run, one agent."""
+    member = _evidence("4h-s3", 4, {CLAIM_A: "supported"})
+    same = _evidence("reference", 4, {CLAIM_A: "supported"})
+    same["run"]["checkpoint"]["identity"] = member["run"]["checkpoint"]["identity"]
+    other = _evidence("4h-s4", 4, {CLAIM_A: "refuted"})
+    agg = A.aggregate([member, same, other])
+    assert [(a["label"], a["aliases"]) for a in agg["agents"]] == [("4h-s3", ["reference"]), ("4h-s4", [])]
+    (claim,) = agg["claims"]
+    assert len(claim["verdicts"]) == 2
+    # control: a distinct identity under the same kind of name is a second agent
+    same["run"]["checkpoint"]["identity"] = "id-reference"
+    assert len(A.aggregate([member, same, other])["agents"]) == 3
+
+
 def test_aggregate_refuses_no_evidence_and_invalid_evidence():
     with pytest.raises(ValueError, match="no evidence"):
         A.aggregate([])

@@ -79,10 +79,13 @@ def test_a_lost_role_is_a_regression_and_a_moved_role_is_reported():
 def test_findings_are_written_keyed_by_spec_id_with_their_verdict():
     evidence = _run([_entry("s.py::test_a", "refuted", "failed", spec_id="test_a"),
                      _entry("s.py::test_b", "vacuous", "xfailed", spec_id="old_b"),
-                     _entry("s.py::test_c", None, "failed"), _entry("s.py::test_d", "not-applicable", "skipped")])
+                     _entry("s.py::test_c", None, "failed"), _entry("s.py::test_d", "not-applicable", "skipped"),
+                     _entry("s.py::test_e[one]", "refuted", "failed", spec_id="test_e"),
+                     _entry("s.py::test_e[two]", "supported", "passed", spec_id="test_e")])
     found = findings_from_evidence(evidence)
     assert found["format"] == 2
-    assert {k: v["verdict"] for k, v in found["findings"].items()} == {"test_a": "refuted", "old_b": "vacuous"}
+    assert {k: v["verdict"] for k, v in found["findings"].items()} == {
+        "test_a": "refuted", "old_b": "vacuous", "test_e[one]": "refuted"}  # one parametrization, not its spec
 
 
 def test_bundled_findings_load_in_format_2_and_format_1_is_read_too(tmp_path):

@@ -157,3 +157,33 @@ def test_a_run_of_one_spec_file_sees_the_spec_ids_of_the_others(tmp_path):
 def test_a_narrowed_run_still_stops_on_a_stale_finding(tmp_path):
     proc = _run(tmp_path, TWO_SPECS, {"test_case": "refuted", "test_gone": "refuted"}, "-k", "test_case")
     assert proc.returncode == 4 and "test_gone" in proc.stdout + proc.stderr, proc.stdout[-3000:]
+
+
+PARAMETRIZED = f'''
+import pytest
+
+pytestmark = pytest.mark.mechanism
+
+
+@pytest.mark.parametrize("fails", [True, False], ids=["bad", "good"])
+def test_case(fails, agent, evidence):
+    evidence.conclude(not fails, "check failed" if fails else "fine")
+'''
+
+
+def test_a_finding_of_one_parametrization_is_expected_there_only(tmp_path):
+    proc = _run(tmp_path, PARAMETRIZED, {"test_case[bad]": "refuted"})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "1 passed" in proc.stdout and "1 xfailed" in proc.stdout, proc.stdout[-3000:]
+
+
+def test_control_a_finding_of_the_other_parametrization_fails_the_run(tmp_path):
+    # keyed to the parametrization that passes: that one fails the run (the finding does not reproduce), and the
+    # refuted one is a plain failure
+    proc = _run(tmp_path, PARAMETRIZED, {"test_case[good]": "refuted"})
+    assert proc.returncode == 1 and "2 failed" in proc.stdout, proc.stdout[-3000:]
+
+
+def test_a_parametrization_key_of_an_undefined_spec_is_stale(tmp_path):
+    proc = _run(tmp_path, PARAMETRIZED, {"test_gone[bad]": "refuted"})
+    assert proc.returncode == 4 and "test_gone[bad]" in proc.stdout + proc.stderr, proc.stdout[-3000:]

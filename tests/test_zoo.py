@@ -154,3 +154,21 @@ def test_the_documented_four_head_median_is_the_one_in_heldout_json():
     assert len(rates) == 8
     assert float(shown.group(1)) == round(100 * statistics.median(rates), 1)
     assert (float(shown.group(2)), float(shown.group(3))) == (round(100 * min(rates), 1), round(100 * max(rates), 1))
+
+
+def test_zoo_run_covers_an_agent_bundled_twice_once():
+    """``reference`` is zoo member 4h-s3 (one identity): a zoo run with the references runs and counts it once; the
+    references with their own identity are all covered."""
+    import argparse
+
+    from interp.zoo_cli import zoo_agents
+
+    covered = zoo_agents(argparse.Namespace(no_zoo=False, with_references=True, agents=None))
+    names = [name for name, _ in covered]
+    assert "4h-s3" in names and "reference" not in names, names
+    assert {"reference-v1", "reference-2h"} <= set(names), names
+    identities = [json.loads((path / "metadata.json").read_text())["identity"] for _, path in covered]
+    assert len(identities) == len(set(identities))
+    # control: without the zoo, the reference is covered under its own name
+    alone = zoo_agents(argparse.Namespace(no_zoo=True, with_references=True, agents=None))
+    assert [name for name, _ in alone] == ["reference", "reference-v1", "reference-2h"]

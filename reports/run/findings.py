@@ -30,7 +30,8 @@ def _summary(entry: dict) -> str:
 
 def findings_from_evidence(evidence: dict, *, include: set[str] | None = None) -> dict[str, Any]:
     """The specs of one run (a validated, current-schema evidence dict) that ended refuted or vacuous, optionally
-    only those named in ``include`` (spec ids or function names), keyed by spec id."""
+    only those named in ``include`` (spec ids or function names), keyed by spec id; a parametrized spec's finding
+    by ``spec id[parameter id]`` (one parametrization's verdict says nothing of the others)."""
     identity = evidence["run"]["checkpoint"]["identity"]
     found = {}
     for entry in evidence["specs"]:
@@ -39,6 +40,9 @@ def findings_from_evidence(evidence: dict, *, include: set[str] | None = None) -
             continue
         if include is not None and name not in include:
             continue
+        nodeid = entry["nodeid"]
+        if nodeid.endswith("]") and "[" in nodeid.split("::")[-1]:
+            name = f"{name}[{nodeid.split('::')[-1].split('[', 1)[1]}"
         found[name] = {"verdict": entry["verdict"], "claim": entry["claim"], "summary": _summary(entry),
                        "nodeid": entry["nodeid"], "profile": evidence["run"].get("profile")}
     return {"identity": identity, "format": FORMAT, "findings": found}

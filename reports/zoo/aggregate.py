@@ -135,6 +135,21 @@ def _agent(evidence: dict, label: str) -> dict:
             "specs": len(evidence["specs"])}
 
 
+def _one_per_identity(evidences: list[dict], labels: list[str]) -> tuple[list[dict], list[str], dict[str, list[str]]]:
+    """One agent per checkpoint identity (the first run of it; a bundled agent under two names, e.g. ``reference``
+    = zoo member ``4h-s3``, is one training run and must count once), and label -> the other names it had."""
+    kept_e, kept_l, aliases, first = [], [], {}, {}
+    for evidence, label in zip(evidences, labels):
+        identity = evidence["run"]["checkpoint"]["identity"]
+        if identity in first:
+            aliases.setdefault(first[identity], []).append(label)
+            continue
+        first[identity] = label
+        kept_e.append(evidence)
+        kept_l.append(label)
+    return kept_e, kept_l, aliases
+
+
 def _unique_labels(labels: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     out = []
@@ -350,7 +365,8 @@ def aggregate(evidences: Sequence[dict], *, labels: Sequence[str] | None = None,
     if labels is not None and len(labels) != len(evidences):
         raise ValueError(f"aggregate: {len(labels)} labels for {len(evidences)} evidence files")
     labels = _unique_labels(list(labels) if labels is not None else [agent_label(e) for e in evidences])
-    agents = [_agent(e, label) for e, label in zip(evidences, labels)]
+    evidences, labels, aliases = _one_per_identity(evidences, labels)
+    agents = [{**_agent(e, label), "aliases": aliases.get(label, [])} for e, label in zip(evidences, labels)]
     claims = _claims(evidences, labels, agents)
     profiles = sorted({a["profile"] for a in agents if a["profile"]})
     return {

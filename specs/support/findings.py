@@ -9,7 +9,8 @@ refuted -> vacuous, or not-applicable), an exception or a setup error. On any ot
 plainly. Saved fuzz regressions (``specs/regressions/``) follow the same rule with verdict ``refuted``.
 
 **Spec ids.** A finding is keyed by the spec's stable id: the function's name, unless the spec says
-``@pytest.mark.spec_id("...")``. Renaming a spec keeps its findings if the renamed function carries its old id
+``@pytest.mark.spec_id("...")``. A finding of one parametrization only (e.g. one saved fuzz scene) is keyed
+``spec id[parameter id]``; it takes precedence over a finding of the whole spec. Renaming a spec keeps its findings if the renamed function carries its old id
 in that marker. Format 1 files (``"kind": "refuted"`` / ``"vacuous on this checkpoint"``, no ``verdict``) are
 read as format 2.
 
@@ -52,6 +53,15 @@ def spec_id(item: pytest.Item) -> str:
     return getattr(item, "originalname", None) or item.name
 
 
+def finding_for(known: dict[str, dict], item: pytest.Item) -> dict | None:
+    """The finding ``item`` must reproduce: the one keyed to its own parametrization (``id[param]``), else the
+    spec's."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and f"{spec_id(item)}[{callspec.id}]" in known:
+        return known[f"{spec_id(item)}[{callspec.id}]"]
+    return known.get(spec_id(item))
+
+
 def _marker_ids(decorators: list[ast.expr]) -> set[str]:
     """The string arguments of ``@pytest.mark.spec_id("...")`` decorators."""
     out = set()
@@ -75,9 +85,10 @@ def defined_spec_ids(folder: Path) -> set[str]:
 
 
 def stale_findings(known: dict[str, dict], ids: set[str]) -> list[str]:
-    """The spec ids of ``known`` findings that no spec defines, each with the file it comes from."""
+    """The spec ids of ``known`` findings that no spec defines, each with the file it comes from (a
+    parametrization's key ``id[param]`` counts as its spec's id)."""
     return [f"{name} ({finding.get('_source', 'findings.json')})" for name, finding in sorted(known.items())
-            if name not in ids]
+            if name.split("[", 1)[0] not in ids]
 
 
 def _verdict_of(finding: dict) -> str:
