@@ -46,8 +46,10 @@ attention-role null ``INITS["role_null"]`` (100,000 onwards) and the false-resol
 ``INITS["role_null_check"]`` (200,000 onwards; never used by the null). The role tests' *trained* networks
 take their training ``--seed`` (network init, exploration, replay and training envs) from
 ``INITS["role_check_short"]`` = 500..749 (trained <= 100 episodes) and ``INITS["role_check_shuffled"]`` = 750..998
-(trained with shuffled rewards): below 999 so that their training env seeds ``(seed + 1) x 1,000,000 + episode``
-stay inside ``training``, and above the zoo's and the reference's seeds (0..8).
+(trained with shuffled rewards), continued by ``role_check_short_more`` = 20..249 and
+``role_check_shuffled_more`` = 250..480 (480 networks per condition in all): below 999 so that their training env
+seeds ``(seed + 1) x 1,000,000 + episode`` stay inside ``training``, and above the zoo's and the reference's seeds
+(0..12).
 """
 from __future__ import annotations
 
@@ -67,6 +69,8 @@ SCENES: dict[str, int] = {"calibration": 101, "test": 202, "roles": 303}
 
 INITS: dict[str, tuple[int, int]] = {
     "untrained": (0, 1),
+    "role_check_short_more": (20, 250),
+    "role_check_shuffled_more": (250, 481),
     "role_check_short": (500, 750),
     "role_check_shuffled": (750, 999),
     "spec_controls": (999, 3011),

@@ -155,6 +155,14 @@ def _fresh_scores(agent, obs, k: int, scale: float = 1.0) -> np.ndarray:
     return R.head_scores(net, obs)
 
 
+def _trained_seed(shuffle: bool, k: int) -> int:
+    """Training seed of try k: the condition's first range, then its continuation (``interp.seeds``)."""
+    name = "role_check_shuffled" if shuffle else "role_check_short"
+    seeds = [*S.init_seeds(name, S.INITS[name][1] - S.INITS[name][0]),
+             *S.init_seeds(f"{name}_more", S.INITS[f"{name}_more"][1] - S.INITS[f"{name}_more"][0])]
+    return seeds[k]
+
+
 def _trained(agent, k: int, shuffle: bool):
     """Try k's network of ``agent``'s architecture trained by the real trainer, short or with shuffled rewards
     (training seeds ``interp.seeds.INITS["role_check_short"]`` / ``["role_check_shuffled"]``); the checkpoint is
@@ -164,7 +172,7 @@ def _trained(agent, k: int, shuffle: bool):
     from interp.training.train import Trainer, TrainSettings
 
     episodes = SHUFFLED_EPISODES if shuffle else SHORT_EPISODES
-    seed = S.init_seeds("role_check_shuffled" if shuffle else "role_check_short", k + 1)[k]
+    seed = _trained_seed(shuffle, k)
     out = (default_cache_dir() / "role-check-networks"
            / f"{agent.n_heads}h-seed{seed}-{episodes}ep{'-shuffled-rewards' if shuffle else ''}")
     if not (out / "agent.pt").exists():
@@ -310,6 +318,13 @@ def test_the_full_rate_test_turns_red_on_a_rule_at_alpha_0_05(calibration, monke
 
 
 TRAINED_NAMES = (f"trained {SHORT_EPISODES} episodes", f"trained {SHUFFLED_EPISODES} episodes, shuffled rewards")
+# At most this many trained networks per condition. Why 480 and not RATE_TRIES (240): short training is not a draw
+# from the null (50 episodes move a head's t-statistics from init's single digits to 40-70 for `ahead` or
+# `oncoming`), so its role rate sits above the rule's design rate of 1 %: 4/240 on 2 heads, where the always-valid
+# test is supported within 240 tries in only 60 % of runs (simulated at 1.7 %), within 480 in 93 % (99.7 % at
+# 1 %; a true 5 % passes in 2.7 %). Raising the maximum after an inconclusive run keeps the error guarantee: the
+# test is always valid, so optional continuation is allowed (test_the_sequential_rate_test_has_the_stated_power).
+TRAINED_MAX_TRIES = 480
 
 
 def _run_until_decided(calibration, n_heads: int, name: str, max_tries: int):
@@ -334,6 +349,9 @@ def test_the_sequential_rate_test_has_the_stated_power():
     rng = np.random.default_rng(0)
     for rate, low, high in ((0.0, 1.0, 1.0), (0.01, 0.85, 0.90), (0.05, 0.0, 0.05)):
         codes, at = first_decisions((rng.random((4000, RS.RATE_TRIES)) < rate).astype(int), 0.05, 0.05)
+        assert low <= (codes == SUPPORTED).mean() <= high, rate
+    for rate, low, high in ((0.01, 0.99, 1.0), (0.017, 0.90, 0.95), (0.05, 0.0, 0.05)):  # TRAINED_MAX_TRIES
+        codes, at = first_decisions((rng.random((4000, TRAINED_MAX_TRIES)) < rate).astype(int), 0.05, 0.05)
         assert low <= (codes == SUPPORTED).mean() <= high, rate
     codes, at = first_decisions(np.zeros((1, RS.RATE_TRIES), int), 0.05, 0.05)
     assert codes[0] == SUPPORTED and at[0] == 88
@@ -363,10 +381,10 @@ def test_role_rates_on_trained_networks_20_tries(calibration, n_heads, name, rec
 @pytest.mark.parametrize("name", TRAINED_NAMES)
 def test_role_rates_on_trained_networks(calibration, n_heads, name, record_property, request):
     """Full version: "a role in < 5 % of tries" must be supported by the always-valid sequential share test
-    (``_run_until_decided``, at most ``RS.RATE_TRIES`` tries): one training run per try, so it stops as soon as
-    the evidence suffices (88 tries when no try resolves a role) instead of always training 240 networks."""
+    (``_run_until_decided``, at most ``TRAINED_MAX_TRIES`` tries): one training run per try, so it stops as soon
+    as the evidence suffices (88 tries when no try resolves a role) instead of always training them all."""
     _require_slow(request)
-    decision = _run_until_decided(calibration, n_heads, name, RS.RATE_TRIES)
+    decision = _run_until_decided(calibration, n_heads, name, TRAINED_MAX_TRIES)
     label = f"{name} ({n_heads} heads)"
     summary = (f"{decision.events}/{decision.n} got a role; always-valid 95 % CI {decision.ci[0]:.3f}-"
                f"{decision.ci[1]:.3f}; {decision.verdict}")
