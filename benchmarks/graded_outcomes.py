@@ -1,7 +1,8 @@
 """Episodes to a decision for the per-head ablation: binary collisions vs the graded minimum TTC.
 
 Design, fixed before the first run:
-- agents: the reference and two zoo members (``checkpoints/zoo-1000/4h-s1``, ``checkpoints/zoo-1000/2h-s1``);
+- agents: the earlier bundled reference (``checkpoints/reference-v1``) and two zoo members
+  (``checkpoints/zoo-1000/4h-s1``, ``checkpoints/zoo-1000/2h-s1``);
 - a pool of ``N`` paired seeds per agent from the ablation range (the plain agent and each head zero-ablated on
   the same seeds), and the plain agent on ``N`` seeds of the disjoint A/A range (paired index by index);
 - outcomes of the same episodes: ``crashed`` (binary), and the minimum TTC over the episode's decision states,
@@ -42,7 +43,7 @@ from specs.support import graded
 from specs.support.budget import Budget
 from specs.support.claims import ablation_design
 
-AGENTS = ("checkpoints/reference", "checkpoints/zoo-1000/4h-s1", "checkpoints/zoo-1000/2h-s1")
+AGENTS = ("checkpoints/reference-v1", "checkpoints/zoo-1000/4h-s1", "checkpoints/zoo-1000/2h-s1")
 N = 200
 BATCH = 10
 RUNS = 100

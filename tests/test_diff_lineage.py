@@ -2,10 +2,11 @@
 lineage and by role across lineages, directions by meaning.
 
 The evidence files under ``tests/data/lineage/`` are real quick-profile runs of three specs on bundled agents
-(``python -m tests.data.lineage.build`` rebuilds them; figures stripped): ``reference`` and its snapshot
-``reference-early`` (one training run, seed 0), a lesioned ``reference`` (head 1's value rows zeroed in the
+(``python -m tests.data.lineage.build`` rebuilds them; figures stripped): ``reference-v1`` (the earlier bundled
+reference) and its snapshot ``reference-early`` (one training run, seed 0), a lesioned ``reference-v1`` (head 1's
+value rows zeroed in the
 weights, same training metadata), and the independently trained zoo members ``4h-s1`` / ``4h-s2`` (seeds 1
-and 2). ``reference`` (seed 0) and ``4h-s1`` are the cross-lineage pair: their crossing heads are heads 1 and 0.
+and 2). ``reference-v1`` (seed 0) and ``4h-s1`` are the cross-lineage pair: their crossing heads are heads 1 and 0.
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def old_rule_worse(effect) -> bool:
 
 
 def test_the_files_are_what_the_tests_say():
-    ref, early, lesioned = run("reference"), run("reference-early"), run("reference-lesioned")
+    ref, early, lesioned = run("reference-v1"), run("reference-early"), run("reference-v1-lesioned")
     s1, s2 = run("zoo-4h-s1"), run("zoo-4h-s2")
     lineages = {n: r["run"]["checkpoint"]["lineage"] for n, r in
                 {"ref": ref, "early": early, "lesioned": lesioned, "s1": s1, "s2": s2}.items()}
@@ -68,7 +69,7 @@ def test_the_files_are_what_the_tests_say():
 
 
 def test_lineage_is_read_from_the_evidence_and_stated_first():
-    same = lineage_of(run("reference-early")["run"], run("reference")["run"])
+    same = lineage_of(run("reference-early")["run"], run("reference-v1")["run"])
     assert same.same is True and same.match_heads == MATCH_INDEX and "seed 0" in same.reason
     other = lineage_of(run("zoo-4h-s1")["run"], run("zoo-4h-s2")["run"])
     assert other.same is False and other.match_heads == MATCH_ROLE and "different lineages" in other.reason
@@ -83,7 +84,7 @@ def test_lineage_is_read_from_the_evidence_and_stated_first():
 # ----------------------------------------------------------------------------------- across lineages
 
 
-@pytest.mark.parametrize("base_name, new_name", [("reference", "zoo-4h-s1"), ("zoo-4h-s1", "zoo-4h-s2")])
+@pytest.mark.parametrize("base_name, new_name", [("reference-v1", "zoo-4h-s1"), ("zoo-4h-s1", "zoo-4h-s2")])
 def test_independent_agents_give_no_per_head_regression_and_match_heads_by_role(base_name, new_name):
     base, new = run(base_name), run(new_name)
     diff = diff_evidence(base, new)
@@ -127,12 +128,12 @@ def test_relabelled_as_one_lineage_the_same_files_are_compared_by_index():
 
 
 def test_the_old_index_comparison_reports_a_per_head_regression_on_these_files_and_the_default_does_not():
-    """The failure itself, on real files: ``4h-s2`` -> ``reference`` paired by head index under the old direction
+    """The failure itself, on real files: ``4h-s2`` -> ``reference-v1`` paired by head index under the old direction
     rule (a larger ablation effect "worsened") reports head 1 as a regression (-0.15 -> 0.275, p = 0.0035),
-    though head 1 of ``4h-s2`` and head 1 of ``reference`` have nothing to do with each other. By role, the
-    reference's crossing head 1 is paired with 4h-s2's crossing head 0, and the change is reported, not
+    though head 1 of ``4h-s2`` and head 1 of ``reference-v1`` have nothing to do with each other. By role,
+    reference-v1's crossing head 1 is paired with 4h-s2's crossing head 0, and the change is reported, not
     counted."""
-    s2, ref = run("zoo-4h-s2"), run("reference")
+    s2, ref = run("zoo-4h-s2"), run("reference-v1")
     by_index = diff_evidence(s2, ref, match_heads=MATCH_INDEX)
     old = [e for e in per_head(by_index) if old_rule_worse(e)]
     assert [e.name for e in old] == ["ablate head 1: collision rate change"]  # the control fires
@@ -148,8 +149,8 @@ def test_the_old_index_comparison_reports_a_per_head_regression_on_these_files_a
 # ------------------------------------------------------------------------------------ within a lineage
 
 
-@pytest.mark.parametrize("base_name, new_name", [("reference-early", "reference"),
-                                                 ("reference", "reference-lesioned")])
+@pytest.mark.parametrize("base_name, new_name", [("reference-early", "reference-v1"),
+                                                 ("reference-v1", "reference-v1-lesioned")])
 def test_within_one_lineage_every_regression_of_the_old_rule_is_still_reported(base_name, new_name):
     diff = diff_evidence(run(base_name), run(new_name))
     assert diff.lineage.same is True and diff.lineage.match_heads == MATCH_INDEX and not diff.not_comparable
@@ -163,7 +164,7 @@ def test_within_one_lineage_every_regression_of_the_old_rule_is_still_reported(b
 
 
 def test_a_lesioned_checkpoint_of_the_same_run_still_reports_its_regressions():
-    diff = diff_evidence(run("reference"), run("reference-lesioned"))
+    diff = diff_evidence(run("reference-v1"), run("reference-v1-lesioned"))
     assert diff.regressed, diff.format_text()
     heldout = {e.name: e for e in diff.effects if e.nodeid == HELDOUT}
     collisions = heldout["collision rate"]
@@ -172,7 +173,7 @@ def test_a_lesioned_checkpoint_of_the_same_run_still_reports_its_regressions():
     assert f"{HELDOUT}: verdict inconclusive -> refuted" in diff.regressions
     [lesioned_head] = [e for e in per_head(diff) if e.name == "ablate head 1: collision rate change"]
     assert lesioned_head.significant and not lesioned_head.worse  # ablating a dead head does nothing: a change
-    assert main(["diff", str(DATA / "reference.json"), str(DATA / "reference-lesioned.json")]) == 1
+    assert main(["diff", str(DATA / "reference-v1.json"), str(DATA / "reference-v1-lesioned.json")]) == 1
 
 
 def test_the_cli_states_the_lineage_and_takes_the_override(tmp_path, capsys):
@@ -201,14 +202,18 @@ def test_bundled_checkpoints_lineage_follows_their_training_runs():
 
     root = Path(__file__).resolve().parents[1] / "checkpoints"
     lineage = {name: load_agent(root / name).describe()["lineage"]
-               for name in ("reference", "reference-early", "reference-2h", "zoo-1000/4h-s1", "zoo-1000/2h-s1")}
-    assert lineage["reference"]["run"] == lineage["reference-early"]["run"]  # a snapshot of the same run
-    assert (lineage["reference-early"]["episodes"], lineage["reference"]["episodes"]) == (1251, 3500)
+               for name in ("reference-v1", "reference-early", "reference-2h", "zoo-1000/4h-s1", "zoo-1000/2h-s1",
+                            "reference", "zoo/4h-s3")}
+    assert lineage["reference-v1"]["run"] == lineage["reference-early"]["run"]  # a snapshot of the same run
+    assert (lineage["reference-early"]["episodes"], lineage["reference-v1"]["episodes"]) == (1251, 3500)
     # the same seed and env seeds but another head count: another training run
-    assert lineage["reference-2h"]["train_seed"] == lineage["reference"]["train_seed"] == 0
-    assert lineage["reference-2h"]["run"] != lineage["reference"]["run"]
+    assert lineage["reference-2h"]["train_seed"] == lineage["reference-v1"]["train_seed"] == 0
+    assert lineage["reference-2h"]["run"] != lineage["reference-v1"]["run"]
+    # the bundled reference is zoo member 4h-s3: the same run, seed 3, full budget
+    assert lineage["reference"] == lineage["zoo/4h-s3"]
+    assert (lineage["reference"]["train_seed"], lineage["reference"]["episodes"]) == (3, 3500)
     assert lineage["zoo-1000/4h-s1"]["run"] != lineage["zoo-1000/2h-s1"]["run"]
-    assert len({v["run"] for v in lineage.values()}) == 4
+    assert len({v["run"] for v in lineage.values()}) == 5
 
 
 def test_an_edited_checkpoint_keeps_its_lineage_and_one_without_metadata_has_none():
@@ -228,15 +233,15 @@ def test_the_real_runs_aggregate_per_stratum_with_the_lesioned_copy_dependent():
     """The example in docs/guide/aggregate.md."""
     from reports.zoo.aggregate import aggregate
 
-    names = ["reference", "reference-early", "reference-lesioned", "zoo-4h-s1", "zoo-4h-s2"]
+    names = ["reference-v1", "reference-early", "reference-v1-lesioned", "zoo-4h-s1", "zoo-4h-s2"]
     agg = aggregate([run(n) for n in names], labels=names)
     assert agg["strata"] == {"4 heads, 1000 episodes": ["zoo-4h-s1", "zoo-4h-s2"],
                              "4 heads, 1251 episodes": ["reference-early"],
-                             "4 heads, 3500 episodes": ["reference", "reference-lesioned"]}
+                             "4 heads, 3500 episodes": ["reference-v1", "reference-v1-lesioned"]}
     claim = {c["nodeid"]: c for c in agg["claims"]}[ABLATE]
     assert claim["holds"] == "between 1/5 and 5/5"
     full = claim["strata"]["4 heads, 3500 episodes"]
-    assert full["dependent"] == {"reference-lesioned": "shares training seed 0 with reference"}
+    assert full["dependent"] == {"reference-v1-lesioned": "shares training seed 0 with reference-v1"}
     assert full["independent"]["holds"] == "1/1"
 
 
@@ -255,7 +260,7 @@ def test_zoo_run_fills_a_missing_lineage_from_the_same_checkpoint_only():
 def test_the_html_report_states_the_lineage_and_lists_heads_apart():
     from reports.run.html import build_html
 
-    diff = diff_evidence(run("reference"), run("zoo-4h-s1"))
+    diff = diff_evidence(run("reference-v1"), run("zoo-4h-s1"))
     page = build_html(run("zoo-4h-s1"), diff=diff.to_dict())
     assert "Lineage: different lineages" in page and "Not comparable" in page
     assert any(e["shared_roles"] == ["crossing", "crossing_left"] for e in diff.to_dict()["effects"])

@@ -2,10 +2,10 @@
 
 Runs three specs under ``--profile quick`` on bundled agents: the held-out collision rate (the agent's own
 outcome), the per-head ablation (a mechanistic effect per head index) and the crossing head's attention
-(which records the head roles in ``run.head_roles``). The agents: ``reference``, its snapshot
-``reference-early`` (one lineage), a lesioned ``reference`` (the crossing head's value rows zeroed in the
-weights, saved with the reference's own training metadata: the same lineage), and two independently trained
-zoo members ``4h-s1`` / ``4h-s2`` (training seeds 1 and 2).
+(which records the head roles in ``run.head_roles``). The agents: ``reference-v1`` (the earlier bundled
+reference, training seed 0), its snapshot ``reference-early`` (one lineage), a lesioned ``reference-v1`` (the
+crossing head's value rows zeroed in the weights, saved with its own training metadata: the same lineage), and
+two independently trained zoo members ``4h-s1`` / ``4h-s2`` (training seeds 1 and 2).
 
 Figures and scene pictures are dropped from the stored copies (the diff reads verdicts, effects and run
 metadata only), so the files stay small, and the checkpoint is named by its path in the repository. Resumable: an agent whose file exists is skipped.
@@ -29,15 +29,15 @@ ROOT = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
 SPECS = ("collision_rate_on_held_out_seeds or ablating_a_head_raises_collisions "
          "or crossing_head_attends_most_to_the_nearest_crossing_vehicle")
-AGENTS = {"reference": "checkpoints/reference", "reference-early": "checkpoints/reference-early",
+AGENTS = {"reference-v1": "checkpoints/reference-v1", "reference-early": "checkpoints/reference-early",
           "zoo-4h-s1": "checkpoints/zoo-1000/4h-s1", "zoo-4h-s2": "checkpoints/zoo-1000/4h-s2"}
-LESIONED_HEAD = 1  # the reference's crossing head (the role table in docs/results/reference-agent.md)
+LESIONED_HEAD = 1  # reference-v1's crossing head as these runs record it (run.head_roles; docs/guide/regression.md)
 
 
 def lesioned_reference(out: Path) -> Path:
-    """``reference`` with head ``LESIONED_HEAD``'s value projection zeroed in the weights (a permanent
-    zero-ablation), keeping the reference's training metadata: a damaged checkpoint of the same run."""
-    agent = load_agent(ROOT / "checkpoints" / "reference")
+    """``reference-v1`` with head ``LESIONED_HEAD``'s value projection zeroed in the weights (a permanent
+    zero-ablation), keeping its training metadata: a damaged checkpoint of the same run."""
+    agent = load_agent(ROOT / "checkpoints" / "reference-v1")
     model = agent.model
     per_head = model.attention_layer.features_per_head
     with torch.no_grad():
@@ -62,7 +62,7 @@ def run_specs(checkpoint: Path | str, target: Path) -> None:
 
 def strip_for_storage(evidence: dict, checkpoint: Path | str) -> None:
     """Drop figures and scene pictures; name the checkpoint by its path in the repository (a lesioned copy,
-    written to a temporary folder, as ``checkpoints/reference [lesioned]``) instead of a machine's path."""
+    written to a temporary folder, as ``checkpoints/reference-v1 [lesioned]``) instead of a machine's path."""
     for entry in evidence["specs"]:
         entry["figures"] = []
         entry.pop("scenes", None)
@@ -70,7 +70,7 @@ def strip_for_storage(evidence: dict, checkpoint: Path | str) -> None:
     try:
         described["source"] = str(Path(checkpoint).resolve().relative_to(ROOT) / "agent.pt")
     except ValueError:
-        described["source"] = "checkpoints/reference [lesioned]/agent.pt"
+        described["source"] = "checkpoints/reference-v1 [lesioned]/agent.pt"
     evidence["run"].pop("command", None)
 
 
@@ -79,7 +79,7 @@ def main() -> None:
         target = HERE / f"{name}.json"
         if not target.exists():
             run_specs(ROOT / path, target)
-    target = HERE / "reference-lesioned.json"
+    target = HERE / "reference-v1-lesioned.json"
     if not target.exists():
         with tempfile.TemporaryDirectory() as tmp:
             run_specs(lesioned_reference(Path(tmp)), target)
