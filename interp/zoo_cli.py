@@ -394,6 +394,9 @@ def cmd_heldout(args: argparse.Namespace) -> int:
 
     agents = [(p.name, p / "agent.pt") for p in zoo.bundled()]
     agents += [(name, PROJECT_ROOT / "checkpoints" / name) for name in REFERENCES]
+    seen: set[str] = set()  # one row per identity: ``reference`` is member 4h-s3
+    agents = [(name, path) for name, path in agents
+              if (i := _bundled_identity(path)) is None or not (i in seen or seen.add(i))]
     rows = []
     print(f"{'agent':14s} {'heads':>5s} {'collisions (95% CI)':>24s} {'arrivals (95% CI)':>24s}")
     for name, path in agents:

@@ -1,7 +1,7 @@
 """A/A calibration of the sequential paired test on real rollout outcomes.
 
 Two disjoint seed sets of the same checkpoint have no true difference. From the 500 greedy held-out episodes of
-the reference agent (real highway-env rollouts, ``tests/data``), draw two disjoint random seed sets, pair them index
+the earlier reference agent ``reference-v1`` (real highway-env rollouts, ``tests/data``), draw two disjoint random seed sets, pair them index
 by index, and run the sequential test as the specs do (batches of 25, at most 250 pairs). Over 2000 draws the
 share of "supported" verdicts must not be significantly above alpha; repeating a plain exact McNemar test at
 every look on the same draws (the mistake the always-valid design avoids) is the control that must exceed it.
@@ -15,7 +15,7 @@ import numpy as np
 
 from interp.stats import PairedCounts, SequentialPairedTest, mcnemar_exact, wilson_interval
 
-DATA = json.loads((Path(__file__).parent / "data" / "reference_heldout_outcomes.json").read_text())
+DATA = json.loads((Path(__file__).parent / "data" / "reference-v1_heldout_outcomes.json").read_text())
 ALPHA, BATCH, PAIRS, DRAWS = 0.05, 25, 250, 2000
 
 

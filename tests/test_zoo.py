@@ -61,15 +61,18 @@ def test_a_shorter_bundle_of_the_same_name_is_trained_again(dirs):
 
 def test_every_member_has_its_own_training_seed_and_none_is_the_references():
     """One seed would give members of different head counts the same initial network (parameter shapes do not
-    depend on the head count) and the same training env seeds."""
+    depend on the head count) and the same training env seeds. The bundled ``reference`` *is* member 4h-s3 (the
+    same weights); the earlier references' seed is no member's."""
     import torch
 
     from interp.simulation.agent import load_agent
 
     seeds = [m.seed for m in zoo.MEMBERS]
     references = {load_agent(zoo.PROJECT_ROOT / "checkpoints" / name).metadata["seed"]
-                  for name in ("reference", "reference-2h")}
+                  for name in ("reference-v1", "reference-2h")}
     assert len(set(seeds)) == len(seeds) == 12 and not set(seeds) & references
+    reference = load_agent(zoo.PROJECT_ROOT / "checkpoints" / "reference")
+    assert reference.identity == load_agent(zoo.ZOO_DIR / "4h-s3").identity and reference.metadata["seed"] == 3
     assert sorted(m.heads for m in zoo.MEMBERS).count(4) == 8
     # the failure it guards: two head counts on one seed start from identical weights
     from interp.model.config import load_env_config
@@ -116,7 +119,8 @@ def test_heldout_figures_cover_every_bundled_member_and_the_references(tmp_path,
     out = tmp_path / "heldout.json"
     assert main(["zoo", "heldout", "--episodes", "2", "--out", str(out)]) == 0
     rows = json.loads(out.read_text())
-    assert [r["agent"] for r in rows] == [p.name for p in zoo.bundled()] + ["reference", "reference-2h"]
+    # one row per identity: `reference` is member 4h-s3, so its row is 4h-s3's
+    assert [r["agent"] for r in rows] == [p.name for p in zoo.bundled()] + ["reference-v1", "reference-2h"]
     assert all(r["n"] == 2 and r["seeds"] == f"{first('heldout')}..{first('heldout') + 1}" for r in rows)
     bundled = json.loads((zoo.ZOO_DIR / "heldout.json").read_text())
     assert [(r["agent"], r["identity"]) for r in bundled] == [(r["agent"], r["identity"]) for r in rows]
