@@ -72,14 +72,22 @@ def first_decisions(outcomes: ArrayLike, bound: float, alpha: float = 0.05,
     refuted_table = valid & (log_e_above(k_safe, n_grid, bound, bets) >= threshold)
     k_path = np.cumsum(b.astype(int), axis=1)
     steps = np.broadcast_to(np.arange(length), (runs, length))
-    hit_s, hit_r = supported_table[steps, k_path], refuted_table[steps, k_path]
-    first_s = np.where(hit_s.any(1), hit_s.argmax(1), length)
-    first_r = np.where(hit_r.any(1), hit_r.argmax(1), length)
-    # Both at one n would need k below and above b n at once; ties go to supported, as in SequentialShareTest.add.
-    supported = (first_s <= first_r) & (first_s < length)
-    refuted = first_r < first_s
-    codes[supported], codes[refuted] = SUPPORTED, REFUTED
-    at[supported], at[refuted] = first_s[supported] + 1, first_r[refuted] + 1
+    return _first_decision(supported_table[steps, k_path], refuted_table[steps, k_path])
+
+
+def _first_decision(supported: np.ndarray, refuted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rule itself, on (runs, T) booleans "E_below / E_above >= 1/alpha after outcome t": per run the code of
+    the first crossing and the number of outcomes it took (T when neither crossed). Both at one n would need k
+    below and above b n at once; a tie goes to supported. ``first_decisions`` and ``SequentialShareTest.add`` both
+    decide through it."""
+    runs, length = supported.shape
+    first_s = np.where(supported.any(1), supported.argmax(1), length)
+    first_r = np.where(refuted.any(1), refuted.argmax(1), length)
+    codes, at = np.full(runs, CONTINUE), np.full(runs, length)
+    won_s = (first_s <= first_r) & (first_s < length)
+    won_r = first_r < first_s
+    codes[won_s], codes[won_r] = SUPPORTED, REFUTED
+    at[won_s], at[won_r] = first_s[won_s] + 1, first_r[won_r] + 1
     return codes, at
 
 
@@ -140,13 +148,10 @@ class SequentialShareTest:
         threshold = math.log(1 / self.alpha)
         below = log_e_below(k, steps, self.bound, self._bets)
         above = log_e_above(k, steps, self.bound, self._bets)
-        first = {SUPPORTED: int((below >= threshold).argmax()) if (below >= threshold).any() else new.size,
-                 REFUTED: int((above >= threshold).argmax()) if (above >= threshold).any() else new.size}
-        code = min(first, key=first.get)
-        decided = first[code] < new.size
-        used = first[code] + 1 if decided else new.size
-        if decided:
-            self._code = code
+        codes, at = _first_decision((below >= threshold)[None], (above >= threshold)[None])
+        used = int(at[0])
+        if codes[0] != CONTINUE:
+            self._code = int(codes[0])
         k, steps = k[:used], steps[:used]
         self._log_below = max(self._log_below, float(below[:used].max()))
         self._log_above = max(self._log_above, float(above[:used].max()))
