@@ -340,8 +340,10 @@ def format_roles(data: dict) -> str:
     """The text ``python -m interp roles`` prints, from ``RoleMap.to_dict()`` (also works on a cached dict)."""
     lines = [f"agent {data['identity']}: {data['n_heads']} heads"]
     for role, heads in data["roles"].items():
-        held = ", ".join(f"head {h}" for h in heads) if heads else "UNRESOLVED"
-        lines.append(f"  {role:<15} {held:<18} {data['reasons'].get(role, '')}")
+        reason = data["reasons"].get(role, "")
+        unmeasured = reason.startswith(("unmeasured", "not measured"))  # no verdict, which is not "no role"
+        held = ", ".join(f"head {h}" for h in heads) if heads else ("UNMEASURED" if unmeasured else "UNRESOLVED")
+        lines.append(f"  {role:<15} {held:<18} {reason}")
     for entry in data.get("heads", []):
         effects = "; ".join(
             f"{metric} {v['effect']:+.3f} [{v['ci'][0]:+.3f}, {v['ci'][1]:+.3f}] n={v['n']} {v['verdict']}"

@@ -548,7 +548,9 @@ def test_the_roles_command_prints_roles_with_reasons_and_writes_the_role_map(tmp
     out = tmp_path / "roles.json"
     assert main(["roles", "--checkpoint", "checkpoints/reference", "--no-causal", "--json", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "crossing" in text and "UNRESOLVED" in text and "not measured: --no-causal" in text
+    lines = {line.split()[0]: line for line in text.splitlines() if line.startswith("  ") and line.split()}
+    assert "UNRESOLVED" in lines["crossing"]  # measured, no head selective
+    assert "UNMEASURED" in lines["safety"] and "not measured: --no-causal" in lines["safety"]  # no verdict at all
     data = json.loads(out.read_text())
     assert set(data["roles"]) == set(R.ROLES) and len(data["heads"]) == 4
     assert data["null"]["networks"] == RS.n_null(4) and data["stability"]["categories"] == 7
