@@ -347,7 +347,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         finding = findings_mod.finding_for(known, item)
         if finding:  # expected only if the spec ends with this same verdict (see specs/support/findings.py)
-            findings_mod.expect(item, finding["verdict"], agent.identity, finding["summary"], "findings.json")
+            findings_mod.expect(item, finding["verdict"], agent.identity, finding["summary"], "findings.json",
+                                finding.get("profile"))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

@@ -30,16 +30,16 @@ BODIES = {
 
 
 def _run(tmp_path: Path, spec: str, findings: dict[str, str], *args: str,
-         other_file: str | None = None) -> subprocess.CompletedProcess:
-    """pytest on one throwaway spec file, with ``findings`` (spec id -> verdict) recorded for the reference;
-    ``other_file``: a second spec file under specs/ that the run does not select."""
+         other_file: str | None = None, found_under: str | None = None) -> subprocess.CompletedProcess:
+    """pytest on one throwaway spec file, with ``findings`` (spec id -> verdict) recorded for the reference
+    (under profile ``found_under``); ``other_file``: a second spec file under specs/ that the run does not select."""
     (tmp_path / "conftest.py").write_text(CONFTEST)
     (tmp_path / "specs").mkdir()
     (tmp_path / "specs" / "test_case.py").write_text(textwrap.dedent(spec))
     if other_file is not None:
         (tmp_path / "specs" / "test_elsewhere.py").write_text(textwrap.dedent(other_file))
     (tmp_path / "checkpoints" / "x").mkdir(parents=True)
-    found = {name: {"verdict": verdict, "claim": name, "summary": "recorded", "nodeid": name}
+    found = {name: {"verdict": verdict, "claim": name, "summary": "recorded", "nodeid": name, "profile": found_under}
              for name, verdict in findings.items()}
     (tmp_path / "checkpoints" / "x" / "findings.json").write_text(
         json.dumps({"identity": IDENTITY, "format": 2, "findings": found}))
@@ -187,3 +187,27 @@ def test_control_a_finding_of_the_other_parametrization_fails_the_run(tmp_path):
 def test_a_parametrization_key_of_an_undefined_spec_is_stale(tmp_path):
     proc = _run(tmp_path, PARAMETRIZED, {"test_gone[bad]": "refuted"})
     assert proc.returncode == 4 and "test_gone[bad]" in proc.stdout + proc.stderr, proc.stdout[-3000:]
+
+
+UNDECIDED = _one_spec('evidence.conclude_inconclusive("the budget ran out")')
+
+
+def test_a_smaller_budget_that_cannot_decide_a_finding_does_not_contradict_it(tmp_path):
+    proc = _run(tmp_path, UNDECIDED, {"test_case": "refuted"}, "--profile=quick", found_under="default")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    entry = _entry(tmp_path)
+    assert entry["outcome"] == "skipped" and entry["verdict"] == "inconclusive", entry
+
+
+@pytest.mark.parametrize("run, found", [("default", "default"), ("full", "default"), ("quick", "quick"),
+                                        ("quick", None)])
+def test_control_an_undecided_spec_at_the_findings_own_budget_or_larger_fails_the_run(tmp_path, run, found):
+    proc = _run(tmp_path, UNDECIDED, {"test_case": "refuted"}, f"--profile={run}", found_under=found)
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert "expected verdict refuted" in _entry(tmp_path)["reason"]
+
+
+def test_a_smaller_budget_that_decides_the_other_way_still_fails_the_run(tmp_path):
+    proc = _run(tmp_path, _one_spec(BODIES["passes"]), {"test_case": "refuted"}, "--profile=quick",
+                found_under="default")
+    assert proc.returncode == 1 and "passed (supported)" in _entry(tmp_path)["reason"], proc.stdout[-3000:]

@@ -14,6 +14,12 @@ plainly. Saved fuzz regressions (``specs/regressions/``) follow the same rule wi
 in that marker. Format 1 files (``"kind": "refuted"`` / ``"vacuous on this checkpoint"``, no ``verdict``) are
 read as format 2.
 
+**Budgets.** A finding records the profile it was found under. A run under a *smaller* budget (``quick`` below
+``default`` below ``full``) that ends ``inconclusive`` or ``unmeasured`` does not contradict it: that budget cannot
+decide the claim, so the spec keeps its own outcome (a skip) with a note naming the finding. Any other verdict is
+judged as above, so a smaller budget that decides the claim the other way still fails the run; under the same or a
+larger budget, an undecided spec fails it too (the finding did not reproduce).
+
 **Stale findings.** A finding whose spec id no spec under ``specs/`` defines would never be expected, so it would
 be dropped in silence (a spec renamed without its ``spec_id`` marker). ``defined_spec_ids`` reads the ids from the
 spec files' source, not from the collected items, so a run narrowed by a path, ``-m`` or ``-k`` still sees them all;
@@ -28,7 +34,8 @@ from pathlib import Path
 
 import pytest
 
-from interp.vocabulary import FINDING_VERDICTS, REFUTED, VACUOUS
+from interp.vocabulary import FINDING_VERDICTS, INCONCLUSIVE, REFUTED, UNMEASURED, VACUOUS
+from specs.support.budget import PROFILES
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
 FORMAT = 2
@@ -43,6 +50,14 @@ class Expected:
     identity: str
     summary: str
     source: str  # "findings.json" file or saved regression it came from
+    profile: str | None = None  # the budget it was found under (None: any budget must reproduce it)
+
+
+def _smaller_budget(run_profile: str | None, found_profile: str | None) -> bool:
+    """True when ``run_profile`` is a smaller budget than the one the finding was found under."""
+    order = list(PROFILES)
+    return (run_profile in order and found_profile in order
+            and order.index(run_profile) < order.index(found_profile))
 
 
 def spec_id(item: pytest.Item) -> str:
@@ -124,22 +139,29 @@ def findings_for(identity: str, folder: Path | None = None) -> dict[str, dict]:
     return all_findings(folder).get(identity, {})
 
 
-def expect(item: pytest.Item, verdict: str, identity: str, summary: str, source: str) -> None:
-    """Mark ``item`` as expected to end with ``verdict`` (a finding or a saved fuzz failure)."""
-    item.stash[EXPECTED_KEY] = Expected(verdict, identity, summary, source)
+def expect(item: pytest.Item, verdict: str, identity: str, summary: str, source: str,
+           profile: str | None = None) -> None:
+    """Mark ``item`` as expected to end with ``verdict`` (a finding or a saved fuzz failure), found under
+    ``profile``."""
+    item.stash[EXPECTED_KEY] = Expected(verdict, identity, summary, source, profile)
 
 
 def expected(item: pytest.Item) -> Expected | None:
     return item.stash.get(EXPECTED_KEY, None)
 
 
-def judge(expected: Expected, when: str, outcome: str, verdict: str | None) -> tuple[str, str]:
+def judge(expected: Expected, when: str, outcome: str, verdict: str | None,
+          run_profile: str | None = None) -> tuple[str, str]:
     """What a spec with an expected finding really did: ("xfailed", why) if it ended with the expected verdict
-    in its call phase, else ("failed", why). ``outcome`` is pytest's (passed / failed / skipped), ``verdict`` the
+    in its call phase; ("undecided", why) if a smaller budget than the finding's left it undecided (the spec keeps
+    its own outcome); else ("failed", why). ``outcome`` is pytest's (passed / failed / skipped), ``verdict`` the
     evidence entry's (None: no verdict, e.g. an exception)."""
     label = f"known finding on {expected.identity} ({expected.verdict}; {expected.source})"
     if when == "call" and outcome == "failed" and verdict == expected.verdict:
         return "xfailed", f"{label}: reproduced. {expected.summary}"
+    if verdict in (INCONCLUSIVE, UNMEASURED) and _smaller_budget(run_profile, expected.profile):
+        return "undecided", (f"{label}, found under the {expected.profile} profile: {verdict} under {run_profile}, a "
+                             "budget too small to decide it (not a contradiction)")
     if outcome == "passed" and when == "call":
         got = "passed (supported): the finding no longer reproduces"
     elif verdict is None:
@@ -149,13 +171,23 @@ def judge(expected: Expected, when: str, outcome: str, verdict: str | None) -> t
     return "failed", f"{label}: expected verdict {expected.verdict}, got {got}"
 
 
+def _run_profile(item: pytest.Item) -> str | None:
+    try:
+        return item.config.getoption("--profile")
+    except ValueError:  # a pytest run without the spec plugin's options
+        return None
+
+
 def apply(item: pytest.Item, report: pytest.TestReport, verdict: str | None) -> str | None:
     """Turn ``report`` into an expected failure or a failure according to ``judge`` (in place). Returns the new
     outcome ("xfailed" / "failed") or None when the item expects nothing or the phase is irrelevant."""
     exp = expected(item)
     if exp is None or report.when == "teardown" or (report.when == "setup" and report.outcome == "passed"):
         return None
-    outcome, why = judge(exp, report.when, report.outcome, verdict)
+    outcome, why = judge(exp, report.when, report.outcome, verdict, _run_profile(item))
+    if outcome == "undecided":
+        report.sections.append(("hypodrive finding", why))
+        return None
     if outcome == "xfailed":
         report.outcome = "skipped"
         report.wasxfail = why
