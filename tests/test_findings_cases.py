@@ -211,3 +211,17 @@ def test_a_smaller_budget_that_decides_the_other_way_still_fails_the_run(tmp_pat
     proc = _run(tmp_path, _one_spec(BODIES["passes"]), {"test_case": "refuted"}, "--profile=quick",
                 found_under="default")
     assert proc.returncode == 1 and "passed (supported)" in _entry(tmp_path)["reason"], proc.stdout[-3000:]
+
+
+def test_a_vacuous_finding_is_not_contradicted_by_a_smaller_budget_that_misses_the_controls_evidence(tmp_path):
+    proc = _run(tmp_path, _one_spec(BODIES["passes"]), {"test_case": "vacuous"}, "--profile=quick",
+                found_under="default")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert _entry(tmp_path)["outcome"] == "passed"
+
+
+@pytest.mark.parametrize("run, body", [("default", "passes"), ("quick", "reproduced")])
+def test_control_a_vacuous_finding_still_fails_at_its_own_budget_or_when_the_check_itself_fails(tmp_path, run, body):
+    proc = _run(tmp_path, _one_spec(BODIES[body]), {"test_case": "vacuous"}, f"--profile={run}",
+                found_under="default")
+    assert proc.returncode == 1, proc.stdout[-3000:]

@@ -16,7 +16,9 @@ read as format 2.
 
 **Budgets.** A finding records the profile it was found under. A run under a *smaller* budget (``quick`` below
 ``default`` below ``full``) that ends ``inconclusive`` or ``unmeasured`` does not contradict it: that budget cannot
-decide the claim, so the spec keeps its own outcome (a skip) with a note naming the finding. Any other verdict is
+decide the claim, so the spec keeps its own outcome (a skip) with a note naming the finding. For a ``vacuous``
+finding the same holds for ``supported``: vacuity rests on evidence that the negative control holds too, and a
+smaller budget that does not find that evidence says nothing against it (the spec keeps its pass). Any other verdict is
 judged as above, so a smaller budget that decides the claim the other way still fails the run; under the same or a
 larger budget, an undecided spec fails it too (the finding did not reproduce).
 
@@ -34,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from interp.vocabulary import FINDING_VERDICTS, INCONCLUSIVE, REFUTED, UNMEASURED, VACUOUS
+from interp.vocabulary import FINDING_VERDICTS, INCONCLUSIVE, REFUTED, SUPPORTED, UNMEASURED, VACUOUS
 from specs.support.budget import PROFILES
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
@@ -159,7 +161,10 @@ def judge(expected: Expected, when: str, outcome: str, verdict: str | None,
     label = f"known finding on {expected.identity} ({expected.verdict}; {expected.source})"
     if when == "call" and outcome == "failed" and verdict == expected.verdict:
         return "xfailed", f"{label}: reproduced. {expected.summary}"
-    if verdict in (INCONCLUSIVE, UNMEASURED) and _smaller_budget(run_profile, expected.profile):
+    undecided = (INCONCLUSIVE, UNMEASURED)
+    if expected.verdict == VACUOUS:  # vacuity needs evidence that the control holds too; its absence is no contradiction
+        undecided += (SUPPORTED,)
+    if verdict in undecided and _smaller_budget(run_profile, expected.profile):
         return "undecided", (f"{label}, found under the {expected.profile} profile: {verdict} under {run_profile}, a "
                              "budget too small to decide it (not a contradiction)")
     if outcome == "passed" and when == "call":
