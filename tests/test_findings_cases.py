@@ -199,8 +199,7 @@ def test_a_smaller_budget_that_cannot_decide_a_finding_does_not_contradict_it(tm
     assert entry["outcome"] == "skipped" and entry["verdict"] == "inconclusive", entry
 
 
-@pytest.mark.parametrize("run, found", [("default", "default"), ("full", "default"), ("quick", "quick"),
-                                        ("quick", None)])
+@pytest.mark.parametrize("run, found", [("full", "default"), ("quick", "quick"), ("quick", None)])
 def test_control_an_undecided_spec_at_the_findings_own_budget_or_larger_fails_the_run(tmp_path, run, found):
     proc = _run(tmp_path, UNDECIDED, {"test_case": "refuted"}, f"--profile={run}", found_under=found)
     assert proc.returncode == 1, proc.stdout[-3000:]
