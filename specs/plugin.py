@@ -358,7 +358,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     terminalreporter.section("hypodrive evidence")
     for entry in state.evidence:
         terminalreporter.write_line(SpecEvidence.summary_line(entry))
-    unmeasured = [e["name"] for e in state.evidence if e.get("verdict") == UNMEASURED]
+    unmeasured = [e.get("spec_id") or e["nodeid"].split("::")[-1] for e in state.evidence
+                  if e.get("verdict") == UNMEASURED]
     if unmeasured:  # distinct from not-applicable: the budget, not the agent, left these open
         terminalreporter.write_line(f"unmeasured under profile {state.budget.name} ({len(unmeasured)}): "
                                     + ", ".join(unmeasured))

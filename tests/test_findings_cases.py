@@ -224,3 +224,28 @@ def test_control_a_vacuous_finding_still_fails_at_its_own_budget_or_when_the_che
     proc = _run(tmp_path, _one_spec(BODIES[body]), {"test_case": "vacuous"}, f"--profile={run}",
                 found_under="default")
     assert proc.returncode == 1, proc.stdout[-3000:]
+
+
+def test_an_unmeasured_spec_is_listed_in_the_summary_by_its_spec_id(tmp_path):
+    """A spec needing a causal role the budget could not decide ends ``unmeasured`` (a skip), and the run's
+    summary names it (the summary once crashed on such an entry)."""
+    spec = '''
+import pytest
+
+pytestmark = pytest.mark.mechanism
+
+
+@pytest.fixture
+def undecided_role():
+    from specs.support.roles import RoleResolution, require
+
+    return require(RoleResolution("safety", (), reason="unmeasured: this budget decides only large changes"))
+
+
+def test_case(undecided_role, evidence):
+    pass
+'''
+    proc = _run(tmp_path, spec, {})
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert _entry(tmp_path)["verdict"] == "unmeasured"
+    assert "unmeasured under profile default (1): test_case" in proc.stdout, proc.stdout[-3000:]
