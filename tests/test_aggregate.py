@@ -232,6 +232,9 @@ def test_one_agent_under_two_names_counts_once():
     assert [(a["label"], a["aliases"]) for a in agg["agents"]] == [("4h-s3", ["reference"]), ("4h-s4", [])]
     (claim,) = agg["claims"]
     assert len(claim["verdicts"]) == 2
+    from reports.zoo.aggregate_html import build_aggregate_html
+
+    assert "4h-s3 <small>(= reference)</small>" in build_aggregate_html(agg)  # the page says which names were merged
     # control: a distinct identity under the same kind of name is a second agent
     same["run"]["checkpoint"]["identity"] = "id-reference"
     assert len(A.aggregate([member, same, other])["agents"]) == 3

@@ -223,11 +223,17 @@ def _role_effects(agg: dict) -> str:
             f'<table class="role-effects"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>')
 
 
+def _aliases(agent: dict) -> str:
+    """The other names the same checkpoint came under (one identity counts once), e.g. `` (= reference)``."""
+    names = agent.get("aliases") or []
+    return f" <small>(= {_e(', '.join(names))})</small>" if names else ""
+
+
 def _agents_table(agents: list[dict]) -> str:
     head = ("<tr><th>agent</th><th>heads</th><th>identity</th><th>profile</th><th>verdicts</th><th>finished</th>"
             "<th>git commit</th><th>source</th></tr>")
     rows = "".join(
-        f"<tr><th>{_e(a['label'])}</th><td class='num'>{_e(a['heads'])}</td><td><code>{_e(a['identity'])}</code>"
+        f"<tr><th>{_e(a['label'])}{_aliases(a)}</th><td class='num'>{_e(a['heads'])}</td><td><code>{_e(a['identity'])}</code>"
         f"</td><td>{_e(a['profile'])}</td><td>{_e(', '.join(f'{k} {v}' for k, v in a['verdict_counts'].items()))}"
         f"</td><td>{_e(a['finished'])}</td><td><code>{_e((a.get('git_commit') or '')[:10])}</code></td>"
         f"<td><small>{_e(a['source'])}</small></td></tr>" for a in agents)
