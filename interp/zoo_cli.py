@@ -59,7 +59,8 @@ def add_parser(sub) -> None:
                    help="zoo member names (4h-s1), bundled agents (reference) or checkpoint paths "
                         "(default: every bundled zoo member)")
     r.add_argument("--with-references", action="store_true",
-                   help=f"also the bundled reference agents ({', '.join(REFERENCES)}: independent training runs)")
+                   help=f"also the bundled reference agents ({', '.join(REFERENCES)}); an agent already covered "
+                        "(reference is zoo member 4h-s3: the same identity) is run and counted once")
     r.add_argument("--no-zoo", action="store_true", help="only --agents / --with-references, not the bundled zoo")
     _common(r, default_marks=None)
     r.add_argument("--out", type=Path, default=None, help="output folder (default report/zoo-<profile>)")
