@@ -13,10 +13,9 @@ sys.path.insert(0, ".")
 import numpy as np  # noqa: E402
 
 import tests.test_roles as T  # noqa: E402
-from fixtures.role_scenes import calibration as build  # noqa: E402
 from interp import role_selectivity as RS  # noqa: E402
 from interp import roles as R  # noqa: E402
-from interp.simulation.agent import load_agent, untrained_agent  # noqa: E402
+from interp.simulation.agent import untrained_agent  # noqa: E402
 
 
 def describe(label: str, sel) -> str:
@@ -32,9 +31,8 @@ def describe(label: str, sel) -> str:
 
 def main(argv: list[str]) -> None:
     heads, shuffle, ks = int(argv[0]), argv[1] == "shuffled", [int(k) for k in argv[2:]]
-    agent4 = load_agent(T.ARCHITECTURES[4])
-    obs, masks, distance = build(agent4.env_config)
-    cal = (obs, masks, distance, R.calibration_design(obs, masks, distance))
+    cal = T.calibration_material()
+    obs = cal[0]
     agent, null = T.architecture(heads, cal)
     for k in ks:
         seed = T._trained_seed(shuffle, k)

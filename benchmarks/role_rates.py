@@ -13,10 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, ".")
 import tests.test_roles as T  # noqa: E402
-from fixtures.role_scenes import calibration as build  # noqa: E402
 from interp import role_selectivity as RS  # noqa: E402
-from interp import roles as R  # noqa: E402
-from interp.simulation.agent import load_agent  # noqa: E402
 from reports.atomic import CLI_REMEDY, write_files  # noqa: E402
 from statsmodels.stats.proportion import proportion_confint  # noqa: E402
 
@@ -27,9 +24,7 @@ def main(argv: list[str]) -> None:
     done = set()
     if results is not None and results.exists():
         done = {(r["heads"], r["condition"], r["tries"]) for r in map(json.loads, results.read_text().splitlines())}
-    agent = load_agent(T.ARCHITECTURES[4])
-    obs, masks, distance = build(agent.env_config)
-    cal = (obs, masks, distance, R.calibration_design(obs, masks, distance))
+    cal = T.calibration_material()
     for heads in (int(h) for h in argv[1].split(",")):
         for name in argv[2].split(";"):
             if (heads, name, n) in done:

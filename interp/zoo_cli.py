@@ -28,8 +28,8 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = PROJECT_ROOT / "checkpoints"
-# Bundled references beside the zoo. ``reference`` is zoo member 4h-s3 (the same identity: run once, counted once);
-# ``reference-v1`` and ``reference-2h`` are the earlier seed-0 runs (reference-early is a snapshot of reference-v1's run).
+# Bundled references beside the zoo. ``reference`` is zoo member 4h-s3 (the same identity: run once, counted
+# once); ``reference-v1`` and ``reference-2h`` are the earlier seed-0 runs (reference-early: a snapshot of v1's run).
 REFERENCES = ("reference", "reference-v1", "reference-2h")
 PROFILES = ("quick", "default", "full")
 ROLLOUT_FREE = "not behavior"
@@ -177,12 +177,10 @@ def zoo_agents(args: argparse.Namespace) -> list[tuple[str, Path]]:
     out, seen, names = [], set(), set()
     for path in paths:
         path = Path(path).resolve()
-        identity = _bundled_identity(path)
-        if path in seen or (identity is not None and identity in seen):
+        key = _bundled_identity(path) or path  # one agent: its identity where the folder records it, else its path
+        if key in seen:
             continue
-        seen.add(path)
-        if identity is not None:
-            seen.add(identity)
+        seen.add(key)
         name, k = agent_name(path), 1
         while name in names:  # two agents with one folder name must not share a report folder
             k += 1
@@ -395,13 +393,13 @@ def cmd_heldout(args: argparse.Namespace) -> int:
 
     agents = [(p.name, p / "agent.pt") for p in zoo.bundled()]
     agents += [(name, PROJECT_ROOT / "checkpoints" / name) for name in REFERENCES]
-    seen: set[str] = set()  # one row per identity: ``reference`` is member 4h-s3
-    agents = [(name, path) for name, path in agents
-              if (i := _bundled_identity(path)) is None or not (i in seen or seen.add(i))]
-    rows = []
+    rows, seen = [], set()
     print(f"{'agent':14s} {'heads':>5s} {'collisions (95% CI)':>24s} {'arrivals (95% CI)':>24s}")
     for name, path in agents:
         agent = load_agent(path)
+        if agent.identity in seen:  # one row per identity: ``reference`` is member 4h-s3
+            continue
+        seen.add(agent.identity)
         f = seed_range_figures(agent, "heldout", args.episodes, workers=args.workers)
         rows.append({"agent": name, "identity": agent.identity, "heads": agent.n_heads, **f})
         print(f"{name:14s} {agent.n_heads:5d} {f['collision_rate']:9.3f} ({f['collision_ci95'][0]:.3f}-"

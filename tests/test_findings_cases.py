@@ -89,24 +89,29 @@ def test_a_finding_that_does_not_reproduce_fails_the_run_on_its_own(tmp_path, ca
     assert "expected verdict refuted" in entry["reason"] and got in entry["reason"], entry["reason"]
 
 
-def test_a_finding_that_gets_another_verdict_fails_the_run_on_its_own(tmp_path):
-    spec = '''
+def _needs_role(role: str, reason: str) -> str:
+    """A throwaway spec that needs ``role``, which the agent does not hold for ``reason`` (not-applicable, or
+    unmeasured when the reason says so)."""
+    return f'''
 import pytest
 
 pytestmark = pytest.mark.mechanism
 
 
 @pytest.fixture
-def missing_role():
+def role_head():
     from specs.support.roles import RoleResolution, require
 
-    return require(RoleResolution("crossing", (), reason="no head beats the null maximum"))
+    return require(RoleResolution({role!r}, (), reason={reason!r}))
 
 
-def test_case(missing_role, evidence):
+def test_case(role_head, evidence):
     pass
 '''
-    proc = _run(tmp_path, spec, {"test_case": "refuted"})
+
+
+def test_a_finding_that_gets_another_verdict_fails_the_run_on_its_own(tmp_path):
+    proc = _run(tmp_path, _needs_role("crossing", "no head beats the null maximum"), {"test_case": "refuted"})
     assert proc.returncode == 1, proc.stdout[-3000:]
     entry = _entry(tmp_path)
     assert entry["outcome"] in ("failed", "error") and "not-applicable" in entry["reason"], entry
@@ -228,24 +233,8 @@ def test_control_a_vacuous_finding_still_fails_at_its_own_budget_or_when_the_che
 
 def test_an_unmeasured_spec_is_listed_in_the_summary_by_its_spec_id(tmp_path):
     """A spec needing a causal role the budget could not decide ends ``unmeasured`` (a skip), and the run's
-    summary names it (the summary once crashed on such an entry)."""
-    spec = '''
-import pytest
-
-pytestmark = pytest.mark.mechanism
-
-
-@pytest.fixture
-def undecided_role():
-    from specs.support.roles import RoleResolution, require
-
-    return require(RoleResolution("safety", (), reason="unmeasured: this budget decides only large changes"))
-
-
-def test_case(undecided_role, evidence):
-    pass
-'''
-    proc = _run(tmp_path, spec, {})
+    summary names it by its spec id."""
+    proc = _run(tmp_path, _needs_role("safety", "unmeasured: this budget decides only large changes"), {})
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert _entry(tmp_path)["verdict"] == "unmeasured"
     assert "unmeasured under profile default (1): test_case" in proc.stdout, proc.stdout[-3000:]

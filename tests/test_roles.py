@@ -120,14 +120,20 @@ def test_the_max_statistic_holds_alpha_when_the_agent_is_drawn_like_the_null():
 
 
 # ------------------------------------------------------------------------------------------ real networks
-@pytest.fixture(scope="module")
-def calibration():
+def calibration_material() -> tuple:
+    """(obs, masks, distance, design) of the role calibration scenes: what every rate test and
+    ``benchmarks/role_rates.py`` / ``role_hits.py`` measure on."""
     from fixtures.role_scenes import calibration as build
     from interp.simulation.agent import load_agent
 
     agent = load_agent(ARCHITECTURES[4])
     obs, masks, distance = build(agent.env_config)
     return obs, masks, distance, R.calibration_design(obs, masks, distance)
+
+
+@pytest.fixture(scope="module")
+def calibration():
+    return calibration_material()
 
 
 _ARCH: dict[int, tuple] = {}
@@ -158,9 +164,7 @@ def _fresh_scores(agent, obs, k: int, scale: float = 1.0) -> np.ndarray:
 def _trained_seed(shuffle: bool, k: int) -> int:
     """Training seed of try k: the condition's first range, then its continuation (``interp.seeds``)."""
     name = "role_check_shuffled" if shuffle else "role_check_short"
-    seeds = [*S.init_seeds(name, S.INITS[name][1] - S.INITS[name][0]),
-             *S.init_seeds(f"{name}_more", S.INITS[f"{name}_more"][1] - S.INITS[f"{name}_more"][0])]
-    return seeds[k]
+    return [*range(*S.INITS[name]), *range(*S.INITS[f"{name}_more"])][k]
 
 
 def _trained(agent, k: int, shuffle: bool):

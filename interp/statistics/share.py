@@ -59,9 +59,8 @@ def first_decisions(outcomes: ArrayLike, bound: float, alpha: float = 0.05,
     if b.ndim != 2 or not np.isin(b, (0, 1)).all():
         raise StatsInputError(f"outcomes must be a (runs, T) array of 0/1; got shape {b.shape}")
     runs, length = b.shape
-    codes, at = np.full(runs, CONTINUE), np.full(runs, length)
     if length == 0:
-        return codes, at
+        return np.full(runs, CONTINUE), np.zeros(runs, int)
     bets, threshold = betting_fractions(n_bets), math.log(1 / check_alpha(alpha))
     # The e-values depend on (n, k) only: one table over the triangle 0 <= k <= n <= T, read along each path.
     n_grid = np.arange(1, length + 1)[:, None]

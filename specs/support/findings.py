@@ -10,9 +10,9 @@ plainly. Saved fuzz regressions (``specs/regressions/``) follow the same rule wi
 
 **Spec ids.** A finding is keyed by the spec's stable id: the function's name, unless the spec says
 ``@pytest.mark.spec_id("...")``. A finding of one parametrization only (e.g. one saved fuzz scene) is keyed
-``spec id[parameter id]``; it takes precedence over a finding of the whole spec. Renaming a spec keeps its findings if the renamed function carries its old id
-in that marker. Format 1 files (``"kind": "refuted"`` / ``"vacuous on this checkpoint"``, no ``verdict``) are
-read as format 2.
+``spec id[parameter id]``; it takes precedence over a finding of the whole spec. Renaming a spec keeps its
+findings if the renamed function carries its old id in that marker. Format 1 files (``"kind": "refuted"`` /
+``"vacuous on this checkpoint"``, no ``verdict``) are read as format 2.
 
 **Budgets.** A finding records the profile it was found under. A run under a *smaller* budget (``quick`` below
 ``default`` below ``full``) that ends ``inconclusive`` or ``unmeasured`` does not contradict it: that budget cannot
@@ -162,7 +162,7 @@ def judge(expected: Expected, when: str, outcome: str, verdict: str | None,
     if when == "call" and outcome == "failed" and verdict == expected.verdict:
         return "xfailed", f"{label}: reproduced. {expected.summary}"
     undecided = (INCONCLUSIVE, UNMEASURED)
-    if expected.verdict == VACUOUS:  # vacuity needs evidence that the control holds too; its absence is no contradiction
+    if expected.verdict == VACUOUS:  # vacuity needs evidence that the control holds; its absence contradicts nothing
         undecided += (SUPPORTED,)
     if verdict in undecided and _smaller_budget(run_profile, expected.profile):
         return "undecided", (f"{label}, found under the {expected.profile} profile: {verdict} under {run_profile}, a "
