@@ -52,6 +52,18 @@ UNSETTLED_BY_CHECK: Final = frozenset({REFUTED, INCONCLUSIVE})
 FINDING_VERDICTS: Final = (REFUTED, VACUOUS)
 """The verdicts a reviewed finding may record (``checkpoints/<name>/findings.json``)."""
 
+
+def finding_key(spec_id: str, param_id: str | None = None) -> str:
+    """A finding's key in ``findings.json``: the spec id, or ``spec id[parameter id]`` for a finding about one
+    parametrization (its verdict says nothing of the others). The one place the format is built."""
+    return f"{spec_id}[{param_id}]" if param_id else spec_id
+
+
+def finding_spec_id(key: str) -> str:
+    """The spec id a finding key belongs to (its parametrization, if any, dropped)."""
+    return key.split("[", 1)[0]
+
+
 VERDICT_RANK: Final[Mapping[str | None, int]] = {SUPPORTED: 3, INCONCLUSIVE: 2, REFUTED: 1, VACUOUS: 1,
                                                  NOT_APPLICABLE: 1, UNMEASURED: 1, None: 0}
 """The one ranking: supported > inconclusive > refuted = vacuous = not-applicable = unmeasured > no verdict. A verdict

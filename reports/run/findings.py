@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from interp.vocabulary import FINDING_VERDICTS  # noqa: F401  (re-exported)
+from interp.vocabulary import FINDING_VERDICTS, finding_key  # noqa: F401  (FINDING_VERDICTS re-exported)
 
 FORMAT = 2
 
@@ -42,7 +42,7 @@ def findings_from_evidence(evidence: dict, *, include: set[str] | None = None) -
             continue
         nodeid = entry["nodeid"]
         if nodeid.endswith("]") and "[" in nodeid.split("::")[-1]:
-            name = f"{name}[{nodeid.split('::')[-1].split('[', 1)[1]}"
+            name = finding_key(name, nodeid.split("::")[-1].split("[", 1)[1][:-1])
         found[name] = {"verdict": entry["verdict"], "claim": entry["claim"], "summary": _summary(entry),
                        "nodeid": entry["nodeid"], "profile": evidence["run"].get("profile")}
     return {"identity": identity, "format": FORMAT, "findings": found}

@@ -36,7 +36,8 @@ from pathlib import Path
 
 import pytest
 
-from interp.vocabulary import FINDING_VERDICTS, INCONCLUSIVE, REFUTED, SUPPORTED, UNMEASURED, VACUOUS
+from interp.vocabulary import (FINDING_VERDICTS, INCONCLUSIVE, REFUTED, SUPPORTED, UNMEASURED, VACUOUS, finding_key,
+                              finding_spec_id)
 from specs.support.budget import PROFILES
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
@@ -74,8 +75,8 @@ def finding_for(known: dict[str, dict], item: pytest.Item) -> dict | None:
     """The finding ``item`` must reproduce: the one keyed to its own parametrization (``id[param]``), else the
     spec's."""
     callspec = getattr(item, "callspec", None)
-    if callspec is not None and f"{spec_id(item)}[{callspec.id}]" in known:
-        return known[f"{spec_id(item)}[{callspec.id}]"]
+    if callspec is not None and finding_key(spec_id(item), callspec.id) in known:
+        return known[finding_key(spec_id(item), callspec.id)]
     return known.get(spec_id(item))
 
 
@@ -105,7 +106,7 @@ def stale_findings(known: dict[str, dict], ids: set[str]) -> list[str]:
     """The spec ids of ``known`` findings that no spec defines, each with the file it comes from (a
     parametrization's key ``id[param]`` counts as its spec's id)."""
     return [f"{name} ({finding.get('_source', 'findings.json')})" for name, finding in sorted(known.items())
-            if name.split("[", 1)[0] not in ids]
+            if finding_spec_id(name) not in ids]
 
 
 def _verdict_of(finding: dict) -> str:
