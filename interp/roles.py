@@ -21,6 +21,7 @@ A role held by several heads lists them strongest first; specs use the first.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -31,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from filelock import FileLock
 
 from interp import role_selectivity as RS
 from interp import seeds as seedmap
@@ -96,34 +98,61 @@ def null_for(model: torch.nn.Module, obs: np.ndarray, design: RS.Design, init_se
     key = hashlib.sha256(json.dumps(model.config, sort_keys=True, default=str).encode() + np.asarray(obs).tobytes()
                          + np.concatenate([o.ravel() for o in design.operators]).tobytes()
                          + json.dumps([int(s) for s in init_seeds]).encode()).hexdigest()
-    if key not in _NULLS:
-        cached = _load_null(key)
-        if cached is not None:
-            _NULLS.clear()
-            _NULLS[key] = cached
-            return cached
-        stats, raws, vscores, curves = [], [], [], []
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # thousands of tiny forward passes: threads only contend
-        try:
-            with RS.one_blas_thread():  # numpy's BLAS too (see there)
-                for i in range(0, len(init_seeds), chunk):
-                    nets = random_networks(model, init_seeds[i:i + chunk])
-                    scores = np.stack([head_scores(net, obs) for net in nets])
-                    part = RS.make_null(design, np.moveaxis(scores, 2, 1), (0, 0),
-                                        temperature_networks=RS.TEMPERATURE_NETWORKS - i)
-                    stats.append(part.stats)
-                    raws.append(part.raw)
-                    vscores.append(part.vehicle_scores)
-                    curves.append(part.curves)
-        finally:
-            torch.set_num_threads(threads)
-        _NULLS.clear()  # one architecture at a time
-        _NULLS[key] = RS.Null(stats=np.concatenate(stats, axis=1), raw=np.concatenate(raws, axis=1),
-                              vehicle_scores=np.concatenate(vscores),
-                              curves=np.concatenate(curves), seeds=(int(min(init_seeds)), int(max(init_seeds)) + 1))
-        _save_null(key, _NULLS[key])
-    return _NULLS[key]
+    if key in _NULLS:
+        return _NULLS[key]
+    cached = _load_null(key)
+    if cached is None:
+        with _building(key):  # another process building the same null: wait for it, then load its file
+            cached = _load_null(key)
+            if cached is None:
+                cached = _build_null(model, obs, design, init_seeds, chunk)
+                _save_null(key, cached)
+    _NULLS.clear()  # one architecture at a time
+    _NULLS[key] = cached
+    return cached
+
+
+def _build_null(model: torch.nn.Module, obs: np.ndarray, design: RS.Design, init_seeds: Sequence[int],
+                chunk: int) -> RS.Null:
+    """One forward pass per random network, in chunks so the scores never all sit in memory."""
+    stats, raws, vscores, curves = [], [], [], []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # thousands of tiny forward passes: threads only contend
+    try:
+        with RS.one_blas_thread():  # numpy's BLAS too (see there)
+            for i in range(0, len(init_seeds), chunk):
+                nets = random_networks(model, init_seeds[i:i + chunk])
+                scores = np.stack([head_scores(net, obs) for net in nets])
+                part = RS.make_null(design, np.moveaxis(scores, 2, 1), (0, 0),
+                                    temperature_networks=RS.TEMPERATURE_NETWORKS - i)
+                stats.append(part.stats)
+                raws.append(part.raw)
+                vscores.append(part.vehicle_scores)
+                curves.append(part.curves)
+    finally:
+        torch.set_num_threads(threads)
+    return RS.Null(stats=np.concatenate(stats, axis=1), raw=np.concatenate(raws, axis=1),
+                   vehicle_scores=np.concatenate(vscores), curves=np.concatenate(curves),
+                   seeds=(int(min(init_seeds)), int(max(init_seeds)) + 1))
+
+
+@contextlib.contextmanager
+def _building(key: str):
+    """A lock file next to the null's file, so that pytest-xdist workers (or two runs) that need the same null
+    build it once: building takes 20 to 80 s of a core. A cache folder that cannot be written gets no lock (each
+    process then builds its own, as before)."""
+    path = _null_path(key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(path.with_name(f".{path.stem}.lock"))
+        lock.acquire()
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _null_path(key: str) -> Path:
