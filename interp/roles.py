@@ -45,6 +45,10 @@ CAUSAL_ROLES = ("safety", "progress")
 ROLES = ATTENTION_ROLES + CAUSAL_ROLES
 N_SCENES = 240  # role-calibration scenes (two halves of 120)
 CAUSAL_ALPHA = 0.05
+# Printed under a role map that holds an attention role: what the rule guarantees, and the measured limit of it.
+ATTENTION_ROLE_MEANING = ("note: an attention role is a preference beyond random networks of this architecture, not "
+                          "necessarily one the task taught (networks trained on shuffled rewards get one too; "
+                          "docs/guide/roles.md, 'What the rule has been tested against')")
 CAUSAL_MIN_EFFECT = 0.05
 CAUSAL_MAX_PAIRS = 200
 CAUSAL_BATCH_PAIRS = 50
@@ -384,6 +388,8 @@ def format_roles(data: dict) -> str:
     lines.append(f"split-half stability: most selective head agrees on {st.get('best_head_agrees')}/"
                  f"{st.get('categories')} categories; null-quantile correlation {corr:.3f}" if corr is not None else
                  "split-half stability: n/a")
+    if any(data["roles"].get(c) for c in RS.CATEGORIES):
+        lines.append(ATTENTION_ROLE_MEANING)
     return "\n".join(lines)
 
 

@@ -559,3 +559,17 @@ def test_the_roles_command_prints_roles_with_reasons_and_writes_the_role_map(tmp
     assert set(data["roles"]) == set(R.ROLES) and len(data["heads"]) == 4
     assert data["null"]["networks"] == RS.n_null(4) and data["stability"]["categories"] == 7
     assert list((tmp_path / "cache" / "roles").glob(f"{data['identity']}-attention-*.json"))  # cached per identity
+
+
+def test_a_role_map_with_an_attention_role_says_what_the_role_does_not_mean():
+    """A printed role map that holds an attention role carries the rule's measured limit (shuffled-reward training
+    creates roles too); one without any attention role does not print it. Role maps of bundled agents, as written
+    by ``python -m interp roles --json``."""
+    import json
+    from pathlib import Path
+
+    held = json.loads(Path("docs/results/data/zoo-1000/4h-s3/roles.json").read_text())  # proximity on head 1
+    none = json.loads(Path("docs/results/data/zoo-1000/4h-s1/roles.json").read_text())
+    assert held["roles"]["proximity"] and not any(none["roles"][c] for c in RS.CATEGORIES)
+    assert R.ATTENTION_ROLE_MEANING in R.format_roles(held)
+    assert R.ATTENTION_ROLE_MEANING not in R.format_roles(none)

@@ -1,0 +1,69 @@
+"""Why do networks trained on shuffled rewards get attention roles? A paired measurement of one explanation.
+
+The explanation under test (docs/guide/roles.md): with shuffled rewards the *bootstrapped* target (a shuffled reward
+plus gamma x the next observation's value) still depends on the observations, so training learns structure of the
+observation space and the attention follows it. With ``gamma = 0`` the target is the shuffled reward alone, which
+carries nothing about the scene. For each try k this trains the same training seed twice, 100 episodes with shuffled
+rewards, once with the agent's own gamma (the rate test's network, from its cache) and once with gamma = 0, and
+prints both networks' roles and their largest |t| per category (the most extreme head on both halves).
+
+Usage: python benchmarks/role_shuffled_gamma.py HEADS K [K ...]   (from the project root; K = the rate test's try
+index). The gamma-0 networks are cached next to the rate test's (``role-check-networks/...-gamma0``), so a rerun
+trains nothing. Data: docs/results/data/role-shuffled-gamma0-4h.txt."""
+from __future__ import annotations
+
+import sys
+
+sys.path.insert(0, ".")
+import numpy as np  # noqa: E402
+
+import tests.test_roles as T  # noqa: E402
+from interp import role_selectivity as RS  # noqa: E402
+from interp import roles as R  # noqa: E402
+from interp.simulation.agent import load_agent  # noqa: E402
+from interp.simulation.cache import default_cache_dir  # noqa: E402
+from interp.training.train import Trainer, TrainSettings  # noqa: E402
+
+
+def gamma0(agent, k: int):
+    """Try k's network trained exactly like the rate test's shuffled-reward one, with gamma = 0."""
+    seed = T._trained_seed(True, k)
+    out = (default_cache_dir() / "role-check-networks"
+           / f"{agent.n_heads}h-seed{seed}-{T.SHUFFLED_EPISODES}ep-shuffled-rewards-gamma0")
+    if not (out / "agent.pt").exists():
+        Trainer(TrainSettings(agent_config={**agent.agent_config, "gamma": 0.0}, env_config=agent.env_config,
+                              episodes=T.SHUFFLED_EPISODES, seed=seed, out=out, workers=0, slots=4,
+                              save_every=10 ** 6, shuffle_rewards=True)).run(progress=False)
+    return load_agent(out / "agent.pt")
+
+
+def extremes(sel) -> dict[str, float]:
+    """Per testable category, the largest |t| that some head reaches on both halves (signed)."""
+    out = {}
+    for j, c in enumerate(sel.categories):
+        if not sel.testable[:, j].all():
+            continue
+        both = np.abs(sel.statistic[:, :, j]).min(axis=0)
+        h = int(np.argmax(both))
+        out[c] = float(np.sign(sel.statistic[0, h, j]) * both[h])
+    return out
+
+
+def main(argv: list[str]) -> None:
+    heads, ks = int(argv[0]), [int(k) for k in argv[1:]]
+    cal = T.calibration_material()
+    obs, design = cal[0], cal[3]
+    agent, null = T.architecture(heads, cal)
+    print(f"{heads} heads, 100 episodes with shuffled rewards; per try: roles, then the most extreme t (both halves)")
+    for k in ks:
+        row = []
+        for label, net in (("gamma", T._trained(agent, k, True)), ("gamma 0", gamma0(agent, k))):
+            sel = RS.test_selectivity(design, null, R.head_scores(net.model, obs))
+            roles = {c: h for c, h in sel.roles.items() if h}
+            ext = extremes(sel)
+            row.append(f"{label:7s} roles {roles or 'none'}; " + ", ".join(f"{c} {v:+.1f}" for c, v in ext.items()))
+        print(f"try {k} (seed {T._trained_seed(True, k)}):\n  " + "\n  ".join(row), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
