@@ -8,7 +8,8 @@ rewards, once with the agent's own gamma (the rate test's network, from its cach
 prints both networks' roles and their largest |t| per category (the most extreme head on both halves).
 
 Usage: python benchmarks/role_shuffled_gamma.py HEADS K [K ...]   (from the project root; K = the rate test's try
-index). The gamma-0 networks are cached next to the rate test's (``role-check-networks/...-gamma0``), so a rerun
+index); ``python benchmarks/role_shuffled_gamma.py --summary FILE`` summarises a saved output (tries with a role per
+condition with 95 % Wilson CIs, and the paired Wilcoxon signed-rank test of the largest |ego t|). The gamma-0 networks are cached next to the rate test's (``role-check-networks/...-gamma0``), so a rerun
 trains nothing. Data: docs/results/data/role-shuffled-gamma0-4h.txt."""
 from __future__ import annotations
 
@@ -49,7 +50,33 @@ def extremes(sel) -> dict[str, float]:
     return out
 
 
+def summary(text: str) -> str:
+    """Tries with a role per condition, and the paired comparison of the largest |ego t| (scipy's Wilcoxon)."""
+    import re
+
+    from scipy.stats import wilcoxon
+    from statsmodels.stats.proportion import proportion_confint
+
+    rows = {"gamma": [], "gamma 0": []}
+    for line in text.splitlines():
+        m = re.match(r"\s+(gamma 0|gamma)\s+roles (.*?); ego ([+-][\d.]+)", line)
+        if m:
+            rows[m.group(1)].append((m.group(2) != "none", abs(float(m.group(3)))))
+    out = []
+    for label, got in rows.items():
+        hits = sum(h for h, _ in got)
+        low, high = proportion_confint(hits, len(got), 0.05, "wilson")
+        out.append(f"{label}: a role in {hits}/{len(got)} tries (95 % Wilson CI {low:.3f}-{high:.3f}); "
+                   f"median largest |ego t| {np.median([v for _, v in got]):.1f}")
+    test = wilcoxon([v for _, v in rows["gamma"]], [v for _, v in rows["gamma 0"]])
+    out.append(f"paired Wilcoxon signed-rank, largest |ego t|: statistic {test.statistic:.0f}, p {test.pvalue:.3f}")
+    return "\n".join(out)
+
+
 def main(argv: list[str]) -> None:
+    if argv[0] == "--summary":
+        print(summary(open(argv[1]).read()))
+        return
     heads, ks = int(argv[0]), [int(k) for k in argv[1:]]
     cal = T.calibration_material()
     obs, design = cal[0], cal[3]
