@@ -45,10 +45,6 @@ CAUSAL_ROLES = ("safety", "progress")
 ROLES = ATTENTION_ROLES + CAUSAL_ROLES
 N_SCENES = 240  # role-calibration scenes (two halves of 120)
 CAUSAL_ALPHA = 0.05
-# Printed under a role map that holds an attention role: what the rule guarantees, and the measured limit of it.
-ATTENTION_ROLE_MEANING = ("note: an attention role is a preference beyond random networks of this architecture, not "
-                          "necessarily one the task taught (networks trained on shuffled rewards get one too; "
-                          "docs/guide/roles.md, 'What the rule has been tested against')")
 CAUSAL_MIN_EFFECT = 0.05
 CAUSAL_MAX_PAIRS = 200
 CAUSAL_BATCH_PAIRS = 50
@@ -143,7 +139,7 @@ def _build_null(model: torch.nn.Module, obs: np.ndarray, design: RS.Design, init
 @contextlib.contextmanager
 def _building(key: str):
     """A lock file next to the null's file, so that pytest-xdist workers (or two runs) that need the same null
-    build it once: building takes 20 to 80 s of a core. A cache folder that cannot be written gets no lock (each
+    build it once: building takes tens of seconds of a core (thousands of forward passes). A cache folder that cannot be written gets no lock (each
     process then builds its own, as before)."""
     path = _null_path(key)
     try:
@@ -367,6 +363,12 @@ def find_roles(agent, obs: np.ndarray, masks: Mapping[str, np.ndarray], distance
     else:
         cz = unmeasured_causal(skip_causal_reason or "causal roles were not requested (no rollouts)")
     return RoleMap(identity=agent.identity, n_heads=agent.n_heads, attention=att, causal=cz)
+
+
+# Printed under a role map that holds an attention role: what the rule guarantees, and the measured limit of it.
+ATTENTION_ROLE_MEANING = ("note: an attention role is a preference beyond random networks of this architecture, not "
+                          "necessarily one the task taught (networks trained on shuffled rewards get one too; "
+                          "docs/guide/roles.md, 'What the rule has been tested against')")
 
 
 def format_roles(data: dict) -> str:
