@@ -18,13 +18,18 @@ from interp import roles as R  # noqa: E402
 from interp.simulation.agent import untrained_agent  # noqa: E402
 
 
+def most_extreme_head(sel, j: int) -> int:
+    """The head whose statistic ``j`` is most extreme on both halves (largest |t| on its weaker half)."""
+    return int(np.argmax(np.abs(sel.statistic[:, :, j]).min(axis=0)))
+
+
 def describe(label: str, sel) -> str:
     roles = {c: h for c, h in sel.roles.items() if h}
     parts = []
     for j, c in enumerate(sel.categories):
         if not sel.testable[:, j].all():
             continue
-        h = int(np.argmax(np.abs(sel.statistic[:, :, j]).min(axis=0)))  # the head most extreme on both halves
+        h = most_extreme_head(sel, j)
         parts.append(f"{c} h{h} t {sel.statistic[0, h, j]:+.1f}/{sel.statistic[1, h, j]:+.1f}")
     return f"  {label:8s} roles {roles or 'none'}; " + ", ".join(parts)
 

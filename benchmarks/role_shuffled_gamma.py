@@ -19,6 +19,7 @@ sys.path.insert(0, ".")
 import numpy as np  # noqa: E402
 
 import tests.test_roles as T  # noqa: E402
+from benchmarks.role_hits import most_extreme_head  # noqa: E402
 from interp import role_selectivity as RS  # noqa: E402
 from interp import roles as R  # noqa: E402
 from interp.simulation.agent import load_agent  # noqa: E402
@@ -44,9 +45,8 @@ def extremes(sel) -> dict[str, float]:
     for j, c in enumerate(sel.categories):
         if not sel.testable[:, j].all():
             continue
-        both = np.abs(sel.statistic[:, :, j]).min(axis=0)
-        h = int(np.argmax(both))
-        out[c] = float(np.sign(sel.statistic[0, h, j]) * both[h])
+        h = most_extreme_head(sel, j)
+        out[c] = float(np.sign(sel.statistic[0, h, j]) * np.abs(sel.statistic[:, h, j]).min())
     return out
 
 
