@@ -22,21 +22,12 @@ import tests.test_roles as T  # noqa: E402
 from benchmarks.role_hits import most_extreme_head  # noqa: E402
 from interp import role_selectivity as RS  # noqa: E402
 from interp import roles as R  # noqa: E402
-from interp.simulation.agent import load_agent  # noqa: E402
-from interp.simulation.cache import default_cache_dir  # noqa: E402
-from interp.training.train import Trainer, TrainSettings  # noqa: E402
+from interp.training.role_networks import trained_network  # noqa: E402
 
 
 def gamma0(agent, k: int):
     """Try k's network trained exactly like the rate test's shuffled-reward one, with gamma = 0."""
-    seed = T._trained_seed(True, k)
-    out = (default_cache_dir() / "role-check-networks"
-           / f"{agent.n_heads}h-seed{seed}-{T.SHUFFLED_EPISODES}ep-shuffled-rewards-gamma0")
-    if not (out / "agent.pt").exists():
-        Trainer(TrainSettings(agent_config={**agent.agent_config, "gamma": 0.0}, env_config=agent.env_config,
-                              episodes=T.SHUFFLED_EPISODES, seed=seed, out=out, workers=0, slots=4,
-                              save_every=10 ** 6, shuffle_rewards=True)).run(progress=False)
-    return load_agent(out / "agent.pt")
+    return trained_network(agent, T._trained_seed(True, k), T.SHUFFLED_EPISODES, shuffle_rewards=True, gamma=0.0)
 
 
 def extremes(sel) -> dict[str, float]:

@@ -24,6 +24,8 @@ name                range                used by
 ``final_heldout``   600,000 .. 600,999   the fresh held-out block of 1000 seeds for a new reference candidate:
                                          evaluated once (a guard file refuses a second time), by stage 3 on its
                                          choice only if the confirmation is within the bar; used for nothing else
+``role_null_training``  601,000 .. 899,999  training episodes of the trained role null's networks (network i of
+                                         the null trains on its own block of 100 seeds: ``role_null_block``)
 ``training``        >= 1,000,000         training episodes (``interp.train.train_seed``)
 ==================  ===================  ===================================================================
 
@@ -43,7 +45,9 @@ scenes, split into two disjoint halves).
 Network-init seeds (``torch.manual_seed`` before building an untrained network of the same architecture):
 ``INITS["untrained"]`` = 0 (the untrained control), the specs' random-network controls 999..3010, the
 attention-role null ``INITS["role_null"]`` (100,000 onwards) and the false-resolution test of that null
-``INITS["role_null_check"]`` (200,000 onwards; never used by the null). The role tests' *trained* networks
+``INITS["role_null_check"]`` (200,000 onwards; never used by the null), and the *trained* role null's networks
+``INITS["role_null_trained"]`` (300,000 onwards; their training episodes take ``EPISODES["role_null_training"]``, so
+neither their weights nor their scenes are shared with any other run). The role tests' *trained* networks
 take their training ``--seed`` (network init, exploration, replay and training envs) from
 ``INITS["role_check_short"]`` = 500..749 (trained <= 100 episodes) and ``INITS["role_check_shuffled"]`` = 750..998
 (trained with shuffled rewards), continued by ``role_check_short_more`` = 20..249 and
@@ -61,6 +65,7 @@ EPISODES: dict[str, tuple[int, int]] = {
     "validation": (400_000, 500_000),
     "confirmation": (500_000, 600_000),
     "final_heldout": (600_000, 601_000),
+    "role_null_training": (601_000, 900_000),
     "training": (1_000_000, 2**31 - 1),
 }
 MAX_SEED_OFFSET = 90_000  # --seed-offset must stay below: range width 100,000 minus headroom for the budgets
@@ -76,6 +81,7 @@ INITS: dict[str, tuple[int, int]] = {
     "spec_controls": (999, 3011),
     "role_null": (100_000, 200_000),
     "role_null_check": (200_000, 300_000),
+    "role_null_trained": (300_000, 400_000),
 }
 
 
@@ -92,6 +98,18 @@ def episode_seeds(name: str, n: int, offset: int = 0) -> range:
     if lo + offset + n > hi:
         raise ValueError(f"{n} seeds of {name!r} from offset {offset} leave its range [{lo}, {hi})")
     return range(lo + offset, lo + offset + n)
+
+
+ROLE_NULL_BLOCK = 100  # training episodes per network of the trained role null (one block of env seeds each)
+
+
+def role_null_block(i: int) -> int:
+    """First env seed of the trained role null's network i (``ROLE_NULL_BLOCK`` seeds from there); raises past
+    the range's end (2,990 networks)."""
+    lo, hi = EPISODES["role_null_training"]
+    if i < 0 or lo + (i + 1) * ROLE_NULL_BLOCK > hi:
+        raise ValueError(f"trained role null network {i} has no seed block in [{lo}, {hi})")
+    return lo + i * ROLE_NULL_BLOCK
 
 
 def init_seeds(name: str, n: int) -> range:

@@ -169,23 +169,12 @@ def _trained_seed(shuffle: bool, k: int) -> int:
 
 def _trained(agent, k: int, shuffle: bool):
     """Try k's network of ``agent``'s architecture trained by the real trainer, short or with shuffled rewards
-    (training seeds ``interp.seeds.INITS["role_check_short"]`` / ``["role_check_shuffled"]``); the checkpoint is
-    kept in the cache folder, so a rerun trains nothing (an interrupted one resumes)."""
-    from interp.simulation.agent import load_agent
-    from interp.simulation.cache import default_cache_dir
-    from interp.training.train import Trainer, TrainSettings
+    (training seeds ``interp.seeds.INITS["role_check_short"]`` / ``["role_check_shuffled"]``), cached by
+    ``interp.training.role_networks`` (a rerun trains nothing, an interrupted one resumes)."""
+    from interp.training.role_networks import trained_network
 
-    episodes = SHUFFLED_EPISODES if shuffle else SHORT_EPISODES
-    seed = _trained_seed(shuffle, k)
-    out = (default_cache_dir() / "role-check-networks"
-           / f"{agent.n_heads}h-seed{seed}-{episodes}ep{'-shuffled-rewards' if shuffle else ''}")
-    if not (out / "agent.pt").exists():
-        Trainer(TrainSettings(agent_config=agent.agent_config, env_config=agent.env_config, episodes=episodes,
-                              seed=seed, out=out, workers=0, slots=4, save_every=10 ** 6,
-                              shuffle_rewards=shuffle)).run(progress=False)
-    trained = load_agent(out / "agent.pt")
-    assert trained.metadata.get("shuffle_rewards", False) is shuffle and trained.metadata["episodes"] == episodes
-    return trained
+    return trained_network(agent, _trained_seed(shuffle, k), SHUFFLED_EPISODES if shuffle else SHORT_EPISODES,
+                           shuffle_rewards=shuffle)
 
 
 def _plant(scores: np.ndarray, vehicles: np.ndarray, add: np.ndarray, head: int = 0) -> np.ndarray:

@@ -302,3 +302,21 @@ def test_a_shuffled_reward_run_is_another_lineage_and_plain_runs_keep_theirs(ref
     plain = lineage(meta, SMALL, ENV)["run"]
     assert plain == lineage({k: v for k, v in meta.items() if k != "shuffle_rewards"}, SMALL, ENV)["run"]
     assert lineage({**meta, "shuffle_rewards": True}, SMALL, ENV)["run"] != plain
+
+
+# ------------------------------------------------------------------------------------------ env seeds from a block
+def test_an_episode_seed_base_puts_the_episodes_on_its_block_and_says_so(reference_run, tmp_path):
+    """With ``episode_seed_base`` episode k runs on env seed base + k (the trained role null's networks each take a
+    block of ``interp.seeds.EPISODES["role_null_training"]``), recorded in the metadata and the resume key; unset,
+    the trainer's rule and the resume key of earlier runs stay (control: the reference run)."""
+    from interp import seeds as S
+
+    base = S.role_null_block(0)
+    run = Trainer(dataclasses.replace(_settings(tmp_path, workers=0, episodes=3), episode_seed_base=base))
+    run.run(progress=False)
+    assert sorted(h["seed"] for h in run.history) == [base, base + 1, base + 2]
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    assert meta["train_env_seeds"] == {"first": base, "last": base + 2, "rule": f"{base} + episode"}
+    assert json.loads(run._settings_key())["episode_seed_base"] == base
+    assert sorted(h["seed"] for h in reference_run.history) == [train_seed(3, k) for k in range(6)]
+    assert "episode_seed_base" not in json.loads(reference_run._settings_key())

@@ -132,6 +132,9 @@ class TrainSettings:
     # A control, not a way to train agents: each replay sample's rewards are permuted among its transitions (see
     # Trainer.learn). Off by default; off, no extra draw happens, so existing runs and their weights are unchanged.
     shuffle_rewards: bool = False
+    # Env seed of episode k: base + k instead of ``train_seed(seed, k)``, for many short runs whose seeds must stay in
+    # a block of their own (the trained role null's networks, ``interp.seeds.EPISODES["role_null_training"]``).
+    episode_seed_base: int | None = None
 
 
 class Trainer:
@@ -216,8 +219,12 @@ class Trainer:
             return None
         k = self.episodes_started
         self.episodes_started += 1
-        self.slots[slot] = SlotEpisode(episode=k, seed=train_seed(self.s.seed, k), obs=np.zeros(self.obs_shape, np.float32))
+        self.slots[slot] = SlotEpisode(episode=k, seed=self.episode_seed(k), obs=np.zeros(self.obs_shape, np.float32))
         return Reset(seed=self.slots[slot].seed)
+
+    def episode_seed(self, k: int) -> int:
+        base = self.s.episode_seed_base
+        return train_seed(self.s.seed, k) if base is None else base + k
 
     def finish_episode(self, slot: int, result: StepResult) -> None:
         ep = self.slots.pop(slot)
@@ -307,8 +314,9 @@ class Trainer:
             "episodes_requested": self.s.episodes, "transitions": self.transitions, "updates": self.updates,
             "shuffle_rewards": self.s.shuffle_rewards,
             "wall_time_s": round(self.wall_time, 1), "slots": self.s.slots, "workers": self.s.workers,
-            "train_env_seeds": {"first": train_seed(self.s.seed, 0), "last": train_seed(self.s.seed, max(self.episodes_started - 1, 0)),
-                                "rule": f"(seed + 1) * {TRAIN_SEED_STRIDE} + episode"},
+            "train_env_seeds": {"first": self.episode_seed(0), "last": self.episode_seed(max(self.episodes_started - 1, 0)),
+                                "rule": (f"(seed + 1) * {TRAIN_SEED_STRIDE} + episode" if self.s.episode_seed_base is None
+                                         else f"{self.s.episode_seed_base} + episode")},
             "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
                          "gymnasium": gymnasium.__version__, "highway_env": getattr(highway_env, "__version__", "1.12.1")},
         }
@@ -360,6 +368,8 @@ class Trainer:
 
     def _settings_key(self) -> str:
         extra = {"shuffle_rewards": True} if self.s.shuffle_rewards else {}  # off: the key of runs before the option
+        if self.s.episode_seed_base is not None:  # likewise: unset, the key of runs before the option
+            extra["episode_seed_base"] = self.s.episode_seed_base
         return canonical_json({"agent_config": self.s.agent_config, "env_config": self.s.env_config,
                                "episodes": self.s.episodes, "seed": self.s.seed, "slots": self.s.slots, **extra})
 
