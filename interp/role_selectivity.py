@@ -350,6 +350,9 @@ class Selectivity:
     null_seeds: tuple[int, int]
     roles: dict[str, list[int]]
     reasons: dict[str, str]
+    # against the trained null (interp.role_trained_null), where it was applied; else all NaN and 0 networks
+    p_trained: np.ndarray | None = None  # [2, H, P] Bonferroni-adjusted pooled p-values
+    n_trained: int = 0
 
     @property
     def n_heads(self) -> int:
@@ -381,16 +384,19 @@ def _p_values(null: np.ndarray, value: np.ndarray | None, two_sided: np.ndarray,
 
 
 def test_selectivity(design: Design, null: Null, scores: np.ndarray, *, alpha: float = ALPHA,
-                     scale_free: bool = True) -> Selectivity:
+                     scale_free: bool = True, trained=None) -> Selectivity:
     """The agent's selectivity per head x category against the tempered null, and the roles (see the module).
 
+    ``trained``: a trained null (``interp.role_trained_null.TrainedNull``, complete for the architecture); a role
+    then also needs adjusted p <= alpha on both halves against it (an intersection-union test).
     ``scale_free=False`` compares score-unit statistics with the null tempered to each head's entropy instead: kept
     to measure why it was not chosen (sharp planted heads fail to resolve, see ``docs/guide/roles.md``)."""
     with one_blas_thread():
-        return _test_selectivity(design, null, scores, alpha, scale_free)
+        return _test_selectivity(design, null, scores, alpha, scale_free, trained)
 
 
-def _test_selectivity(design: Design, null: Null, scores: np.ndarray, alpha: float, scale_free: bool) -> Selectivity:
+def _test_selectivity(design: Design, null: Null, scores: np.ndarray, alpha: float, scale_free: bool,
+                      trained=None) -> Selectivity:
     scores = np.moveaxis(np.asarray(scores), 1, 0)  # [H, B, N]
     n_heads = scores.shape[0]
     if null.stats.shape[2] != n_heads:
@@ -418,11 +424,20 @@ def _test_selectivity(design: Design, null: Null, scores: np.ndarray, alpha: flo
     p_adj = np.stack([(1 + (min_p[i][:, None, None] <= p_raw[i][None]).sum(0)) / (k + 1) for i in range(2)])
     p_adj = np.where(design.testable[:, None, :], p_adj, np.nan)
     quantile = (tempered < agent[:, None]).mean(1)
-    roles, reasons = _resolve(cats, agent, p_adj, design, k, alpha)
+    p_trained = None
+    if trained is not None:
+        from interp.role_trained_null import adjusted_p
+
+        if not scale_free:
+            raise ValueError("the trained null holds scale-free statistics only")
+        p_trained = adjusted_p(trained, agent, design.testable, two)
+    roles, reasons = _resolve(cats, agent, p_adj, design, k, alpha, p_trained,
+                              trained.n_networks if trained is not None else 0)
     return Selectivity(categories=cats, statistic=agent, p_raw=p_raw, p_adjusted=p_adj, quantile=quantile,
                        entropy=entropy, null_log_temperature=log_t, null_median=median, null_q95=q95,
                        testable=design.testable, n_scenes=design.n_scenes, n_null=k, null_seeds=null.seeds,
-                       roles=roles, reasons=reasons)
+                       roles=roles, reasons=reasons, p_trained=p_trained,
+                       n_trained=trained.n_networks if trained is not None else 0)
 
 
 def _null_parts(tempered: np.ndarray, testable: np.ndarray, two: np.ndarray):
@@ -438,9 +453,13 @@ def _null_parts(tempered: np.ndarray, testable: np.ndarray, two: np.ndarray):
 
 
 def _resolve(cats: Sequence[str], stat: np.ndarray, p_adj: np.ndarray, design: Design, k: int,
-             alpha: float) -> tuple[dict[str, list[int]], dict[str, str]]:
-    """Role c is held by the heads whose adjusted p-value is <= alpha on both halves, strongest (largest of the two
-    halves' p-values smallest, then largest statistic) first."""
+             alpha: float, p_trained: np.ndarray | None = None,
+             n_trained: int = 0) -> tuple[dict[str, list[int]], dict[str, str]]:
+    """Role c is held by the heads whose adjusted p-value is <= alpha on both halves (against both nulls where a
+    trained null is given: the larger of the two p-values counts), strongest (largest of the two halves' p-values
+    smallest, then largest statistic) first."""
+    if p_trained is not None:
+        p_adj = np.fmax(p_adj, p_trained)  # intersection-union: beyond the initialised AND the trained networks
     roles: dict[str, list[int]] = {}
     reasons: dict[str, str] = {}
     for j, name in enumerate(cats):
@@ -457,8 +476,11 @@ def _resolve(cats: Sequence[str], stat: np.ndarray, p_adj: np.ndarray, design: D
         sign = ""
         if name == "proximity":
             sign = " (prefers near vehicles)" if stat[:, best, j].mean() < 0 else " (prefers far vehicles)"
+        against = f"{k} random networks tempered to the head's entropy"
+        if p_trained is not None:
+            against += f" and {n_trained} networks trained without task information, the larger p"
         text = (f"head {best}: t {stat[0, best, j]:+.2f} / {stat[1, best, j]:+.2f}{sign}, "
                 f"max-adjusted p {p_adj[0, best, j]:.3g} / {p_adj[1, best, j]:.3g} on the two halves "
-                f"({k} random networks tempered to the head's entropy, alpha {alpha})")
+                f"({against}, alpha {alpha})")
         reasons[name] = text if heads else f"no head is selective on both halves; best {text}"
     return roles, reasons

@@ -54,7 +54,7 @@ CAUSAL_BATCH_PAIRS = 50
 # pairs used (4 heads: 240 pairs). Large effects stop far earlier (the sequential test), so quick stays cheap.
 QUICK_CAUSAL = {"max_pairs": 280, "min_effect": 0.20, "batch_pairs": 20}
 NULL_VERSION = 6  # bump when the null's stored statistics change (cached nulls are then rebuilt)
-CACHE_VERSION = 8  # bump when the attention rule or the calibration family change (cached attention maps are ignored)
+CACHE_VERSION = 9  # bump when the attention rule or the calibration family change (cached attention maps are ignored)
 CAUSAL_CACHE_VERSION = 7  # bump when the causal rule changes (cached causal role maps are then ignored)
 
 
@@ -194,7 +194,33 @@ def attention_roles(model: torch.nn.Module, obs: np.ndarray, masks: Mapping[str,
     seeds = list(null_seeds) if null_seeds is not None else list(seedmap.init_seeds("role_null", n))
     design = calibration_design(obs, masks, distance, getattr(model, "presence_idx", 0))
     null = null_for(model, obs, design, seeds)
-    return RS.test_selectivity(design, null, head_scores(model, obs))
+    return RS.test_selectivity(design, null, head_scores(model, obs), trained=trained_null_for(n_heads, obs, design))
+
+
+def trained_null_for(n_heads: int, obs: np.ndarray, design: RS.Design):
+    """The architecture's trained null (``interp.role_trained_null``) where it is complete and was computed on these
+    calibration scenes; None otherwise (the role map then says the rule ran against the initialised null only)."""
+    from interp import role_trained_null as TN
+
+    null = TN.load(n_heads)
+    if null is None or not null.complete(len(RS.CATEGORIES) + len(RS.TWO_SIDED), RS.ALPHA):
+        return None
+    if null.digest != TN.design_digest(obs, design.vehicles, design.categories):
+        raise ValueError(f"{null.path} was computed on other calibration scenes than these; regrow it with "
+                         "benchmarks/role_trained_null.py (or restore the scenes it was computed on)")
+    return null
+
+
+def trained_null_status(n_heads: int) -> dict:
+    """What the role map reports about the architecture's trained null: networks stored, needed, applied."""
+    from interp import role_trained_null as TN
+
+    null = TN.load(n_heads)
+    need = TN.networks_needed(len(RS.CATEGORIES) + len(RS.TWO_SIDED), RS.ALPHA)
+    have = 0 if null is None else null.n_networks
+    return {"networks": have, "needed": need, "applied": have >= need, "recipe": TN.RECIPE,
+            "init_seeds_from": seedmap.INITS["role_null_trained"][0],
+            "env_seeds": list(seedmap.EPISODES["role_null_training"])}
 
 
 def split_half_stability(att: RS.Selectivity) -> dict[str, Any]:
@@ -323,6 +349,8 @@ class RoleMap:
                                if np.isfinite(att.p_adjusted[:, h, i]).all() else None,
                                "p_adjusted": [_f(att.p_adjusted[0, h, i]), _f(att.p_adjusted[1, h, i])],
                                "p_raw": [_f(att.p_raw[0, h, i]), _f(att.p_raw[1, h, i])],
+                               "p_trained": ([_f(att.p_trained[0, h, i]), _f(att.p_trained[1, h, i])]
+                                             if att.p_trained is not None else None),
                                "quantile": [_f(att.quantile[0, h, i]), _f(att.quantile[1, h, i])],
                                "null_median": [_f(att.null_median[0, h, i]), _f(att.null_median[1, h, i])],
                                "null_q95": [_f(att.null_q95[0, h, i]), _f(att.null_q95[1, h, i])]}
@@ -342,7 +370,10 @@ class RoleMap:
                          "statistic": "within-scene fit of the head's pre-softmax scores on category indicators and "
                                       "distance (scene fixed effects); ego: ego minus mean vehicle score",
                          "test": "Monte-Carlo max statistic (min-p over heads x categories) against random networks "
-                                 "of the same architecture tempered to each head's vehicle entropy; both halves",
+                                 "of the same architecture tempered to each head's vehicle entropy; both halves; "
+                                 "where the trained null is applied, also Bonferroni over heads x tests against "
+                                 "the pooled heads of networks trained without task information (the larger p)",
+                         "trained": {**trained_null_status(self.n_heads), "applied": att.p_trained is not None},
                          "categories": null},
                 "causal": {"measured": self.causal.measured, "seeds": list(self.causal.seeds),
                            "max_pairs": self.causal.max_pairs},
@@ -369,6 +400,20 @@ def find_roles(agent, obs: np.ndarray, masks: Mapping[str, np.ndarray], distance
 ATTENTION_ROLE_MEANING = ("note: an attention role is a preference beyond random networks of this architecture, not "
                           "necessarily one the task taught (networks trained on shuffled rewards get one too; "
                           "docs/guide/roles.md, 'What the rule has been tested against')")
+# ... and where the architecture's trained null was applied (interp.role_trained_null).
+ATTENTION_ROLE_MEANING_TRAINED = ("note: an attention role is a preference beyond random networks of this "
+                                  "architecture and beyond networks of it trained without task information "
+                                  "(shuffled rewards, gamma 0; docs/guide/roles.md)")
+
+
+def role_meaning(data: dict) -> str:
+    """The note printed under a role map that holds an attention role, by whether the trained null was applied."""
+    trained = (data.get("null") or {}).get("trained") or {}
+    if trained.get("applied"):
+        return ATTENTION_ROLE_MEANING_TRAINED
+    have = f" (this architecture's trained null holds {trained['networks']} of {trained['needed']} networks)" \
+        if "networks" in trained else ""
+    return ATTENTION_ROLE_MEANING + have
 
 
 def format_roles(data: dict) -> str:
@@ -391,7 +436,7 @@ def format_roles(data: dict) -> str:
                  f"{st.get('categories')} categories; null-quantile correlation {corr:.3f}" if corr is not None else
                  "split-half stability: n/a")
     if any(data["roles"].get(c) for c in RS.CATEGORIES):
-        lines.append(ATTENTION_ROLE_MEANING)
+        lines.append(role_meaning(data))
     return "\n".join(lines)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from benchmarks import role_trained_null as N
+from interp import role_trained_null as TN
 from interp import seeds as S
 from interp.training.role_networks import network_folder
 
@@ -41,10 +42,10 @@ def _design(vehicles: np.ndarray):
 
 
 def test_the_data_file_grows_in_index_order_once_per_network_and_refuses_other_scenes(tmp_path, monkeypatch):
-    monkeypatch.setattr(N, "DATA", tmp_path)
+    monkeypatch.setattr(TN, "DATA", tmp_path)
     obs = np.linspace(0, 1, 60).reshape(2, 5, 6)
     design = _design(np.array([[0, 1, 1, 0, 0], [0, 1, 0, 0, 0]], bool))
-    digest = N.design_digest(obs, design)
+    digest = TN.design_digest(obs, design.vehicles, design.categories)
     stats = {i: np.full((2, 4, 2), float(i)) for i in (3, 0, 1)}
     for i, s in stats.items():
         N._append(4, i, s, digest, design.categories)
@@ -53,7 +54,7 @@ def test_the_data_file_grows_in_index_order_once_per_network_and_refuses_other_s
     assert got["index"].tolist() == [0, 1, 3] and got["digest"] == digest and got["categories"] == design.categories
     np.testing.assert_array_equal(got["stats"][:, 0, 0, 0], [0.0, 1.0, 3.0])
     assert not list(tmp_path.glob("*.tmp.npz"))
-    other = N.design_digest(obs, _design(np.array([[0, 1, 1, 1, 0], [0, 1, 0, 0, 0]], bool)))
+    other = TN.design_digest(obs, np.array([[0, 1, 1, 1, 0], [0, 1, 0, 0, 0]], bool), design.categories)
     assert other != digest
     with pytest.raises(SystemExit, match="other calibration scenes"):
         N._append(4, 5, stats[0], other, design.categories)
@@ -63,5 +64,116 @@ def test_the_data_file_grows_in_index_order_once_per_network_and_refuses_other_s
 def test_the_digest_ignores_last_bits_of_the_observations():
     design = _design(np.ones((2, 5), bool))
     obs = np.linspace(0, 1, 60).reshape(2, 5, 6)
-    assert N.design_digest(obs, design) == N.design_digest(obs + 1e-9, design)
-    assert N.design_digest(obs, design) != N.design_digest(obs + 1e-3, design)
+    assert TN.design_digest(obs, design.vehicles, design.categories) == TN.design_digest(obs + 1e-9, design.vehicles, design.categories)
+    assert TN.design_digest(obs, design.vehicles, design.categories) != TN.design_digest(obs + 1e-3, design.vehicles, design.categories)
+
+
+# ------------------------------------------------------------------------------------------ the test against it
+def _null(stats: np.ndarray, categories=("ego", "proximity")) -> TN.TrainedNull:
+    return TN.TrainedNull(stats=stats, index=np.arange(len(stats)), categories=categories, digest="x",
+                          path=Path("x.npz"))
+
+
+def test_pooled_bonferroni_p_values_known_answer():
+    """9 networks x 2 heads pooled = 18 draws 1..18 per half and test; the two-sided test counts twice, so the family
+    is 2 heads x 3 tests = 6."""
+    stats = np.arange(1.0, 19.0).reshape(9, 1, 2, 1).repeat(2, axis=1).repeat(2, axis=3)  # [9, 2, 2, 2]
+    null = _null(stats)
+    two = np.array([False, True])
+    testable = np.ones((2, 2), bool)
+    agent = np.array([[[19.0, 0.0], [18.0, 10.0]]] * 2)  # [2 halves, 2 heads, 2 tests]
+    p = TN.adjusted_p(null, agent, testable, two)
+    np.testing.assert_allclose(p[0, 0], [6 * 1 / 19, 6 * 1 / 19])  # beyond all; below all (lower tail)
+    np.testing.assert_allclose(p[0, 1], [6 * 2 / 19, 1.0])  # ties count as extreme; 2 x 9/19 x 6 capped at 1
+    testable[1, 1] = False  # untestable on half 1: NaN there, and a smaller family (2 heads x 1 test)
+    p = TN.adjusted_p(null, agent, testable, two)
+    assert np.isnan(p[1, :, 1]).all() and p[1, 0, 0] == pytest.approx(2 / 19)
+    with pytest.raises(ValueError, match="architecture"):
+        TN.adjusted_p(null, agent[:, :1], testable, two)
+
+
+def _correlated_draws(rng, n: int, heads: int = 4, p: int = 3) -> np.ndarray:
+    """[n, 2, H, P] statistics with a network effect shared by its heads and halves (heads dependent, as trained)."""
+    net = rng.standard_t(4, size=(n, 1, 1, p))
+    return 2.0 * net + rng.standard_t(4, size=(n, 1, heads, p)) + 0.3 * rng.normal(size=(n, 2, heads, p))
+
+
+def test_a_network_drawn_like_the_trained_null_gets_a_role_in_at_most_alpha_of_tries():
+    """Size of the pooled Bonferroni test with dependent heads and heavy tails: 1,000 networks drawn like the 300
+    null networks (3 tests / 0.01 = 300 needed: one one-sided test and a two-sided one, counted twice) get any adjusted p <= 0.01 on both halves in at most
+    alpha of tries (99 % one-sided Wilson lower bound <= 0.01). Control: the same p-values unadjusted (the
+    Bonferroni factor dropped) fire far more often, so the check can fail."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    rng = np.random.default_rng(0)
+    null = _null(_correlated_draws(rng, 300, p=2))
+    two, testable = np.array([False, True]), np.ones((2, 2), bool)
+    agents = _correlated_draws(rng, 1000, p=2)
+    adjusted = np.stack([TN.adjusted_p(null, a, testable, two) for a in agents])  # [n, 2, H, P]
+    fired = (adjusted.max(axis=1) <= 0.01).any(axis=(1, 2))
+    assert proportion_confint(fired.sum(), len(fired), 0.02, "wilson")[0] <= 0.01, fired.sum()
+    unadjusted = (adjusted / (4 * 3)).max(axis=1) <= 0.01  # Bonferroni's factor is 4 heads x 3 tests here
+    assert proportion_confint(unadjusted.any(axis=(1, 2)).sum(), len(fired), 0.02, "wilson")[0] > 0.01
+
+
+def test_a_role_needs_both_nulls(monkeypatch):
+    """Intersection-union: a planted head beyond every initialised network but inside the trained networks' range
+    gets no role; the same head with a trained null that it is beyond gets it; the reason names both nulls."""
+    from interp import role_selectivity as RS
+
+    rng = np.random.default_rng(5)
+    b, n = 80, 6
+    vehicles = np.zeros((b, n), bool)
+    for i in range(b):
+        vehicles[i, 1:1 + rng.integers(2, n)] = True
+    masks = {c: vehicles & (rng.random((b, n)) < 0.4) for c in RS.VEHICLE_CATEGORIES}
+    distance = np.where(vehicles, rng.uniform(5, 80, (b, n)), 0.0)
+    design = RS.build_design(masks, distance, vehicles)
+    features = rng.normal(size=(b, n, 5))
+
+    def net(seed: int, planted: float = 0.0) -> np.ndarray:  # [H=2, B, N]
+        w = np.random.default_rng(seed).normal(size=(2, 5))
+        s = np.einsum("bnf,hf->hbn", features, w)
+        s[0] += planted * masks["crossing"]
+        return s
+
+    k = RS.n_null(2)
+    null = RS.make_null(design, np.stack([net(s) for s in range(k)]), (0, k))
+    agent = np.moveaxis(net(10_000, planted=3.0), 0, 1)
+    assert RS.test_selectivity(design, null, agent).roles["crossing"] == [0]
+    stat = RS.statistics(design, np.moveaxis(agent, 1, 0))  # [2, H, P]
+    j = RS.CATEGORIES.index("crossing")
+    need = TN.networks_needed(len(RS.CATEGORIES) + len(RS.TWO_SIDED), RS.ALPHA)
+    wide = rng.normal(size=(need, 2, 2, len(RS.CATEGORIES)))
+    wide[:, :, :, j] *= 2 * np.abs(stat[:, 0, j]).max()  # trained heads reach the planted head's t
+    sel = RS.test_selectivity(design, null, agent, trained=_null(wide, RS.CATEGORIES))
+    assert sel.roles["crossing"] == [] and sel.n_trained == need
+    assert "trained without task information" in sel.reasons["crossing"]
+    narrow = rng.normal(size=(need, 2, 2, len(RS.CATEGORIES)))  # trained heads within |t| ~ 4
+    sel = RS.test_selectivity(design, null, agent, trained=_null(narrow, RS.CATEGORIES))
+    assert sel.roles["crossing"] == [0] and sel.p_trained[:, 0, j].max() <= RS.ALPHA
+
+
+def test_an_incomplete_or_foreign_trained_null_is_not_applied_and_the_role_map_says_so(tmp_path, monkeypatch):
+    from interp import role_selectivity as RS
+    from interp import roles as R
+
+    monkeypatch.setattr(TN, "DATA", tmp_path)
+    obs = np.linspace(0, 1, 60).reshape(2, 5, 6)
+    design = types.SimpleNamespace(vehicles=np.ones((2, 5), bool), categories=RS.CATEGORIES)
+    digest = TN.design_digest(obs, design.vehicles, design.categories)
+    stats = np.zeros((10, 2, 4, len(RS.CATEGORIES)))
+    np.savez(tmp_path / "4h.npz", index=np.arange(10), stats=stats, digest=np.array(digest),
+             categories=np.array(RS.CATEGORIES))
+    assert R.trained_null_for(4, obs, design) is None  # 10 of 900 networks
+    status = R.trained_null_status(4)
+    assert status["networks"] == 10 and status["needed"] == 900 and not status["applied"]
+    note = R.role_meaning({"null": {"trained": status}})
+    assert note.startswith(R.ATTENTION_ROLE_MEANING) and "10 of 900" in note
+    assert R.role_meaning({"null": {"trained": {**status, "applied": True}}}) == R.ATTENTION_ROLE_MEANING_TRAINED
+    full = np.zeros((900, 2, 4, len(RS.CATEGORIES)))
+    np.savez(tmp_path / "4h.npz", index=np.arange(900), stats=full, digest=np.array(digest),
+             categories=np.array(RS.CATEGORIES))
+    assert R.trained_null_for(4, obs, design).n_networks == 900
+    with pytest.raises(ValueError, match="other calibration scenes"):
+        R.trained_null_for(4, obs + 0.01, design)

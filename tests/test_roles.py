@@ -242,9 +242,10 @@ def _tries(calibration, n_heads: int, name: str, tries: int):
     resolved) a role, one try at a time, with progress on stderr for long runs (``HYPODRIVE_ROLE_RATES_LOG``)."""
     make, hit, _ = _conditions(calibration)[name]
     agent, null = architecture(n_heads, calibration)
+    trained = R.trained_null_for(n_heads, calibration[0], calibration[3])  # the rule as find_roles applies it
     hits = 0
     for k in range(tries):
-        got = bool(hit(RS.test_selectivity(calibration[3], null, make(agent, k))))
+        got = bool(hit(RS.test_selectivity(calibration[3], null, make(agent, k), trained=trained)))
         hits += got
         if os.environ.get("HYPODRIVE_ROLE_RATES_LOG"):  # progress of long runs (benchmarks/role_rates.py)
             print(f"  {name} ({n_heads} heads): {hits}/{k + 1}", file=sys.stderr, flush=True)
