@@ -177,3 +177,30 @@ def test_an_incomplete_or_foreign_trained_null_is_not_applied_and_the_role_map_s
     assert R.trained_null_for(4, obs, design).n_networks == 900
     with pytest.raises(ValueError, match="other calibration scenes"):
         R.trained_null_for(4, obs + 0.01, design)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n_heads", (2, 4, 8))
+def test_the_stored_statistics_are_what_the_recipe_trains(n_heads, request):
+    """Provenance of the committed data: the architecture's first stored network, retrained here by the job's own
+    code path (a fresh cache), has the stored statistics (t-values to 2 %: another CPU's float32 kernels move a
+    100-episode run a little, not to another network). ``-m slow``: one training run (~10-20 s)."""
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("slow: run with -m slow")
+    import tests.test_roles as T
+    from interp import role_selectivity as RS
+    from interp import roles as R
+    from interp.simulation.agent import load_agent
+    from interp.training.role_networks import trained_network
+
+    stored = TN.load(n_heads)
+    if stored is None:
+        pytest.skip(f"no trained null of {n_heads} heads yet (benchmarks/role_trained_null.py {n_heads})")
+    obs, _, _, design = T.calibration_material()
+    assert stored.digest == TN.design_digest(obs, design.vehicles, design.categories)
+    i = int(stored.index[0])
+    net = trained_network(load_agent(T.ARCHITECTURES[n_heads]), S.INITS["role_null_trained"][0] + i,
+                          TN.RECIPE["episodes"], shuffle_rewards=True, gamma=TN.RECIPE["gamma"],
+                          episode_seed_base=S.role_null_block(i), cache=request.getfixturevalue("tmp_path"))
+    again = RS.statistics(design, np.moveaxis(R.head_scores(net.model, obs), 1, 0))
+    np.testing.assert_allclose(again, stored.stats[0], rtol=0.02, atol=0.05)
