@@ -1,6 +1,7 @@
 """The DQN trainer on tiny runs: reproducibility, resuming, and the pieces of the learning loop."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -164,6 +165,33 @@ def test_one_learning_step_is_rl_agents_update(tmp_path):
         assert trainer.updates == step and list(trainer.losses) == losses
     assert beyond[1] == (True, True), "precondition: the second step has gradients beyond both clamps"
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), trainer.value_net.state_dict().values()))
+
+
+def test_gamma_0_loss_is_the_full_formula_without_the_next_state_forwards():
+    """With gamma = 0 the loss skips the next-state forwards (the trained role null's recipe): the same value, bit for
+    bit, as the full formula on the same batch, and the next states are never read (NaN there changes nothing)."""
+    torch.manual_seed(0)
+    net = untrained_agent(AGENT, ENV).model
+    target = copy.deepcopy(net)
+    rng = np.random.default_rng(3)
+    shape = (16, *net_obs_shape(net))
+    state = torch.from_numpy(rng.uniform(-1, 1, shape).astype(np.float32))
+    nxt = torch.from_numpy(rng.uniform(-1, 1, shape).astype(np.float32))
+    batch = (state, torch.from_numpy(rng.integers(0, 3, 16)), torch.from_numpy(rng.normal(size=16).astype(np.float32)),
+             nxt, torch.from_numpy(rng.random(16) < 0.2))
+    fast = bellman_loss(net, target, batch, 0.0, True)
+    full = torch.nn.functional.mse_loss(net(state).gather(1, batch[1].unsqueeze(1)).squeeze(1),
+                                        batch[2] + 0.0 * target(nxt).gather(1, net(nxt).argmax(1).unsqueeze(1)).squeeze(1)
+                                        * (~batch[4]).float())
+    assert torch.equal(fast, full)
+    assert torch.equal(bellman_loss(net, target, (*batch[:3], torch.full_like(nxt, float("nan")), batch[4]), 0.0, True),
+                       fast)
+    assert not torch.equal(bellman_loss(net, target, batch, 0.95, True), fast)  # control: gamma > 0 reads them
+
+
+def net_obs_shape(net) -> tuple[int, int]:
+    n = net.config["in"] // net.config["embedding_layer"]["in"]
+    return n, net.config["embedding_layer"]["in"]
 
 
 def test_loss_decreases_on_a_fixed_batch():

@@ -96,6 +96,8 @@ def bellman_loss(value_net, target_net, batch, gamma: float, double: bool) -> to
     """rl-agents' ``compute_bellman_residual`` with the L2 loss."""
     state, action, reward, next_state, terminal = batch
     q = value_net(state).gather(1, action.unsqueeze(1)).squeeze(1)
+    if gamma == 0:  # the target is the reward alone: the next state's value is multiplied by 0, so skip its forwards
+        return F.mse_loss(q, reward)
     with torch.no_grad():
         if double:
             best = value_net(next_state).argmax(1)  # rl-agents' target, not an action choice: not policy's rule
