@@ -39,12 +39,27 @@ def main(argv: list[str]) -> None:
     cal = T.calibration_material()
     obs = cal[0]
     agent, null = T.architecture(heads, cal)
+    trained_null = R.trained_null_for(heads, obs, cal[3])  # None where the architecture's is incomplete
     for k in ks:
         seed = T._trained_seed(shuffle, k)
         start = untrained_agent(agent.agent_config, agent.env_config, init_seed=seed)
         print(f"try {k} (training seed {seed}, {heads} heads, {'shuffled rewards' if shuffle else 'short'}):")
         for label, net in (("start", start), ("trained", T._trained(agent, k, shuffle))):
-            print(describe(label, RS.test_selectivity(cal[3], null, R.head_scores(net.model, obs))), flush=True)
+            scores = R.head_scores(net.model, obs)
+            sel = RS.test_selectivity(cal[3], null, scores)
+            line = describe(label, sel)
+            if trained_null is not None:
+                line += "; " + against_both(RS.test_selectivity(cal[3], null, scores, trained=trained_null), sel)
+            print(line, flush=True)
+
+
+def against_both(both, init_only) -> str:
+    """The roles against both nulls, and each initialised-null role's p against the trained null (larger half)."""
+    roles = {c: h for c, h in both.roles.items() if h}
+    held = [(c, h) for c, hs in init_only.roles.items() for h in hs]
+    ps = ", ".join(f"{c} h{h} trained p {np.nanmax(both.p_trained[:, h, both.categories.index(c)]):.3g}"
+                   for c, h in held)
+    return f"against both nulls roles {roles or 'none'}" + (f" ({ps})" if ps else "")
 
 
 if __name__ == "__main__":
