@@ -454,6 +454,18 @@ def _key(agent, part: str, **settings) -> str:
     return f"{agent.identity}-{part}-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
 
 
+def _attention_key(agent) -> str:
+    """The cache key of an attention role map: the rule's settings and the trained null it was tested against (a
+    trained null that grows to completion, or is regrown, makes earlier maps stale)."""
+    from interp import role_trained_null as TN
+
+    trained = TN.load(agent.n_heads)
+    status = trained_null_status(agent.n_heads)
+    return _key(agent, "attention", n_null=RS.n_null(agent.n_heads), n_scenes=N_SCENES,
+                trained_null=[status["applied"], trained.digest if trained is not None and status["applied"] else None,
+                              status["networks"] if status["applied"] else 0])
+
+
 def _load(key: str) -> dict | None:
     path = _cache_dir() / f"{key}.json"
     try:
@@ -482,7 +494,7 @@ def role_map(agent, calibration: Callable[[], tuple[np.ndarray, dict]], *, engin
     [B, N, F], category masks, distances [B, N]) of the role-calibration scenes (``fixtures.role_scenes.calibration``); it is
     called only on a cache miss. ``quick``: causal roles on ``QUICK_CAUSAL``'s budget (large effects decided,
     smaller ones ``unmeasured``)."""
-    att_key = _key(agent, "attention", n_null=RS.n_null(agent.n_heads), n_scenes=N_SCENES)
+    att_key = _attention_key(agent)
     data = _load(att_key) if use_cache else None
     if data is None:
         obs, masks, distance = calibration()
@@ -507,7 +519,7 @@ def role_map(agent, calibration: Callable[[], tuple[np.ndarray, dict]], *, engin
 
 def cached_role_map(agent) -> dict | None:
     """The cached attention role map of ``agent`` (with its causal roles if those were cached), or None."""
-    data = _load(_key(agent, "attention", n_null=RS.n_null(agent.n_heads), n_scenes=N_SCENES))
+    data = _load(_attention_key(agent))
     if data is None:
         return None
     cz = _load(_key(agent, "causal", alpha=CAUSAL_ALPHA, max_pairs=CAUSAL_MAX_PAIRS, min_effect=CAUSAL_MIN_EFFECT,

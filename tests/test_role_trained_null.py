@@ -204,3 +204,27 @@ def test_the_stored_statistics_are_what_the_recipe_trains(n_heads, request):
                           episode_seed_base=S.role_null_block(i), cache=request.getfixturevalue("tmp_path"))
     again = RS.statistics(design, np.moveaxis(R.head_scores(net.model, obs), 1, 0))
     np.testing.assert_allclose(again, stored.stats[0], rtol=0.02, atol=0.05)
+
+
+def test_a_cached_role_map_goes_stale_when_the_trained_null_is_completed(tmp_path, monkeypatch):
+    """The attention cache key holds whether the trained null was applied (and which): a map computed before the
+    architecture's null was complete is not reused once it is; a null that keeps growing while incomplete does
+    not invalidate maps (it is not applied either way)."""
+    from interp import roles as R
+    from interp import role_selectivity as RS
+
+    monkeypatch.setattr(TN, "DATA", tmp_path)
+    agent = types.SimpleNamespace(identity="abc", env_config={}, n_heads=4)
+
+    def store(k: int) -> None:
+        np.savez(tmp_path / "4h.npz", index=np.arange(k), stats=np.zeros((k, 2, 4, len(RS.CATEGORIES))),
+                 digest=np.array("d"), categories=np.array(RS.CATEGORIES))
+
+    missing = R._attention_key(agent)
+    store(10)
+    assert R._attention_key(agent) == missing
+    store(900)
+    complete = R._attention_key(agent)
+    assert complete != missing
+    store(901)
+    assert R._attention_key(agent) != complete
