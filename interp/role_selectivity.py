@@ -472,7 +472,9 @@ def _resolve(cats: Sequence[str], stat: np.ndarray, p_adj: np.ndarray, design: D
         worst = np.nanmax(p_adj[:, :, j], axis=0)  # [H]
         heads = sorted(np.flatnonzero(worst <= alpha).tolist(), key=lambda h: (worst[h], -abs(stat[:, h, j]).min()))
         roles[name] = heads
-        best = heads[0] if heads else int(np.nanargmin(worst))
+        # the most selective head: smallest p, ties (e.g. several at p 1 after the trained null's Bonferroni) by |t|
+        best = heads[0] if heads else min(range(len(worst)), key=lambda h: (
+            worst[h] if np.isfinite(worst[h]) else np.inf, -abs(stat[:, h, j]).min()))
         sign = ""
         if name == "proximity":
             sign = " (prefers near vehicles)" if stat[:, best, j].mean() < 0 else " (prefers far vehicles)"
