@@ -48,6 +48,10 @@ scores (``attention_layer.hook_scores``):
   and cached (``interp.roles.null_for``); the agent-independent parts of the test (the null's sorted statistics
   and min-p distribution) are computed once per null, so one more network costs one forward pass and a few
   searches.
+- **Beyond training without the task.** Where the architecture's trained null is complete
+  (``interp.role_trained_null``: networks trained with shuffled rewards and gamma 0, heads pooled, Bonferroni over
+  heads x tests), a role must also reach adjusted p <= ``ALPHA`` on both halves against it (``trained=``; the
+  larger of the two p-values counts: an intersection-union test).
 - **Matched temperatures are reported, not tested.** The t-statistics do not move with temperature, so the
   temperatures matched to each head's entropy are a description (the JSON's ``null_temperature_median``):
   they are computed on the first ``TEMPERATURE_NETWORKS`` null networks only, which keeps their cost fixed
@@ -350,7 +354,7 @@ class Selectivity:
     null_seeds: tuple[int, int]
     roles: dict[str, list[int]]
     reasons: dict[str, str]
-    # against the trained null (interp.role_trained_null), where it was applied; else all NaN and 0 networks
+    # against the trained null (interp.role_trained_null), where it was applied; else None and 0 networks
     p_trained: np.ndarray | None = None  # [2, H, P] Bonferroni-adjusted pooled p-values
     n_trained: int = 0
 
