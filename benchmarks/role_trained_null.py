@@ -13,7 +13,6 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
 sys.path.insert(0, ".")
 import numpy as np  # noqa: E402
@@ -23,11 +22,7 @@ from interp import role_selectivity as RS  # noqa: E402
 from interp import role_trained_null as TN  # noqa: E402
 
 EPISODES, GAMMA = TN.RECIPE["episodes"], TN.RECIPE["gamma"]
-TARGET = TN.networks_needed(len(RS.CATEGORIES) + len(RS.TWO_SIDED), RS.ALPHA)  # 900
-
-
-def data_path(n_heads: int) -> Path:
-    return TN.data_path(n_heads)
+TARGET = TN.networks_needed(RS.N_TESTS, RS.ALPHA)  # 900
 
 
 def load(n_heads: int) -> dict:
@@ -38,9 +33,10 @@ def load(n_heads: int) -> dict:
     return {"index": null.index, "stats": null.stats, "digest": null.digest, "categories": null.categories}
 
 
-def _append(n_heads: int, i: int, stats: np.ndarray, digest: str, categories: tuple[str, ...]) -> None:
-    """Add network i's statistics [2, H, P] (atomic write, under a lock shared by the job's processes)."""
-    path = data_path(n_heads)
+def _append(n_heads: int, i: int, stats: np.ndarray, digest: str, categories: tuple[str, ...]) -> int:
+    """Add network i's statistics [2, H, P] (atomic write, under a lock shared by the job's processes); returns how
+    many networks the file holds."""
+    path = TN.data_path(n_heads)
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
         have = load(n_heads)
@@ -48,7 +44,7 @@ def _append(n_heads: int, i: int, stats: np.ndarray, digest: str, categories: tu
             raise SystemExit(f"{path} was computed on other calibration scenes (digest {have['digest']}, now "
                              f"{digest}); move it away to start a new null")
         if i in set(have["index"].tolist()):
-            return
+            return len(have["index"])
         index = np.append(have["index"], i)
         stack = stats[None] if have["stats"] is None else np.concatenate([have["stats"], stats[None]])
         order = np.argsort(index)
@@ -56,6 +52,7 @@ def _append(n_heads: int, i: int, stats: np.ndarray, digest: str, categories: tu
         np.savez(tmp, index=index[order], stats=stack[order], digest=np.array(digest),
                  categories=np.array(categories), episodes=np.array(EPISODES), gamma=np.array(GAMMA))
         os.replace(tmp, path)
+        return len(index)
 
 
 def grow(n_heads: int, until: int, part: tuple[int, int]) -> None:
@@ -76,9 +73,8 @@ def grow(n_heads: int, until: int, part: tuple[int, int]) -> None:
         net = trained_network(agent, first_seed + i, EPISODES, shuffle_rewards=True, gamma=GAMMA,
                               episode_seed_base=S.role_null_block(i))
         stats = RS.statistics(design, np.moveaxis(R.head_scores(net.model, obs), 1, 0))  # [2, H, P]
-        _append(n_heads, i, stats, digest, design.categories)
-        print(f"{n_heads}h network {i}: {time.perf_counter() - t0:.1f} s; {len(load(n_heads)['index'])} stored",
-              flush=True)
+        stored = _append(n_heads, i, stats, digest, design.categories)
+        print(f"{n_heads}h network {i}: {time.perf_counter() - t0:.1f} s; {stored} stored", flush=True)
 
 
 def main(argv: list[str]) -> None:

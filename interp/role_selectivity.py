@@ -91,7 +91,10 @@ def one_blas_thread():
     return _BLAS.limit(limits=1, user_api="blas")
 
 
-def n_null(n_heads: int, n_tests: int = len(CATEGORIES) + len(TWO_SIDED), alpha: float = ALPHA) -> int:
+N_TESTS = len(CATEGORIES) + len(TWO_SIDED)  # tests per head: a two-sided statistic is two one-sided tests
+
+
+def n_null(n_heads: int, n_tests: int = N_TESTS, alpha: float = ALPHA) -> int:
     """Null networks for a max statistic over heads x tests (a two-sided statistic is two one-sided tests):
     heads x tests / alpha, so that a statistic beyond every null network reaches adjusted p <= alpha."""
     return int(math.ceil(n_heads * n_tests / alpha))

@@ -203,7 +203,7 @@ def trained_null_for(n_heads: int, obs: np.ndarray, design: RS.Design):
     from interp import role_trained_null as TN
 
     null = TN.load(n_heads)
-    if null is None or not null.complete(len(RS.CATEGORIES) + len(RS.TWO_SIDED), RS.ALPHA):
+    if null is None or not null.complete(RS.N_TESTS, RS.ALPHA):
         return None
     if null.digest != TN.design_digest(obs, design.vehicles, design.categories):
         raise ValueError(f"{null.path} was computed on other calibration scenes than these; regrow it with "
@@ -211,12 +211,13 @@ def trained_null_for(n_heads: int, obs: np.ndarray, design: RS.Design):
     return null
 
 
-def trained_null_status(n_heads: int) -> dict:
-    """What the role map reports about the architecture's trained null: networks stored, needed, applied."""
+def trained_null_status(n_heads: int, null=None) -> dict:
+    """What the role map reports about the architecture's trained null: networks stored, needed, applied (``null``:
+    the already loaded ``TN.load(n_heads)``, to read the file once)."""
     from interp import role_trained_null as TN
 
-    null = TN.load(n_heads)
-    need = TN.networks_needed(len(RS.CATEGORIES) + len(RS.TWO_SIDED), RS.ALPHA)
+    null = TN.load(n_heads) if null is None else null
+    need = TN.networks_needed(RS.N_TESTS, RS.ALPHA)
     have = 0 if null is None else null.n_networks
     return {"networks": have, "needed": need, "applied": have >= need, "recipe": TN.RECIPE,
             "init_seeds_from": seedmap.INITS["role_null_trained"][0],
@@ -460,7 +461,7 @@ def _attention_key(agent) -> str:
     from interp import role_trained_null as TN
 
     trained = TN.load(agent.n_heads)
-    status = trained_null_status(agent.n_heads)
+    status = trained_null_status(agent.n_heads, trained)
     return _key(agent, "attention", n_null=RS.n_null(agent.n_heads), n_scenes=N_SCENES,
                 trained_null=[status["applied"], trained.digest if trained is not None and status["applied"] else None,
                               status["networks"] if status["applied"] else 0])
