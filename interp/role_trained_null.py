@@ -1,7 +1,7 @@
 """The trained role null: what heads of networks trained *without task information* prefer, so that an attention
 role means a preference the task taught, not one that any training produces.
 
-Why (issue #22). The role rule (``interp.role_selectivity``) refers each head's t-statistics to randomly
+Why. The role rule (``interp.role_selectivity``) refers each head's t-statistics to randomly
 *initialised* networks of the architecture. Networks trained 100 episodes with shuffled rewards get a role in
 3.5-4.2 % of tries against that null, most of them far beyond every null network: training alone moves heads out
 of the initial distribution (``docs/guide/roles.md``). A role therefore has to beat both nulls.
