@@ -4,7 +4,7 @@ hundred bytes each), so that the job accumulates across sessions and a rerun tra
 
 Cost: ~12 s per 4-head network on one core, ~900 networks per architecture (``networks_needed``): ~3 core-hours.
 
-Usage (from the project root): ``python benchmarks/role_trained_null.py HEADS [--until N] [--part P/Q]``;
+Usage (from the project root): ``python benchmarks/role_trained_null.py HEADS [--from M] [--until N] [--part P/Q]``;
 ``--part 0/2`` and ``1/2`` split the indices between two processes (they share the file under a lock);
 ``--summary`` prints how many networks each architecture holds."""
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _append(n_heads: int, i: int, stats: np.ndarray, digest: str, categories: tu
         return len(index)
 
 
-def grow(n_heads: int, until: int, part: tuple[int, int]) -> None:
+def grow(n_heads: int, until: int, part: tuple[int, int], start: int = 0) -> None:
     import tests.test_roles as T
     from interp import roles as R
     from interp import seeds as S
@@ -66,7 +66,7 @@ def grow(n_heads: int, until: int, part: tuple[int, int]) -> None:
     digest = TN.design_digest(obs, design.vehicles, design.categories)
     agent = load_agent(T.ARCHITECTURES[n_heads])
     first_seed = S.INITS["role_null_trained"][0]
-    for i in range(part[0], until, part[1]):
+    for i in range(start + (part[0] - start) % part[1], until, part[1]):
         if i in set(load(n_heads)["index"].tolist()):
             continue
         t0 = time.perf_counter()
@@ -81,6 +81,8 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("heads", type=int, nargs="?", choices=(2, 4, 8))
     parser.add_argument("--until", type=int, default=TARGET, help="grow to network indices 0 .. N-1 (default 900)")
+    parser.add_argument("--from", dest="start", type=int, default=0,
+                        help="start at network index M (to rebalance processes near the end: give the other --until M)")
     parser.add_argument("--part", default="0/1", help="P/Q: this process takes indices i with i %% Q == P")
     parser.add_argument("--summary", action="store_true", help="print the stored networks per architecture")
     args = parser.parse_args(argv)
@@ -89,7 +91,7 @@ def main(argv: list[str]) -> None:
             print(f"{h} heads: {len(load(h)['index'])} of {TARGET} networks")
         return
     p, q = (int(x) for x in args.part.split("/"))
-    grow(args.heads, args.until, (p, q))
+    grow(args.heads, args.until, (p, q), args.start)
 
 
 if __name__ == "__main__":
