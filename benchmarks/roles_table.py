@@ -7,8 +7,9 @@ max-adjusted p against the initialised null and, where the architecture's traine
 Bonferroni-adjusted p against that null (``interp.role_trained_null``).
 
 ``--refresh`` first recomputes the attention part of every role map with the current rule (the causal part, which
-needs rollouts, is kept as it was measured) and writes it in place, atomically; a row whose attention roles changed ends with
-``<!-- was {...} -->``, the roles it held before. ``--heads H`` limits both to the role maps of one head count. Run from the project root."""
+needs rollouts, is kept as it was measured) and writes it in place, atomically; a row whose attention roles changed
+ends with ``<!-- was {...} -->``, the roles it held before. ``--heads H`` limits both to the role maps of one head
+count. Run from the project root."""
 from __future__ import annotations
 
 import argparse

@@ -477,11 +477,14 @@ def _resolve(cats: Sequence[str], stat: np.ndarray, p_adj: np.ndarray, design: D
                              f"scenes per half; need {MIN_SCENES_PER_HALF})")
             continue
         worst = np.nanmax(p_adj[:, :, j], axis=0)  # [H]
-        heads = sorted(np.flatnonzero(worst <= alpha).tolist(), key=lambda h: (worst[h], -abs(stat[:, h, j]).min()))
+
+        def most_selective_first(h: int, j: int = j, worst: np.ndarray = worst) -> tuple[float, float]:
+            """Smallest p first; ties (e.g. several heads at p 1 after the trained null's Bonferroni) by |t|."""
+            return (worst[h] if np.isfinite(worst[h]) else np.inf, -abs(stat[:, h, j]).min())
+
+        heads = sorted(np.flatnonzero(worst <= alpha).tolist(), key=most_selective_first)
         roles[name] = heads
-        # the most selective head: smallest p, ties (e.g. several at p 1 after the trained null's Bonferroni) by |t|
-        best = heads[0] if heads else min(range(len(worst)), key=lambda h: (
-            worst[h] if np.isfinite(worst[h]) else np.inf, -abs(stat[:, h, j]).min()))
+        best = heads[0] if heads else min(range(len(worst)), key=most_selective_first)
         sign = ""
         if name == "proximity":
             sign = " (prefers near vehicles)" if stat[:, best, j].mean() < 0 else " (prefers far vehicles)"
