@@ -11,6 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, ".")
+from benchmarks._parts import part  # noqa: E402
 
 
 def main(argv: list[str]) -> None:
@@ -19,13 +20,13 @@ def main(argv: list[str]) -> None:
     parser.add_argument("condition", choices=("short", "shuffled"),
                         help="short: trained SHORT_EPISODES episodes; shuffled: SHUFFLED_EPISODES, rewards shuffled")
     parser.add_argument("tries", type=int, help="train the networks of tries 0 .. N-1")
-    parser.add_argument("--part", default="0/1", help="P/Q: this process takes tries k with k %% Q == P")
+    parser.add_argument("--part", type=part, default="0/1", help="P/Q: this process takes tries k with k %% Q == P")
     args = parser.parse_args(argv)
     import tests.test_roles as T
     from interp.simulation.agent import load_agent
 
     agent = load_agent(T.ARCHITECTURES[args.heads])
-    p, q = (int(x) for x in args.part.split("/"))
+    p, q = args.part
     for k in range(p, args.tries, q):
         t0 = time.perf_counter()
         T._trained(agent, k, args.condition == "shuffled")

@@ -20,6 +20,7 @@ from filelock import FileLock  # noqa: E402
 
 from interp import role_selectivity as RS  # noqa: E402
 from interp import role_trained_null as TN  # noqa: E402
+from benchmarks._parts import part  # noqa: E402
 
 EPISODES, GAMMA = TN.RECIPE["episodes"], TN.RECIPE["gamma"]
 TARGET = TN.networks_needed(RS.N_TESTS, RS.ALPHA)  # 900
@@ -83,15 +84,14 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--until", type=int, default=TARGET, help="grow to network indices 0 .. N-1 (default 900)")
     parser.add_argument("--from", dest="start", type=int, default=0,
                         help="start at network index M (to rebalance processes near the end: give the other --until M)")
-    parser.add_argument("--part", default="0/1", help="P/Q: this process takes indices i with i %% Q == P")
+    parser.add_argument("--part", type=part, default="0/1", help="P/Q: this process takes indices i with i %% Q == P")
     parser.add_argument("--summary", action="store_true", help="print the stored networks per architecture")
     args = parser.parse_args(argv)
     if args.summary or args.heads is None:
         for h in (2, 4, 8):
             print(f"{h} heads: {len(load(h)['index'])} of {TARGET} networks")
         return
-    p, q = (int(x) for x in args.part.split("/"))
-    grow(args.heads, args.until, (p, q), args.start)
+    grow(args.heads, args.until, args.part, args.start)
 
 
 if __name__ == "__main__":

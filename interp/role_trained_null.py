@@ -28,6 +28,7 @@ initialised null only, and its role map says so (``TrainedNull.complete``). Pure
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from pathlib import Path
 
@@ -76,12 +77,24 @@ def data_path(n_heads: int, folder: Path | None = None) -> Path:
 
 
 def load(n_heads: int, folder: Path | None = None) -> TrainedNull | None:
-    """The stored trained null of the ``n_heads`` architecture, or None where there is none."""
+    """The stored trained null of the ``n_heads`` architecture, or None where there is none. One read per version
+    of the file: a role map's cache key and its test both ask for it, and a regrown file (new size or mtime) is
+    read afresh."""
     path = data_path(n_heads, folder)
-    if not path.exists():
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
         return None
+    return _read(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _read(path: Path, size: int, mtime_ns: int) -> TrainedNull:
+    """``load``'s read; ``size`` and ``mtime_ns`` are only part of the memo key."""
     with np.load(path, allow_pickle=False) as f:
-        return TrainedNull(stats=f["stats"], index=f["index"], categories=tuple(str(c) for c in f["categories"]),
+        stats = f["stats"]
+        stats.setflags(write=False)  # shared between callers by the memo
+        return TrainedNull(stats=stats, index=f["index"], categories=tuple(str(c) for c in f["categories"]),
                            digest=str(f["digest"]), path=path)
 
 

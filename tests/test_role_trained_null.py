@@ -3,6 +3,7 @@
 earlier runs, and a committed data file that grows atomically, in index order, and refuses other scenes."""
 from __future__ import annotations
 
+import os
 import types
 from pathlib import Path
 
@@ -228,3 +229,25 @@ def test_a_cached_role_map_goes_stale_when_the_trained_null_is_completed(tmp_pat
     assert complete != missing
     store(901)
     assert R._attention_key(agent) != complete
+
+
+def test_the_stored_null_is_read_once_per_version_of_the_file(tmp_path, monkeypatch):
+    """A role map's cache key and its test both load the null: one read, shared read-only; a regrown file (other
+    size or modification time) is read afresh, so a memo never serves a stale null."""
+    monkeypatch.setattr(TN, "DATA", tmp_path)
+    path = tmp_path / "4h.npz"
+
+    def store(k: int, value: float, mtime_ns: int) -> None:
+        np.savez(path, index=np.arange(k), stats=np.full((k, 2, 4, 2), value), digest=np.array("d"),
+                 categories=np.array(["a", "b"]))
+        os.utime(path, ns=(mtime_ns, mtime_ns))
+
+    store(3, 1.0, 10**18)
+    first = TN.load(4)
+    assert TN.load(4) is first and not first.stats.flags.writeable
+    store(3, 2.0, 10**18 + 1)  # same size, rewritten
+    assert TN.load(4).stats[0, 0, 0, 0] == 2.0
+    store(5, 2.0, 10**18 + 1)  # grown
+    assert TN.load(4).n_networks == 5
+    path.unlink()
+    assert TN.load(4) is None
