@@ -62,25 +62,26 @@ def _scaled_dot_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mas
     return torch.matmul(pattern, v)
 
 
+def _init_projections(layer: nn.Module, config: dict, name: str, query: str) -> None:
+    """The head geometry and the four projections both attention layers share, registered in rl-agents' order
+    (value_all, key_all, the query, attention_combine: the order is part of the checkpoint format)."""
+    layer.config = config
+    layer.feature_size = fs = config["feature_size"]
+    layer.heads = config["heads"]
+    if fs % layer.heads:
+        raise ConfigError(f"{name}: heads={layer.heads} does not divide feature_size={fs}; "
+                          "choose a head count that divides the feature size")
+    layer.features_per_head = fs // layer.heads
+    for projection in ("value_all", "key_all", query, "attention_combine"):
+        setattr(layer, projection, nn.Linear(fs, fs, bias=False))
+
+
 class EgoAttention(nn.Module):
     """One ego-attention layer: the ego row queries all rows; heads combined, then averaged with the ego."""
 
     def __init__(self, config: dict) -> None:
         super().__init__()
-        self.config = config
-        self.feature_size = config["feature_size"]
-        self.heads = config["heads"]
-        if self.feature_size % self.heads:
-            raise ConfigError(
-                f"attention_layer: heads={self.heads} does not divide feature_size={self.feature_size}; "
-                "choose a head count that divides the feature size"
-            )
-        self.features_per_head = self.feature_size // self.heads
-        fs = self.feature_size
-        self.value_all = nn.Linear(fs, fs, bias=False)
-        self.key_all = nn.Linear(fs, fs, bias=False)
-        self.query_ego = nn.Linear(fs, fs, bias=False)
-        self.attention_combine = nn.Linear(fs, fs, bias=False)
+        _init_projections(self, config, "attention_layer", "query_ego")
         self.hook_q = HookPoint("[B, H, 1, D]")
         self.hook_k = HookPoint("[B, H, N, D]")
         self.hook_v = HookPoint("[B, H, N, D]")
@@ -123,19 +124,7 @@ class SelfAttention(nn.Module):
 
     def __init__(self, config: dict) -> None:
         super().__init__()
-        self.config = config
-        self.feature_size = config["feature_size"]
-        self.heads = config["heads"]
-        if self.feature_size % self.heads:
-            raise ConfigError(
-                f"self_attention_layer: heads={self.heads} does not divide feature_size={self.feature_size}"
-            )
-        self.features_per_head = self.feature_size // self.heads
-        fs = self.feature_size
-        self.value_all = nn.Linear(fs, fs, bias=False)
-        self.key_all = nn.Linear(fs, fs, bias=False)
-        self.query_all = nn.Linear(fs, fs, bias=False)
-        self.attention_combine = nn.Linear(fs, fs, bias=False)
+        _init_projections(self, config, "self_attention_layer", "query_all")
         self.hook_scores = HookPoint("[B, H, N, N]")
         self.hook_pattern = HookPoint("[B, H, N, N]")
         self.hook_out = HookPoint("[B, N, F]")
