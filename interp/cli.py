@@ -9,8 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from interp.atomic import CLI_REMEDY, staged, write_file, write_files
 from interp.model import names
 from interp.errors import HypodriveError
+
+JSON_REMEDY = CLI_REMEDY.replace("--out", "--json")
 
 DESCRIPTION = """\
 hypodrive's agent tools. The agent is a checkpoint (an rl-agents .tar, a bare state dict, or a hypodrive
@@ -149,9 +152,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     with torch.no_grad():
         q, cache = agent.model.run_with_cache(torch.from_numpy(obs.astype(np.float32)),
                                               names.PATTERN, fwd_hooks=hooks)
-    np.savez(args.out, q_values=q.numpy(), attention=cache[names.PATTERN].numpy(),
-             action_names=np.array(agent.action_names))
-    print(f"wrote {args.out}: q_values {tuple(q.shape)}, attention {tuple(cache['attention_layer.hook_pattern'].shape)} "
+    out = Path(args.out) if str(args.out).endswith(".npz") else Path(f"{args.out}.npz")  # as np.savez names it
+    with staged(out, what="the Q-values and attention") as tmp:
+        with open(tmp, "wb") as fh:  # a file object: np.savez would add .npz to the temporary name
+            np.savez(fh, q_values=q.numpy(), attention=cache[names.PATTERN].numpy(),
+                     action_names=np.array(agent.action_names))
+    print(f"wrote {out}: q_values {tuple(q.shape)}, attention {tuple(cache['attention_layer.hook_pattern'].shape)} "
           f"(checkpoint identity {agent.identity}, heads {agent.n_heads})")
     return 0
 
@@ -263,11 +269,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for name, verdict in verdicts.items():
         print(f"[{name} vs agent] {verdict.summary()}")
     if args.json:
-        Path(args.json).write_text(json.dumps({
+        write_file(args.json, json.dumps({
             "identity": agent.identity, "source": agent.source, "heads": agent.n_heads,
             "episodes": [r.to_dict(trace=False) for r in records],
             "verdicts": {name: v.to_dict() for name, v in verdicts.items()},
-        }, indent=1))
+        }, indent=1), remedy=JSON_REMEDY)
         print(f"wrote {args.json}")
     return 0
 
@@ -312,8 +318,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_bundle(args: argparse.Namespace) -> int:
     """Copy a training run (or one of its snapshots) into a self-contained checkpoint folder."""
-    import shutil
-
     from interp.simulation.agent import load_agent
 
     run, out = Path(args.run), Path(args.out)
@@ -325,21 +329,21 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     missing = [str(p) for p in (project, rl_agents, run / "metadata.json") if not p.is_file()]
     if missing:
         raise HypodriveError(f"cannot bundle {run}: missing {', '.join(missing)} (snapshots exist every --save-every episodes)")
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(project, out / "agent.pt")
-    shutil.copyfile(rl_agents, out / "latest.tar")
-    agent = load_agent(out / "agent.pt")
-    (out / "agent_config.json").write_text(json.dumps(agent.agent_config, indent=2) + "\n")
-    (out / "env_config.json").write_text(json.dumps(agent.env_config, indent=2) + "\n")
+    agent = load_agent(project)
     meta = {**agent.metadata, "identity": agent.identity, "bundled_from": str(run),
             "snapshot_episode": args.episode}
+    files = {"agent.pt": project.read_bytes(), "latest.tar": rl_agents.read_bytes(),
+             "agent_config.json": json.dumps(agent.agent_config, indent=2) + "\n",
+             "env_config.json": json.dumps(agent.env_config, indent=2) + "\n"}
     history = run / "history.json"
     if history.is_file():
         episodes = json.loads(history.read_text())
         if args.episode is not None:
             episodes = episodes[:args.episode]  # history is in finishing order; the snapshot followed the N-th
-        (out / "training_history.json").write_text(json.dumps(episodes))
-    (out / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n")
+        files["training_history.json"] = json.dumps(episodes)
+    files["metadata.json"] = json.dumps(meta, indent=2) + "\n"
+    # all files or none: never half a checkpoint
+    write_files(out, files, remedy="choose another checkpoint folder", what="the bundle")
     print(f"bundled {project} -> {out} (identity {agent.identity})")
     return 0
 
@@ -400,11 +404,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     print(f"wrote {out} ({replay.n_frames} frames, {out.stat().st_size / 1024:.0f} KiB) in "
           f"{time.perf_counter() - started:.1f} s")
     if args.json:
-        from reports.atomic import CLI_REMEDY, write_files
-
         data = Path(args.json)
         write_files(data.parent, {data.name: json.dumps(jsonable(replay.to_dict()), indent=1)},
-                    remedy=CLI_REMEDY.replace("--out", "--json"))
+                    remedy=JSON_REMEDY)
         print(f"wrote {args.json}")
     return 0
 
@@ -454,8 +456,7 @@ def cmd_roles(args: argparse.Namespace) -> int:
                                   progress=True, quick=args.quick, **kwargs)
     print(roles.format_roles(data))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(data, indent=1) + "\n")
+        write_file(args.json, json.dumps(data, indent=1) + "\n", remedy=JSON_REMEDY)
         print(f"wrote {args.json}")
     return 0
 

@@ -26,6 +26,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from interp.atomic import CLI_REMEDY, write_file
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = PROJECT_ROOT / "checkpoints"
 # Bundled references beside the zoo. ``reference`` is zoo member 4h-s3 (the same identity: run once, counted
@@ -263,7 +265,7 @@ def run_agent(name: str, checkpoint: Path, out: Path, sel: dict, *, env: dict, r
               "command": cmd, "returncode": code, "seconds": round(seconds, 1),
               "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if ok:  # written last: its presence says the evidence beside it is complete
-        (out / "zoo_run.json").write_text(json.dumps(record, indent=1) + "\n")
+        write_file(out / "zoo_run.json", json.dumps(record, indent=1) + "\n", remedy=CLI_REMEDY)
     return {**record, "status": "done" if ok else "failed"}
 
 
@@ -389,7 +391,7 @@ def cmd_heldout(args: argparse.Namespace) -> int:
     from interp.simulation.agent import load_agent
     from interp.training import zoo
     from interp.training.validation import seed_range_figures
-    from reports.atomic import CLI_REMEDY, write_files
+    from interp.atomic import CLI_REMEDY, write_files
 
     agents = [(p.name, p / "agent.pt") for p in zoo.bundled()]
     agents += [(name, PROJECT_ROOT / "checkpoints" / name) for name in REFERENCES]

@@ -8,7 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reports.compare.diff import DEFAULT_ALPHA, MATCH_HEADS, diff_evidence
+from interp.atomic import write_file
 from reports.atomic import CLI_REMEDY
+
+JSON_REMEDY = CLI_REMEDY.replace("--out", "--json")
 from reports.schema import SCHEMA_VERSION, EvidenceError, load, merge_files, save
 
 _DESCRIPTION = f"""Reports on hypodrive spec runs (evidence.json, schema {SCHEMA_VERSION}).
@@ -125,8 +128,8 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     diff = diff_evidence(load(args.base), load(args.new), alpha=args.alpha, match_heads=args.match_heads)
     print(diff.format_text())
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(diff.to_dict(), indent=1, allow_nan=False) + "\n", encoding="utf-8")
+        write_file(args.json, json.dumps(diff.to_dict(), indent=1, allow_nan=False) + "\n", remedy=JSON_REMEDY,
+                   what="the diff")
     return 1 if diff.regressed else 0
 
 
@@ -149,8 +152,8 @@ def _cmd_diff_aggregates(args: argparse.Namespace) -> int:
         return 2
     print(format_diff(diff))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(diff, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+        write_file(args.json, json.dumps(diff, indent=1, allow_nan=False) + "\n", remedy=JSON_REMEDY,
+                   what="the diff")
     return 1 if diff["regressed"] else 0
 
 
@@ -189,8 +192,7 @@ def _cmd_findings(args: argparse.Namespace) -> int:
     from reports.run.findings import findings_from_evidence
 
     data = findings_from_evidence(load(args.evidence), include=set(args.only) if args.only else None)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(data, indent=2) + "\n")
+    write_file(args.out, json.dumps(data, indent=2) + "\n", what="the findings")
     print(f"wrote {len(data['findings'])} findings for {data['identity']} to {args.out}")
     return 0
 

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from interp.atomic import staged
+
 FORMATS = (".gif", ".mp4", ".html")
 SCENE_PX = 420  # the scene is scaled to this width
 BAR_PANEL_PX = 190
@@ -249,29 +251,31 @@ def write_replay(replay, out: str | Path, *, frames: list[np.ndarray] | None = N
     if suffix not in FORMATS:
         raise ValueError(f"{out}: a replay is written as {', '.join(FORMATS)}")
     frames = frames if frames is not None else draw_frames(replay)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".gif":
-        write_gif(frames, out, frame_ms=frame_ms)
-    elif suffix == ".mp4":
-        write_mp4(frames, out, fps=1000.0 / frame_ms)
-    else:
-        out.write_text(replay_html(replay, frames=frames, frame_ms=frame_ms), encoding="utf-8")
+    with staged(out, what="the replay") as tmp:  # atomic: a failed or interrupted encode leaves no half file
+        if suffix == ".gif":
+            _encode_gif(frames, tmp, frame_ms=frame_ms)
+        elif suffix == ".mp4":
+            _encode_mp4(frames, tmp, fps=1000.0 / frame_ms)
+        else:
+            tmp.write_text(replay_html(replay, frames=frames, frame_ms=frame_ms), encoding="utf-8")
     return out
 
 
-def write_gif(frames: Sequence[np.ndarray], out: Path, *, frame_ms: int = FRAME_MS) -> None:
+def _encode_gif(frames: Sequence[np.ndarray], tmp: Path, *, frame_ms: int = FRAME_MS) -> None:
+    """Encode to ``tmp``, the temporary name ``write_replay`` renames over its target."""
     import imageio.v3 as iio
 
     durations = [frame_ms] * len(frames)
     durations[-1] = frame_ms * 3  # hold the outcome before looping
-    iio.imwrite(out, np.stack(frames), extension=".gif", duration=durations, loop=0)
+    iio.imwrite(tmp, np.stack(frames), extension=".gif", duration=durations, loop=0)
 
 
-def write_mp4(frames: Sequence[np.ndarray], out: Path, *, fps: float) -> None:
+def _encode_mp4(frames: Sequence[np.ndarray], tmp: Path, *, fps: float) -> None:
+    """Encode to ``tmp`` (see ``_encode_gif``)."""
     import imageio.v2 as iio2
 
     padded = [_pad16(f) for f in frames]
-    iio2.mimwrite(out, padded, format="FFMPEG", fps=fps, codec="libx264", pixelformat="yuv420p",
+    iio2.mimwrite(tmp, padded, format="FFMPEG", fps=fps, codec="libx264", pixelformat="yuv420p",
                   macro_block_size=16, quality=7)
 
 

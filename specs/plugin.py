@@ -463,7 +463,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state.role_map = cached_role_map(state.agent)
     from reports.schema import EvidenceError
 
-    from reports.atomic import ReportWriteError
+    from reports.atomic import ReportWriteError, write_files
 
     try:
         state.report = _write_report(config, state.evidence)
@@ -473,8 +473,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     except EvidenceError as err:  # a spec recorded malformed evidence: keep what was measured, say what is wrong
         out = Path(config.getoption("--report-dir"))
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "evidence.invalid.json").write_text(json.dumps(state.evidence, indent=1, default=str))
+        write_files(out, {"evidence.invalid.json": json.dumps(state.evidence, indent=1, default=str)})
         state.report = f"NOT written ({err}); raw evidence in {out / 'evidence.invalid.json'}"
         session.exitstatus = session.exitstatus or 1
         return

@@ -348,7 +348,7 @@ def test_a_report_whose_write_call_hits_enospc_fails_clearly_and_leaves_the_earl
     # the same fault injected at the writer's write call: runs where no tmpfs can be mounted
     import builtins
 
-    import reports.atomic
+    import interp.atomic
     from reports.atomic import ReportWriteError
     from reports.run.html import write_report
     from tests.test_reports import synthetic_run
@@ -361,7 +361,7 @@ def test_a_report_whose_write_call_hits_enospc_fails_clearly_and_leaves_the_earl
         writes.append(path)
         return _FullDiskFile(builtins.open(path, mode, *args, **kwargs))
 
-    monkeypatch.setattr(reports.atomic, "open", full_open, raising=False)
+    monkeypatch.setattr(interp.atomic, "open", full_open, raising=False)
     with pytest.raises(ReportWriteError) as err:
         write_report(synthetic_run(0, 1), out)
     assert writes, "precondition: the writer's write call went through the injected file"

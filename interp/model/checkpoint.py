@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from interp.atomic import torch_bytes, write_file
 from interp.model.config import canonical_json
 from interp.errors import CheckpointError
 
@@ -120,18 +121,17 @@ def weights_identity(state_dict: Mapping[str, torch.Tensor], model_config: Mappi
 
 
 def save_rl_agents(path: str | Path, state_dict: Mapping[str, torch.Tensor], optimizer_state: Mapping | None) -> None:
-    """An rl-agents checkpoint, loadable by rl-agents' own ``DQNAgent.load``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": dict(state_dict), "optimizer": optimizer_state or {}}, path)
+    """An rl-agents checkpoint, loadable by rl-agents' own ``DQNAgent.load``; written atomically (a killed run or
+    a full disk leaves the previous file whole)."""
+    write_file(path, torch_bytes({"state_dict": dict(state_dict), "optimizer": optimizer_state or {}}),
+               what="the checkpoint")
 
 
 def save_project(path: str | Path, state_dict: Mapping[str, torch.Tensor], *, agent_config: Mapping,
                  env_config: Mapping, metadata: Mapping | None = None, optimizer_state: Mapping | None = None) -> None:
-    """The one-file hypodrive format: weights, optimizer, configs and metadata (configs as JSON text)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
+    """The one-file hypodrive format: weights, optimizer, configs and metadata (configs as JSON text); written
+    atomically."""
+    write_file(path, torch_bytes(
         {
             "format": PROJECT_FORMAT,
             "version": PROJECT_FORMAT_VERSION,
@@ -140,9 +140,7 @@ def save_project(path: str | Path, state_dict: Mapping[str, torch.Tensor], *, ag
             "agent_config": json.dumps(agent_config),
             "env_config": json.dumps(env_config),
             "metadata": json.dumps(metadata or {}, default=str),
-        },
-        path,
-    )
+        }), what="the checkpoint")
 
 
 def project_payload(raw: Mapping, path: Path) -> tuple[dict, dict, dict]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -115,14 +114,8 @@ def average_files(paths: Sequence[str | Path]) -> Agent:
 
 def write_average(paths: Sequence[str | Path], out: str | Path, *, command: str | None = None) -> Agent:
     """Average the files and write the result atomically as a one-file checkpoint without optimizer state."""
-    from reports.atomic import CLI_REMEDY, write_files
-
     agent = average_files(paths)
     if command:
         agent.metadata["command"] = command
-    out = Path(out)
-    with tempfile.TemporaryDirectory() as tmp:
-        staged = Path(tmp) / "agent.pt"
-        save_agent(agent, staged)  # no optimizer_state: nothing to resume from an average
-        write_files(out.parent, {out.name: staged.read_bytes()}, remedy=CLI_REMEDY)
+    save_agent(agent, Path(out))  # atomic (interp.atomic); no optimizer_state: nothing to resume from an average
     return agent

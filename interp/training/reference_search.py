@@ -34,6 +34,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from interp.atomic import write_file
 from interp.errors import HypodriveError
 from interp.model.config import load_agent_config, load_env_config
 from interp.simulation.agent import PROJECT_ROOT
@@ -107,7 +108,7 @@ def run(name: str, *, workers: int = 1) -> dict:
     summary = {"name": name, "change": change, "episodes": episodes, "identity": agent.identity,
                "transitions": trainer.transitions, "wall_time_s": round(trainer.wall_time, 1),
                "validation": validation_figures(agent, VALIDATION_EPISODES, workers=workers)}
-    summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+    write_file(summary_path, json.dumps(summary, indent=2) + "\n", what="the candidate's summary")
     return summary
 
 
@@ -125,7 +126,7 @@ def select(names: list[str] | None = None, *, workers: int = 1) -> list[dict]:
     ``runs/reference-search/selection.json`` (resumable: figures already there are kept)."""
     from interp.simulation.agent import load_agent
     from interp.training.validation import validation_figures
-    from reports.atomic import CLI_REMEDY, write_files
+    from interp.atomic import CLI_REMEDY, write_files
 
     path = RUNS / "selection.json"
     rows = json.loads(path.read_text()) if path.is_file() else []
@@ -261,7 +262,7 @@ def final_once(agent, candidate: str, out: Path, *, workers: int = 1, docs_copy:
     import time
 
     from interp.training.validation import seed_range_figures
-    from reports.atomic import CLI_REMEDY, write_files
+    from interp.atomic import CLI_REMEDY, write_files
 
     guard = out / FINAL_GUARD
     if docs_copy is not None and docs_copy.is_file() and json.loads(docs_copy.read_text()).get("final"):
@@ -292,7 +293,7 @@ def final_once(agent, candidate: str, out: Path, *, workers: int = 1, docs_copy:
 
 
 def _save(record: dict, out: Path, docs_copy: Path | None) -> None:
-    from reports.atomic import CLI_REMEDY, write_files
+    from interp.atomic import CLI_REMEDY, write_files
 
     text = json.dumps(record, indent=1) + "\n"
     write_files(out, {STAGE3_FILE: text}, remedy=CLI_REMEDY)

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from interp.atomic import write_files
 from interp.model import checkpoint as ckpt
 from interp.model import policy
 from interp.simulation.agent import build_model
@@ -336,10 +337,10 @@ class Trainer:
                               env_config=self.s.env_config, metadata=self.metadata())
         if final:
             ckpt.save_rl_agents(out / "saved_models" / "checkpoint-final.tar", state, opt)
-        (out / "history.json").write_text(json.dumps(self.history))
-        (out / "agent_config.json").write_text(json.dumps(self.s.agent_config, indent=2))
-        (out / "env_config.json").write_text(json.dumps(self.s.env_config, indent=2))
-        (out / "metadata.json").write_text(json.dumps(self.metadata(), indent=2))
+        write_files(out, {"history.json": json.dumps(self.history),
+                          "agent_config.json": json.dumps(self.s.agent_config, indent=2),
+                          "env_config.json": json.dumps(self.s.env_config, indent=2),
+                          "metadata.json": json.dumps(self.metadata(), indent=2)}, what="the run's records")
         self.save_resume(pending)  # also at the end, so a finished run can be extended
 
     def save_resume(self, pending: dict[int, Reset | Step]) -> None:

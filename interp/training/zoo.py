@@ -14,6 +14,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from interp.atomic import write_files
 from interp.simulation.agent import PROJECT_ROOT, load_agent, save_agent
 from interp.model.config import load_agent_config, load_env_config
 
@@ -113,15 +114,13 @@ def bundle(member: Member, *, validation_episodes: int = VALIDATION_EPISODES) ->
     run = RUNS_DIR / member.name
     agent = load_agent(run / "agent.pt")
     out = ZOO_DIR / member.name
-    out.mkdir(parents=True, exist_ok=True)
     validation = validation_figures(agent, validation_episodes)
     meta = {**agent.metadata, "identity": agent.identity, "zoo_member": member.name, "heads": member.heads,
             "train_seed": member.seed, "validation": validation}
     save_agent(agent, out / "agent.pt", metadata=meta)  # no optimizer state: small, and nothing to resume
-    (out / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n")
     history = run / "history.json"
-    if history.is_file():
-        (out / "training_history.json").write_text(history.read_text())
+    records = {"training_history.json": history.read_text()} if history.is_file() else {}
+    write_files(out, {**records, "metadata.json": json.dumps(meta, indent=2) + "\n"}, what="the member's records")
     return out
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from interp.atomic import staged
+
 
 def rolling(values: list[float], window: int) -> np.ndarray:
     """Mean over the last ``window`` episodes (fewer at the start)."""
@@ -37,7 +39,7 @@ def draw(runs: Mapping[str, Path], out: Path, *, window: int = 200) -> Path:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
+    with staged(out, what="the learning curves") as tmp:
+        fig.savefig(tmp, dpi=90, format=Path(out).suffix.lstrip(".") or "png")
     plt.close(fig)
     return out

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from fixtures.builder import SceneBuilder
+from interp.atomic import write_file
 from fixtures.scenario import Scenario, ScenarioError
 from specs.fuzzing.space import Outcome, REGRESSIONS
 from specs.fuzzing.properties import Property, Subject
@@ -19,14 +20,13 @@ _CHECKPOINT = re.compile(r"on checkpoint (?P<identity>[0-9a-f]+)")
 def save_regression(failure: Failure, identity: str | None, directory: Path = REGRESSIONS) -> Path:
     """Write the failing scenario as scenario JSON (``python -m fixtures build`` reads it) named
     ``<property>__<scenario hash>.json``; the description names the checkpoint that failed it."""
-    directory.mkdir(parents=True, exist_ok=True)
     scenario = dataclasses.replace(
         failure.scenario, name=f"{failure.property}__{failure.scenario.content_hash()[:10]}",
         description=f"fuzz failure of {failure.property} on checkpoint {identity or 'unknown'}; class "
                     f"[{failure.scene_class}]; {failure.outcome.summary}")
     path = directory / f"{scenario.name}.json"
-    path.write_text(scenario.to_json() + "\n")
-    return path
+    return write_file(path, scenario.to_json() + "\n", what="the failing scenario",
+                      remedy="choose another folder for the regression files")
 
 
 @dataclasses.dataclass(frozen=True)
