@@ -63,6 +63,8 @@ MODULES = {
                                                    "tests/test_claims_known_answers.py")),
     "controls": Module("specs/support/controls.py", ("tests/test_spec_controls.py", "tests/test_controls_can_pass.py",
                                                      "tests/test_controls_known_answers.py")),
+    "atomic": Module("interp/atomic.py", ("tests/test_atomic_writes.py", "tests/test_faults.py",
+                                          "tests/test_cli_outputs.py")),
     "train": Module("interp/training/train.py", ("tests/test_train.py::test_epsilon_schedule_is_rl_agents_exponential",
                                                  "tests/test_train.py::test_actions_are_epsilon_greedy_with_the_scheduled_epsilon",
                                                  "tests/test_train.py::test_target_network_syncs_every_target_update_transitions",
