@@ -63,8 +63,20 @@ MODULES = {
                                                    "tests/test_claims_known_answers.py")),
     "controls": Module("specs/support/controls.py", ("tests/test_spec_controls.py", "tests/test_controls_can_pass.py",
                                                      "tests/test_controls_known_answers.py")),
-    "atomic": Module("interp/atomic.py", ("tests/test_atomic_writes.py", "tests/test_faults.py",
-                                          "tests/test_cli_outputs.py")),
+    # the writer's behaviour tests in this process (not the source scan, which reads the mutated copies of other
+    # modules too, nor the fault tests that write from a child process, where mutmut's trampoline cannot run):
+    "atomic": Module("interp/atomic.py", tuple(f"tests/test_atomic_writes.py::test_{name}" for name in (
+        "a_checkpoint_save_that_fails_half_way_leaves_the_earlier_checkpoint_whole",
+        "the_check_turns_red_on_a_save_that_writes_in_place",
+        "the_error_says_what_could_not_be_written_and_how_to_fix_it",
+        "a_staged_write_that_is_interrupted_changes_nothing",
+        "folders_that_do_not_exist_yet_are_created_with_their_parents",
+        "an_error_without_an_errno_quotes_its_own_text_and_names_what_and_how",
+        "an_error_with_an_errno_names_it")) + tuple(f"tests/test_faults.py::test_{name}" for name in (
+        "a_report_on_a_real_full_disk_fails_clearly_and_leaves_the_earlier_report_whole",
+        "a_report_whose_write_call_hits_enospc_fails_clearly_and_leaves_the_earlier_report_whole",
+        "a_failed_merge_names_its_own_out_option_not_pytests",
+        "the_plugin_rescues_the_evidence_in_the_temp_folder")) + ("tests/test_cli_outputs.py",)),
     "train": Module("interp/training/train.py", ("tests/test_train.py::test_epsilon_schedule_is_rl_agents_exponential",
                                                  "tests/test_train.py::test_actions_are_epsilon_greedy_with_the_scheduled_epsilon",
                                                  "tests/test_train.py::test_target_network_syncs_every_target_update_transitions",

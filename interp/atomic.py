@@ -58,7 +58,7 @@ def write_files(folder: str | os.PathLike, files: Mapping[str, str | bytes], *, 
         if not isinstance(err, OSError):
             raise
         reason = err.strerror or str(err)
-        name = errno.errorcode.get(err.errno, "") if err.errno else ""
+        name = errno.errorcode.get(err.errno, "")  # "" where there is no errno, or one without a name
         raise WriteError(
             f"could not write {what} in {folder}: {reason}{f' ({name})' if name else ''}. Nothing there was "
             f"changed (no half-written file; an earlier version stays as it was). Free some space or make the "

@@ -151,3 +151,37 @@ def test_the_scan_finds_a_direct_write():
     assert DIRECT_WRITE.search('    (out / "metadata.json").write_text(json.dumps(meta))')
     assert DIRECT_WRITE.search("    torch.save(payload, path)") and DIRECT_WRITE.search('with open(p, "w") as f:')
     assert not SAFE_TARGET.search('    (out / "metadata.json").write_text(json.dumps(meta))')
+
+
+def test_folders_that_do_not_exist_yet_are_created_with_their_parents(tmp_path):
+    written = interp.atomic.write_files(tmp_path / "a" / "b", {"c/d/f.json": "{}", "e.txt": b"bytes"})
+    assert [p.relative_to(tmp_path).as_posix() for p in written] == ["a/b/c/d/f.json", "a/b/e.txt"]
+    assert (tmp_path / "a/b/c/d/f.json").read_text() == "{}" and (tmp_path / "a/b/e.txt").read_bytes() == b"bytes"
+
+
+def _failing_open(error: OSError):
+    def fake(*args, **kwargs):
+        raise error
+    return fake
+
+
+def test_an_error_without_an_errno_quotes_its_own_text_and_names_what_and_how(tmp_path, monkeypatch):
+    monkeypatch.setattr(interp.atomic, "open", _failing_open(OSError("the device went away")), raising=False)
+    with pytest.raises(WriteError) as err:
+        interp.atomic.write_files(tmp_path, {"x.json": "{}"})
+    assert f"could not write the files in {tmp_path}: the device went away. Nothing there was changed" in str(err.value)
+    assert str(err.value).endswith("or choose another path with --out.")
+    with pytest.raises(WriteError) as err:  # one file: named by its file name unless told, with the caller's remedy
+        interp.atomic.write_file(tmp_path / "scene.json", "{}", remedy="pick another --json")
+    assert "could not write scene.json in" in str(err.value) and str(err.value).endswith("or pick another --json.")
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_error_with_an_errno_names_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(interp.atomic, "open", _failing_open(OSError(errno.EACCES, "Permission denied")),
+                        raising=False)
+    with pytest.raises(WriteError, match=r": Permission denied \(EACCES\)\. Nothing there was changed"):
+        interp.atomic.write_file(tmp_path / "x.json", "{}", what="the scene")
+    monkeypatch.setattr(interp.atomic, "open", _failing_open(OSError(99999, "odd")), raising=False)  # no name known
+    with pytest.raises(WriteError, match=r": odd\. Nothing there was changed"):
+        interp.atomic.write_file(tmp_path / "x.json", "{}")
