@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import builtins
 import errno
-import os
 import re
 from pathlib import Path
 
@@ -17,29 +16,10 @@ import torch
 import interp.atomic
 from interp.atomic import WriteError, staged
 from interp.model import checkpoint as ckpt
+from tests.full_disk import FullDiskFile, full_disk_open
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = {"model": {"type": "EgoAttentionNetwork"}}
-
-
-class _HalfThenFull:
-    """A file whose ``write`` stores half the data, then fails with ENOSPC, as a disk that fills up does."""
-
-    def __init__(self, fh) -> None:
-        self._fh = fh
-
-    def write(self, data: bytes) -> int:
-        self._fh.write(data[:len(data) // 2])
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    def __getattr__(self, name):
-        return getattr(self._fh, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._fh.close()
 
 
 def _weights(value: float) -> dict[str, torch.Tensor]:
@@ -54,8 +34,7 @@ def _earlier_survives_a_failed_save(path: Path, monkeypatch, save=_save) -> bool
     """Save version 1, then version 2 under a disk that fills half-way: is version 1 still loadable, whole?"""
     _save(path, 1.0)
     with monkeypatch.context() as m:
-        m.setattr(interp.atomic, "open", lambda p, mode="r", *a, **k: _HalfThenFull(builtins.open(p, mode, *a, **k)),
-                  raising=False)
+        m.setattr(interp.atomic, "open", full_disk_open, raising=False)
         m.setattr(builtins, "open", _full_builtin_open(builtins.open))
         with pytest.raises(OSError):
             save(path, 2.0)
@@ -70,7 +49,7 @@ def _full_builtin_open(real_open):
     """``open`` for writers outside ``interp.atomic`` (the in-place mutant): writes fail half-way too."""
     def fake(p, mode="r", *a, **k):
         fh = real_open(p, mode, *a, **k)
-        return _HalfThenFull(fh) if any(c in mode for c in "wa") else fh
+        return FullDiskFile(fh) if any(c in mode for c in "wa") else fh
     return fake
 
 
@@ -93,8 +72,7 @@ def test_the_check_turns_red_on_a_save_that_writes_in_place(tmp_path, monkeypatc
 
 def test_the_error_says_what_could_not_be_written_and_how_to_fix_it(tmp_path, monkeypatch):
     path = tmp_path / "agent.pt"
-    monkeypatch.setattr(interp.atomic, "open",
-                        lambda p, mode="r", *a, **k: _HalfThenFull(builtins.open(p, mode, *a, **k)), raising=False)
+    monkeypatch.setattr(interp.atomic, "open", full_disk_open, raising=False)
     with pytest.raises(WriteError) as err:
         _save(path, 1.0)
     message = str(err.value)

@@ -320,35 +320,13 @@ def test_a_report_on_a_real_full_disk_fails_clearly_and_leaves_the_earlier_repor
     assert (out / "evidence.json").read_text().startswith("{") and "<html" in (out / "index.html").read_text()
 
 
-class _FullDiskFile:
-    """A file whose ``write`` stores the first half of the data, then fails with ENOSPC, as a full disk does."""
-
-    def __init__(self, fh) -> None:
-        self._fh = fh
-
-    def write(self, data: bytes) -> int:
-        import errno
-        import os
-
-        self._fh.write(data[:len(data) // 2])
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    def __getattr__(self, name):
-        return getattr(self._fh, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._fh.close()
-
-
 def test_a_report_whose_write_call_hits_enospc_fails_clearly_and_leaves_the_earlier_report_whole(tmp_path,
                                                                                                 monkeypatch):
     # the same fault injected at the writer's write call: runs where no tmpfs can be mounted
     import builtins
 
     import interp.atomic
+    from tests.full_disk import FullDiskFile
     from reports.atomic import ReportWriteError
     from reports.run.html import write_report
     from tests.test_reports import synthetic_run
@@ -359,7 +337,7 @@ def test_a_report_whose_write_call_hits_enospc_fails_clearly_and_leaves_the_earl
 
     def full_open(path, mode="r", *args, **kwargs):
         writes.append(path)
-        return _FullDiskFile(builtins.open(path, mode, *args, **kwargs))
+        return FullDiskFile(builtins.open(path, mode, *args, **kwargs))
 
     monkeypatch.setattr(interp.atomic, "open", full_open, raising=False)
     with pytest.raises(ReportWriteError) as err:
