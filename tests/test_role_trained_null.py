@@ -180,12 +180,36 @@ def test_an_incomplete_or_foreign_trained_null_is_not_applied_and_the_role_map_s
         R.trained_null_for(4, obs + 0.01, design)
 
 
+# Provenance of the committed null: a network retrained by the recipe must agree with its stored statistics on at
+# least this share of them (each to 2 % or 0.05). Not "all of them": float32 kernels differ between CPUs, and over
+# 100 episodes of greedy actions a last-bit difference can change an action and move a head (measured: the 8-head
+# network 0 retrained on another CPU agreed on 124 of 128, its ego head's t-values moving 2.7 %). A network trained
+# from another seed agrees with network 0 on at most 35 % (the next test checks all 899), so half separates them.
+PROVENANCE_AGREEMENT = 0.5
+
+
+def _agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of the statistics of two networks that agree to 2 % (or 0.05; untestable NaNs agree with NaNs)."""
+    return float(np.isclose(a, b, rtol=0.02, atol=0.05, equal_nan=True).mean())
+
+
+@pytest.mark.parametrize("n_heads", (2, 4, 8))
+def test_the_provenance_check_rejects_a_network_trained_from_another_seed(n_heads):
+    """The check below can fail: every other stored network of the null (another training seed, the same recipe)
+    agrees with network 0 on fewer than ``PROVENANCE_AGREEMENT`` of the statistics."""
+    stored = TN.load(n_heads)
+    if stored is None:
+        pytest.skip(f"no trained null of {n_heads} heads yet (benchmarks/role_trained_null.py {n_heads})")
+    others = [_agreement(stored.stats[k], stored.stats[0]) for k in range(1, stored.n_networks)]
+    assert max(others) < PROVENANCE_AGREEMENT, f"network {1 + int(np.argmax(others))} agrees on {max(others):.0%}"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("n_heads", (2, 4, 8))
 def test_the_stored_statistics_are_what_the_recipe_trains(n_heads, request):
     """Provenance of the committed data: the architecture's first stored network, retrained here by the job's own
-    code path (a fresh cache), has the stored statistics (t-values to 2 %: another CPU's float32 kernels move a
-    100-episode run a little, not to another network). ``-m slow``: one training run (~10-20 s)."""
+    code path (a fresh cache), agrees with the stored statistics on at least ``PROVENANCE_AGREEMENT`` of them (on
+    the CPU that grew the null: all of them). ``-m slow``: one training run (~10-20 s)."""
     if "slow" not in (request.config.getoption("markexpr") or ""):
         pytest.skip("slow: run with -m slow")
     import tests.test_roles as T
@@ -204,7 +228,12 @@ def test_the_stored_statistics_are_what_the_recipe_trains(n_heads, request):
                           TN.RECIPE["episodes"], shuffle_rewards=True, gamma=TN.RECIPE["gamma"],
                           episode_seed_base=S.role_null_block(i), cache=request.getfixturevalue("tmp_path"))
     again = RS.statistics(design, np.moveaxis(R.head_scores(net.model, obs), 1, 0))
-    np.testing.assert_allclose(again, stored.stats[0], rtol=0.02, atol=0.05)
+    share = _agreement(again, stored.stats[0])
+    print(f"{n_heads} heads: the retrained network {i} agrees with the stored one on {share:.1%} of its statistics")
+    assert share >= PROVENANCE_AGREEMENT, (
+        f"network {i} retrained here agrees with the stored statistics on only {share:.0%}: the null was not grown "
+        f"by this recipe and code (or this CPU moved the run further than measured); regrow it with "
+        f"benchmarks/role_trained_null.py {n_heads}")
 
 
 def test_a_cached_role_map_goes_stale_when_the_trained_null_is_completed(tmp_path, monkeypatch):
