@@ -183,7 +183,7 @@ def test_an_incomplete_or_foreign_trained_null_is_not_applied_and_the_role_map_s
 # Provenance of the committed null: a network retrained by the recipe must agree with its stored statistics on at
 # least this share of them (each to 2 % or 0.05). Not "all of them": float32 kernels differ between CPUs, and over
 # 100 episodes of greedy actions a last-bit difference can change an action and move a head (measured: the 8-head
-# network 0 retrained on another CPU agreed on 124 of 128, its ego head's t-values moving 2.7 %). A network trained
+# network 0 retrained on another machine agreed on 124 of 128, its ego head's t-values moving 2.7 %). A network trained
 # from another seed agrees with network 0 on at most 35 % (the next test checks all 899), so half separates them.
 PROVENANCE_AGREEMENT = 0.5
 
