@@ -27,6 +27,22 @@ class WriteError(HypodriveError, OSError):
 
 
 CLI_REMEDY = "choose another path with --out"
+JSON_REMEDY = "choose another path with --json"
+
+
+def _temporary(target: Path, suffix: str = "") -> Path:
+    """A name beside ``target`` that no other writer (process or call) uses; ``suffix`` for encoders that read it."""
+    return target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
+
+
+def _write_error(err: OSError, what: str, folder: Path, remedy: str) -> WriteError:
+    """The one message of a failed write: what, where, why (with the errno's name), and how to fix it."""
+    reason = err.strerror or str(err)
+    name = errno.errorcode.get(err.errno, "")  # "" where there is no errno, or one without a name
+    return WriteError(
+        f"could not write {what} in {folder}: {reason}{f' ({name})' if name else ''}. Nothing there was "
+        f"changed (no half-written file; an earlier version stays as it was). Free some space or make the "
+        f"folder writable, or {remedy}.")
 
 
 def write_files(folder: str | os.PathLike, files: Mapping[str, str | bytes], *, remedy: str = CLI_REMEDY,
@@ -40,7 +56,7 @@ def write_files(folder: str | os.PathLike, files: Mapping[str, str | bytes], *, 
         for name, content in files.items():
             target = folder / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+            tmp = _temporary(target)
             staged.append((tmp, target))
             data = content.encode("utf-8") if isinstance(content, str) else content
             with open(tmp, "wb") as fh:
@@ -57,13 +73,7 @@ def write_files(folder: str | os.PathLike, files: Mapping[str, str | bytes], *, 
                 pass
         if not isinstance(err, OSError):
             raise
-        reason = err.strerror or str(err)
-        name = errno.errorcode.get(err.errno, "")  # "" where there is no errno, or one without a name
-        raise WriteError(
-            f"could not write {what} in {folder}: {reason}{f' ({name})' if name else ''}. Nothing there was "
-            f"changed (no half-written file; an earlier version stays as it was). Free some space or make the "
-            f"folder writable, or {remedy}."
-        ) from None
+        raise _write_error(err, what, folder, remedy) from None
     return [target for _, target in staged]
 
 
@@ -88,7 +98,7 @@ def staged(path: str | os.PathLike, *, remedy: str = CLI_REMEDY, what: str | Non
     """For writers that need a file name (ffmpeg): yields a temporary name beside ``path``; renamed over
     ``path`` when the block finishes, removed if it fails, so ``path`` is never half-written."""
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    tmp = _temporary(path, path.suffix)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
@@ -97,5 +107,4 @@ def staged(path: str | os.PathLike, *, remedy: str = CLI_REMEDY, what: str | Non
         tmp.unlink(missing_ok=True)
         if not isinstance(err, OSError) or isinstance(err, WriteError):
             raise
-        raise WriteError(f"could not write {what or path.name} in {path.parent}: {err.strerror or err}. Nothing "
-                         f"there was changed. Free some space or make the folder writable, or {remedy}.") from None
+        raise _write_error(err, what or path.name, path.parent, remedy) from None

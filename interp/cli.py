@@ -9,11 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from interp.atomic import CLI_REMEDY, staged, write_file, write_files
+from interp.atomic import JSON_REMEDY, staged, write_file, write_files
 from interp.model import names
 from interp.errors import HypodriveError
 
-JSON_REMEDY = CLI_REMEDY.replace("--out", "--json")
 
 DESCRIPTION = """\
 hypodrive's agent tools. The agent is a checkpoint (an rl-agents .tar, a bare state dict, or a hypodrive

@@ -8,10 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reports.compare.diff import DEFAULT_ALPHA, MATCH_HEADS, diff_evidence
-from interp.atomic import write_file
+from interp.atomic import JSON_REMEDY, write_file
 from reports.atomic import CLI_REMEDY
-
-JSON_REMEDY = CLI_REMEDY.replace("--out", "--json")
 from reports.schema import SCHEMA_VERSION, EvidenceError, load, merge_files, save
 
 _DESCRIPTION = f"""Reports on hypodrive spec runs (evidence.json, schema {SCHEMA_VERSION}).
